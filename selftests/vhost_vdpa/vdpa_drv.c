@@ -918,7 +918,8 @@ static int vd_io_build(struct vd_vq *vq, struct vd_io *io, uint8_t *slot,
 		nsegs = len ? len : 1;
 	for (i = 0; data && len && dir != VD_DIR_NONE && i < nsegs; i++) {
 		uint32_t seg = len / nsegs + (i < len % nsegs);
-		uint64_t iova = vd_iova(vq->dev, data + off);
+		uint64_t iova = io->use_iova ? io->data_iova + off :
+				vd_iova(vq->dev, data + off);
 
 		if (iova == ~0ULL)
 			return -EFAULT;

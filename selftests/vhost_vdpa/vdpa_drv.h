@@ -246,6 +246,9 @@ struct vd_io {
 	/* or: one data descriptor per element (overrides buf/len/nsegs) */
 	const struct iovec *iov;
 	unsigned int iovcnt;
+	/* or: data at this IOVA, untranslated (need not be mapped) */
+	bool use_iova;
+	uint64_t data_iova;
 	enum vd_dir dir;	/* AUTO: derived from type */
 	bool indirect;		/* put the chain in an indirect table */
 	/* DISCARD/WRITE_ZEROES ranges when buf is NULL */
