@@ -1,0 +1,475 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * vdpa-blk-sw: the backing file or block device.
+ *
+ * Reads and writes go through the backing's ->read_iter()/->write_iter()
+ * with a bio_vec iterator over the guest's own pages: no bounce copy.
+ * Direct I/O is asynchronous (ki_complete), optionally polled with
+ * IOCB_HIPRI and ->iopoll().  Buffered I/O is first tried with IOCB_NOWAIT
+ * when the file supports it and otherwise, like flush, discard and write
+ * zeroes, runs on a workqueue so that it never blocks the polling worker.
+ * Every path ends in vbs_rw_done() or vbs_req_complete().
+ */
+
+#include <linux/blkdev.h>
+#include <linux/falloc.h>
+#include <linux/file.h>
+#include <linux/mm.h>
+#include <linux/namei.h>
+#include <linux/shmem_fs.h>
+#include <linux/slab.h>
+#include <linux/uio.h>
+
+#include "vdpa_blk_sw.h"
+
+/*
+ * Regular files a device has open.  Two devices writing one file would see
+ * each other's data behind their page caches' backs, so a file is given to
+ * one device at a time (block devices get the same from O_EXCL).
+ */
+struct vbs_claim {
+	struct list_head node;
+	struct inode *inode;
+};
+
+static LIST_HEAD(vbs_claims);
+static DEFINE_MUTEX(vbs_claims_lock);
+
+static int vbs_claim_inode(struct inode *inode)
+{
+	struct vbs_claim *c;
+	int ret = 0;
+
+	mutex_lock(&vbs_claims_lock);
+	list_for_each_entry(c, &vbs_claims, node) {
+		if (c->inode == inode) {
+			ret = -EBUSY;
+			goto out;
+		}
+	}
+	c = kzalloc(sizeof(*c), GFP_KERNEL);
+	if (!c) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	c->inode = inode;
+	list_add(&c->node, &vbs_claims);
+out:
+	mutex_unlock(&vbs_claims_lock);
+	return ret;
+}
+
+static void vbs_release_inode(struct inode *inode)
+{
+	struct vbs_claim *c;
+
+	mutex_lock(&vbs_claims_lock);
+	list_for_each_entry(c, &vbs_claims, node) {
+		if (c->inode == inode) {
+			list_del(&c->node);
+			kfree(c);
+			break;
+		}
+	}
+	mutex_unlock(&vbs_claims_lock);
+}
+
+static bool vbs_backing_is_bdev(struct vbs_dev *dev)
+{
+	return S_ISBLK(file_inode(dev->file)->i_mode);
+}
+
+static bool vbs_backing_is_reg(struct vbs_dev *dev)
+{
+	return S_ISREG(file_inode(dev->file)->i_mode);
+}
+
+static struct block_device *vbs_backing_bdev(struct vbs_dev *dev)
+{
+	struct inode *inode = file_inode(dev->file);
+
+	if (S_ISBLK(inode->i_mode))
+		return I_BDEV(dev->file->f_mapping->host);
+	return inode->i_sb->s_bdev;
+}
+
+static int vbs_open_file(struct vbs_dev *dev)
+{
+	struct vbs_params *p = &dev->p;
+	int flags = O_LARGEFILE | O_EXCL | O_CLOEXEC;
+	struct file *file;
+	umode_t mode;
+
+	flags |= p->read_only ? O_RDONLY : O_RDWR;
+	if (p->direct)
+		flags |= O_DIRECT;
+	/* Opened in the context of the caller, with its credentials. */
+	file = filp_open(p->backing, flags, 0);
+	if (IS_ERR(file))
+		return PTR_ERR(file);
+	dev->file = file;
+
+	mode = file_inode(file)->i_mode;
+	if (!S_ISREG(mode) && !S_ISBLK(mode))
+		return -EINVAL;
+	if (!file->f_op->read_iter || !file->f_op->write_iter)
+		return -EINVAL;
+	if (p->iopoll && (!p->direct || !file->f_op->iopoll))
+		return -EOPNOTSUPP;
+	if (S_ISREG(mode)) {
+		int ret = vbs_claim_inode(file_inode(file));
+
+		if (ret)
+			return ret;
+		dev->inode_claimed = true;
+	}
+	return 0;
+}
+
+/**
+ * vbs_backend_open() - open the device's backing and learn its limits
+ * @dev: the device, with @dev->p validated
+ *
+ * An empty backing path gives the embedded backing, an unlinked shmem file
+ * of @dev->p.size bytes that goes through the same VFS path as any file.
+ * On failure the caller still calls vbs_backend_close().
+ *
+ * Return: 0 or -errno (-ENOENT, -EACCES, -EINVAL for neither a regular file
+ * nor a block device, -EBUSY when in use, -EOPNOTSUPP for IOPOLL on a
+ * backing that cannot poll).
+ */
+int vbs_backend_open(struct vbs_dev *dev)
+{
+	struct block_device *bdev;
+	int ret;
+
+	if (!dev->p.backing[0]) {
+		struct file *file;
+
+		file = shmem_file_setup(dev_name(&dev->vdpa.dev), dev->p.size,
+					VM_NORESERVE);
+		if (IS_ERR(file))
+			return PTR_ERR(file);
+		dev->file = file;
+		/* Memory: copying inline is cheaper than a context switch. */
+		dev->inline_buffered = true;
+	} else {
+		ret = vbs_open_file(dev);
+		if (ret)
+			return ret;
+	}
+
+	dev->nowait = dev->file->f_mode & FMODE_NOWAIT;
+	bdev = vbs_backing_bdev(dev);
+	dev->dio_align_mask = (bdev ? bdev_logical_block_size(bdev) :
+			       SECTOR_SIZE) - 1;
+	return 0;
+}
+
+/**
+ * vbs_backend_close() - close the backing
+ * @dev: the device, with no request in flight
+ */
+void vbs_backend_close(struct vbs_dev *dev)
+{
+	if (IS_ERR_OR_NULL(dev->file))
+		return;
+	if (dev->inode_claimed)
+		vbs_release_inode(file_inode(dev->file));
+	dev->inode_claimed = false;
+	fput(dev->file);
+	dev->file = NULL;
+}
+
+/**
+ * vbs_backend_sectors() - current size of the backing
+ * @dev: the device
+ *
+ * Return: whole logical blocks of the backing, in 512-byte sectors.
+ */
+u64 vbs_backend_sectors(struct vbs_dev *dev)
+{
+	u64 sectors, per_block = dev->p.block_size >> SECTOR_SHIFT;
+
+	if (vbs_backing_is_bdev(dev))
+		sectors = bdev_nr_sectors(vbs_backing_bdev(dev));
+	else
+		sectors = i_size_read(file_inode(dev->file)) >> SECTOR_SHIFT;
+	return sectors - sectors % per_block;
+}
+
+/**
+ * vbs_req_complete() - hand a finished request to the worker
+ * @req: the request, with @req->status set
+ *
+ * The one way out for every request; callable from any context but NMI.
+ * The worker writes the status byte and the used element.
+ */
+void vbs_req_complete(struct vbs_req *req)
+{
+	struct vbs_vq *vq = req->vq;
+
+	if (req->bvec && req->bvec != req->inline_bvec)
+		mempool_free(req->bvec, vq->dev->bvec_pool);
+	req->bvec = NULL;
+
+	/* The device is freed only after a grace period: see vbs_worker_stop(). */
+	rcu_read_lock();
+	if (llist_add(&req->node, &vq->done))
+		wake_up_process(vq->dev->worker);
+	rcu_read_unlock();
+}
+
+static bool vbs_req_is_write(struct vbs_req *req)
+{
+	return req->type == VIRTIO_BLK_T_OUT;
+}
+
+static void vbs_rw_done(struct kiocb *iocb, long ret)
+{
+	struct vbs_req *req = container_of(iocb, struct vbs_req, iocb);
+	struct vbs_dev *dev = req->vq->dev;
+
+	if (vbs_req_is_write(req) && vbs_backing_is_reg(dev))
+		kiocb_end_write(iocb);
+	req->ret = ret;
+	if (ret == req->len) {
+		req->status = VIRTIO_BLK_S_OK;
+	} else {
+		req->status = VIRTIO_BLK_S_IOERR;
+		dev_warn_ratelimited(&dev->vdpa.dev,
+				     "%s of %zu bytes at sector %llu failed: %ld\n",
+				     vbs_req_is_write(req) ? "write" : "read",
+				     req->len, req->sector, ret);
+	}
+	if (req->polled) {
+		/* Pairs with vbs_iopoll(): the kiocb is no longer polled. */
+		smp_store_release(&req->iopoll_done, true);
+	}
+	vbs_req_complete(req);
+}
+
+static ssize_t vbs_call_iter(struct vbs_req *req)
+{
+	struct file *file = req->iocb.ki_filp;
+
+	if (vbs_req_is_write(req))
+		return file->f_op->write_iter(&req->iocb, &req->iter);
+	return file->f_op->read_iter(&req->iocb, &req->iter);
+}
+
+/* Blocking read or write of what is left of the iterator. */
+static void vbs_rw_sync(struct vbs_req *req)
+{
+	long done = req->ret;
+	ssize_t ret;
+
+	req->iocb.ki_complete = NULL;
+	req->iocb.ki_flags &= ~(IOCB_NOWAIT | IOCB_HIPRI);
+	while (iov_iter_count(&req->iter)) {
+		ret = vbs_call_iter(req);
+		if (ret <= 0) {
+			done = ret ? ret : -EIO;
+			break;
+		}
+		done += ret;
+	}
+	vbs_rw_done(&req->iocb, done);
+}
+
+static void vbs_rw_work(struct work_struct *work)
+{
+	vbs_rw_sync(container_of(work, struct vbs_req, work));
+}
+
+static bool vbs_dio_aligned(struct vbs_dev *dev, struct vbs_req *req)
+{
+	unsigned long mask = dev->dio_align_mask;
+
+	if ((req->iocb.ki_pos | req->len) & mask)
+		return false;
+	return !(iov_iter_alignment(&req->iter) & mask);
+}
+
+static void vbs_rw_submit(struct vbs_req *req)
+{
+	struct vbs_dev *dev = req->vq->dev;
+	struct kiocb *iocb = &req->iocb;
+	ssize_t ret;
+
+	iov_iter_bvec(&req->iter, vbs_req_is_write(req) ? ITER_SOURCE :
+		      ITER_DEST, req->bvec, req->nr_bvec, req->len);
+	memset(iocb, 0, sizeof(*iocb));
+	iocb->ki_filp = dev->file;
+	iocb->ki_pos = req->sector << SECTOR_SHIFT;
+	iocb->ki_flags = dev->file->f_iocb_flags;
+	if (vbs_req_is_write(req) && vbs_backing_is_reg(dev))
+		kiocb_start_write(iocb);
+
+	/* Unaligned requests on an O_DIRECT backing go through the cache. */
+	if ((iocb->ki_flags & IOCB_DIRECT) && !vbs_dio_aligned(dev, req))
+		iocb->ki_flags &= ~IOCB_DIRECT;
+
+	if (iocb->ki_flags & IOCB_DIRECT) {
+		iocb->ki_complete = vbs_rw_done;
+		if (dev->p.iopoll) {
+			iocb->ki_flags |= IOCB_HIPRI;
+			req->polled = true;
+			req->iopoll_done = false;
+			list_add_tail(&req->poll_node, &req->vq->polled);
+		}
+		ret = vbs_call_iter(req);
+		if (ret != -EIOCBQUEUED)
+			vbs_rw_done(iocb, ret);
+		return;
+	}
+
+	if (dev->inline_buffered) {
+		vbs_rw_sync(req);
+		return;
+	}
+
+	if (dev->nowait) {
+		iocb->ki_flags |= IOCB_NOWAIT;
+		ret = vbs_call_iter(req);
+		iocb->ki_flags &= ~IOCB_NOWAIT;
+		if (ret == req->len ||
+		    (ret < 0 && ret != -EAGAIN && ret != -EOPNOTSUPP)) {
+			vbs_rw_done(iocb, ret);
+			return;
+		}
+		if (ret > 0)
+			req->ret = ret;	/* partial: the rest blocks */
+	}
+	INIT_WORK(&req->work, vbs_rw_work);
+	queue_work(dev->io_wq, &req->work);
+}
+
+/* Write zeroes by writing the zero page, for backings without fallocate. */
+static int vbs_write_zeroes_slow(struct vbs_dev *dev, loff_t pos, u64 len)
+{
+	struct bio_vec bv[16];
+	struct iov_iter iter;
+	struct kiocb kiocb;
+	ssize_t ret;
+
+	while (len) {
+		size_t chunk = min_t(u64, len, ARRAY_SIZE(bv) * PAGE_SIZE);
+		unsigned int i, nr = DIV_ROUND_UP(chunk, PAGE_SIZE);
+
+		for (i = 0; i < nr; i++)
+			bvec_set_page(&bv[i], ZERO_PAGE(0),
+				      min_t(size_t, PAGE_SIZE,
+					    chunk - i * PAGE_SIZE), 0);
+		iov_iter_bvec(&iter, ITER_SOURCE, bv, nr, chunk);
+		init_sync_kiocb(&kiocb, dev->file);
+		kiocb.ki_pos = pos;
+		if ((pos | chunk) & dev->dio_align_mask)
+			kiocb.ki_flags &= ~IOCB_DIRECT;
+		file_start_write(dev->file);
+		ret = dev->file->f_op->write_iter(&kiocb, &iter);
+		file_end_write(dev->file);
+		if (ret <= 0)
+			return ret ? ret : -EIO;
+		pos += ret;
+		len -= ret;
+	}
+	return 0;
+}
+
+static int vbs_dwz_one(struct vbs_dev *dev, u32 type,
+		       const struct virtio_blk_discard_write_zeroes *seg)
+{
+	loff_t pos = le64_to_cpu(seg->sector) << SECTOR_SHIFT;
+	u64 len = (u64)le32_to_cpu(seg->num_sectors) << SECTOR_SHIFT;
+	int punch = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+	int ret;
+
+	if (!len)
+		return 0;
+	if (type == VIRTIO_BLK_T_DISCARD) {
+		/* On a block device this is a real discard. */
+		if (vbs_backing_is_bdev(dev))
+			punch |= FALLOC_FL_NO_HIDE_STALE;
+		ret = vfs_fallocate(dev->file, punch, pos, len);
+		/* Discard is a hint: a backing that cannot is not an error. */
+		return ret == -EOPNOTSUPP ? 0 : ret;
+	}
+
+	if (le32_to_cpu(seg->flags) & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP) {
+		ret = vfs_fallocate(dev->file, punch, pos, len);
+		if (ret != -EOPNOTSUPP)
+			return ret;
+	}
+	ret = vfs_fallocate(dev->file, FALLOC_FL_ZERO_RANGE |
+			    FALLOC_FL_KEEP_SIZE, pos, len);
+	if (ret != -EOPNOTSUPP)
+		return ret;
+	return vbs_write_zeroes_slow(dev, pos, len);
+}
+
+static void vbs_blocking_work(struct work_struct *work)
+{
+	struct vbs_req *req = container_of(work, struct vbs_req, work);
+	struct vbs_dev *dev = req->vq->dev;
+	unsigned int i;
+	int ret = 0;
+
+	switch (req->type) {
+	case VIRTIO_BLK_T_FLUSH:
+		/* Data and the metadata needed to read it back: durable. */
+		ret = vfs_fsync(dev->file, 0);
+		break;
+	case VIRTIO_BLK_T_DISCARD:
+	case VIRTIO_BLK_T_WRITE_ZEROES:
+		for (i = 0; i < req->dwz_count && !ret; i++)
+			ret = vbs_dwz_one(dev, req->type, &req->dwz[i]);
+		break;
+	default:
+		ret = -EOPNOTSUPP;
+		break;
+	}
+	if (ret)
+		dev_warn_ratelimited(&dev->vdpa.dev,
+				     "request type %u failed: %d\n",
+				     req->type, ret);
+	req->ret = ret;
+	req->status = ret ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
+	vbs_req_complete(req);
+}
+
+/**
+ * vbs_req_submit() - start a validated request on the backing
+ * @req: the request; data requests have their bio_vecs built
+ *
+ * Completion is always reported through vbs_req_complete().
+ */
+void vbs_req_submit(struct vbs_req *req)
+{
+	if (req->type == VIRTIO_BLK_T_IN || req->type == VIRTIO_BLK_T_OUT) {
+		vbs_rw_submit(req);
+		return;
+	}
+	INIT_WORK(&req->work, vbs_blocking_work);
+	queue_work(req->vq->dev->io_wq, &req->work);
+}
+
+/**
+ * vbs_iopoll() - reap polled direct I/O of a virtqueue
+ * @vq: the virtqueue; called by the worker only
+ *
+ * Completions run vbs_rw_done() from inside ->iopoll().
+ */
+void vbs_iopoll(struct vbs_vq *vq)
+{
+	struct vbs_req *req;
+
+	list_for_each_entry(req, &vq->polled, poll_node) {
+		struct file *file = req->iocb.ki_filp;
+
+		/* Pairs with vbs_rw_done(). */
+		if (smp_load_acquire(&req->iopoll_done))
+			continue;
+		file->f_op->iopoll(&req->iocb, NULL, BLK_POLL_ONESHOT);
+	}
+}

@@ -1,0 +1,243 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * vdpa-blk-sw: guest address translation.
+ *
+ * vringh's own translator is static and its pull/push helpers copy, so
+ * the data path translates descriptor IOVAs here, into bio_vecs over the
+ * guest's pages, checking every range and the access direction.
+ *
+ * One address space per device.  Until a vhost-vdpa user installs a
+ * mapping, the IOTLB is an identity map (IOVA == physical address), which
+ * is what virtio-vdpa's DMA API gives a device without an IOMMU, as in
+ * vdpa_sim.  A request holds an SRCU read-side section on @iotlb_srcu from
+ * translation until its completion is published, and every mapping change
+ * waits for a grace period, so no page is used after its unmap returns.
+ */
+
+#include <linux/mm.h>
+#include <linux/overflow.h>
+#include <linux/slab.h>
+#include <uapi/linux/vhost_types.h>
+
+#include "vdpa_blk_sw.h"
+
+static int vbs_iotlb_add_identity(struct vhost_iotlb *iotlb)
+{
+	return vhost_iotlb_add_range(iotlb, 0, ULLONG_MAX, 0, VHOST_MAP_RW);
+}
+
+/**
+ * vbs_iotlb_init() - allocate the address space as an identity map
+ * @dev: the device
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int vbs_iotlb_init(struct vbs_dev *dev)
+{
+	int ret;
+
+	spin_lock_init(&dev->iotlb_lock);
+	dev->iotlb = vhost_iotlb_alloc(VBS_MAX_IOTLB_ENTRIES, 0);
+	if (!dev->iotlb)
+		return -ENOMEM;
+	ret = vbs_iotlb_add_identity(dev->iotlb);
+	if (ret) {
+		vhost_iotlb_free(dev->iotlb);
+		dev->iotlb = NULL;
+		return ret;
+	}
+	dev->iotlb_pt = true;
+	return 0;
+}
+
+/**
+ * vbs_iotlb_free() - release the address space
+ * @dev: the device, with no request in flight
+ */
+void vbs_iotlb_free(struct vbs_dev *dev)
+{
+	if (dev->iotlb)
+		vhost_iotlb_free(dev->iotlb);
+	dev->iotlb = NULL;
+}
+
+/**
+ * vbs_iotlb_reset_pt() - go back to the identity map
+ * @dev: the device
+ *
+ * Waits until no request uses a page of the old mapping.
+ */
+void vbs_iotlb_reset_pt(struct vbs_dev *dev)
+{
+	spin_lock(&dev->iotlb_lock);
+	if (!dev->iotlb_pt) {
+		vhost_iotlb_reset(dev->iotlb);
+		/* Cannot fail on an empty tree but for -ENOMEM. */
+		if (!vbs_iotlb_add_identity(dev->iotlb))
+			dev->iotlb_pt = true;
+	}
+	spin_unlock(&dev->iotlb_lock);
+	synchronize_srcu(&dev->iotlb_srcu);
+}
+
+/**
+ * vbs_iotlb_hold() - pin the current mappings for one request
+ * @dev: the device
+ *
+ * The section ends in another context (vbs_iotlb_unhold() from the worker
+ * once the completion is published), which sparse cannot follow: the
+ * __release()/__acquire() pair tells it the section leaves this function.
+ *
+ * Return: the SRCU index to give to vbs_iotlb_unhold().
+ */
+int vbs_iotlb_hold(struct vbs_dev *dev)
+{
+	int idx = srcu_down_read(&dev->iotlb_srcu);
+
+	__release(&dev->iotlb_srcu);
+	return idx;
+}
+
+/**
+ * vbs_iotlb_unhold() - end a request's hold on the mappings
+ * @dev: the device
+ * @idx: what vbs_iotlb_hold() returned
+ */
+void vbs_iotlb_unhold(struct vbs_dev *dev, int idx)
+{
+	__acquire(&dev->iotlb_srcu);
+	srcu_up_read(&dev->iotlb_srcu, idx);
+}
+
+/*
+ * Translate [iova, iova + *len) as far as one mapping reaches.  On success
+ * *len is cut to the part that mapping covers and *pa is its address.
+ * Called with iotlb_lock held.
+ */
+static int vbs_iotlb_lookup(struct vbs_dev *dev, u64 iova, u64 *len,
+			    u32 perm, u64 *pa)
+{
+	struct vhost_iotlb_map *map;
+	u64 last, reach;
+
+	if (!*len || check_add_overflow(iova, *len - 1, &last))
+		return -EFAULT;
+
+	map = vhost_iotlb_itree_first(dev->iotlb, iova, last);
+	if (!map || map->start > iova)
+		return -EFAULT;
+	if ((map->perm & perm) != perm)
+		return -EPERM;
+
+	/* Bytes from iova to the map's end, minus one: cannot overflow. */
+	reach = map->last - iova;
+	if (*len - 1 > reach)
+		*len = reach + 1;
+	if (check_add_overflow(map->addr, iova - map->start, pa))
+		return -EFAULT;
+	return 0;
+}
+
+/*
+ * A physically contiguous range becomes one multi-page bio_vec; both ends
+ * must be memory the kernel manages.
+ */
+static int vbs_pa_to_bvec(u64 pa, u64 len, struct bio_vec *bv)
+{
+	u64 last = pa + len - 1;
+
+	if (len > UINT_MAX || last < pa)
+		return -EFAULT;
+	if (!pfn_valid(PHYS_PFN(pa)) || !pfn_valid(PHYS_PFN(last)))
+		return -EFAULT;
+	bvec_set_page(bv, pfn_to_page(PHYS_PFN(pa)), len, offset_in_page(pa));
+	return 0;
+}
+
+/**
+ * vbs_iotlb_map_kiov() - build bio_vecs over a descriptor chain's buffers
+ * @dev: the device
+ * @kiov: chain part, from its current position (vringh_kiov_advance()d)
+ * @len: bytes to map; must not exceed what @kiov holds
+ * @perm: VHOST_MAP_RO when the device reads, VHOST_MAP_WO when it writes
+ * @bv: output array
+ * @max: entries in @bv
+ * @nr: number of entries filled
+ *
+ * The caller holds a read-side section of @dev->iotlb_srcu for as long as
+ * the bio_vecs are used.
+ *
+ * Return: 0, -EFAULT for an address outside every mapping (or not memory),
+ * -EPERM for a mapping without @perm, -E2BIG when @max is too small.
+ */
+int vbs_iotlb_map_kiov(struct vbs_dev *dev, struct vringh_kiov *kiov,
+		       size_t len, u32 perm, struct bio_vec *bv,
+		       unsigned int max, unsigned int *nr)
+{
+	unsigned int i, n = 0;
+	int ret = 0;
+
+	spin_lock(&dev->iotlb_lock);
+	for (i = kiov->i; i < kiov->used && len; i++) {
+		u64 iova = (u64)(uintptr_t)kiov->iov[i].iov_base;
+		u64 left = min_t(u64, kiov->iov[i].iov_len, len);
+
+		len -= left;
+		while (left) {
+			u64 chunk = left, pa;
+
+			if (n == max) {
+				ret = -E2BIG;
+				goto out;
+			}
+			ret = vbs_iotlb_lookup(dev, iova, &chunk, perm, &pa);
+			if (ret)
+				goto out;
+			ret = vbs_pa_to_bvec(pa, chunk, &bv[n]);
+			if (ret)
+				goto out;
+			/* Merge with the previous entry when contiguous. */
+			if (n && bvec_phys(&bv[n - 1]) + bv[n - 1].bv_len == pa &&
+			    (u64)bv[n - 1].bv_len + chunk <= UINT_MAX)
+				bv[n - 1].bv_len += chunk;
+			else
+				n++;
+			iova += chunk;
+			left -= chunk;
+		}
+	}
+	if (len)
+		ret = -EFAULT;
+out:
+	spin_unlock(&dev->iotlb_lock);
+	*nr = n;
+	return ret;
+}
+
+/**
+ * vbs_iotlb_locate() - find the page holding one guest byte
+ * @dev: the device
+ * @iova: address of the byte
+ * @perm: access the device needs
+ * @page: the page
+ * @off: offset of the byte in @page
+ *
+ * Return: 0, -EFAULT or -EPERM.
+ */
+int vbs_iotlb_locate(struct vbs_dev *dev, u64 iova, u32 perm,
+		     struct page **page, unsigned int *off)
+{
+	u64 len = 1, pa;
+	int ret;
+
+	spin_lock(&dev->iotlb_lock);
+	ret = vbs_iotlb_lookup(dev, iova, &len, perm, &pa);
+	spin_unlock(&dev->iotlb_lock);
+	if (ret)
+		return ret;
+	if (!pfn_valid(PHYS_PFN(pa)))
+		return -EFAULT;
+	*page = pfn_to_page(PHYS_PFN(pa));
+	*off = offset_in_page(pa);
+	return 0;
+}

@@ -1,0 +1,370 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * vdpa-blk-sw: software vDPA virtio-blk device backed by a file or a block
+ * device.
+ *
+ * The module registers the vDPA management device "vdpasim_blk-sw".  Each
+ * "vdpa dev add mgmtdev vdpasim_blk-sw name NAME" creates a device whose
+ * parameters come from the configfs item of the same name
+ * (/sys/kernel/config/vdpa_blk_sw/NAME) when it exists, or from the module
+ * parameters, so the device is complete before any driver can bind.
+ */
+
+#include <linux/dma-mapping.h>
+#include <linux/module.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <uapi/linux/vdpa.h>
+#include <uapi/linux/virtio_config.h>
+#include <uapi/linux/virtio_ids.h>
+#include <uapi/linux/virtio_ring.h>
+
+#include "vdpa_blk_sw.h"
+
+static unsigned int default_size_mb = 128;
+module_param(default_size_mb, uint, 0444);
+MODULE_PARM_DESC(default_size_mb,
+		 "Size of the embedded (memory) backing in MiB. Default: 128");
+
+static unsigned int default_num_queues = 1;
+module_param(default_num_queues, uint, 0444);
+MODULE_PARM_DESC(default_num_queues,
+		 "Request virtqueues per device (1-16). Default: 1");
+
+static unsigned int default_queue_size = VBS_QUEUE_SIZE_MAX;
+module_param(default_queue_size, uint, 0444);
+MODULE_PARM_DESC(default_queue_size,
+		 "Maximum virtqueue size, a power of two (2-1024). Default: 1024");
+
+static unsigned int default_block_size = SECTOR_SIZE;
+module_param(default_block_size, uint, 0444);
+MODULE_PARM_DESC(default_block_size,
+		 "Logical block size, a power of two (512-4096). Default: 512");
+
+unsigned int vbs_default_poll_idle_us = 50;
+module_param_named(default_poll_idle_us, vbs_default_poll_idle_us, uint, 0444);
+MODULE_PARM_DESC(default_poll_idle_us,
+		 "Busy-poll window in microseconds, 0 for notifications only. Default: 50");
+
+static bool default_direct = true;
+module_param(default_direct, bool, 0444);
+MODULE_PARM_DESC(default_direct,
+		 "Open backing files with O_DIRECT. Default: Y");
+
+#define VBS_FEATURES	(BIT_ULL(VIRTIO_F_VERSION_1) |		\
+			 BIT_ULL(VIRTIO_F_ACCESS_PLATFORM) |	\
+			 BIT_ULL(VIRTIO_F_ANY_LAYOUT) |		\
+			 BIT_ULL(VIRTIO_RING_F_INDIRECT_DESC) |	\
+			 BIT_ULL(VIRTIO_RING_F_EVENT_IDX) |	\
+			 BIT_ULL(VIRTIO_BLK_F_SIZE_MAX) |	\
+			 BIT_ULL(VIRTIO_BLK_F_SEG_MAX) |	\
+			 BIT_ULL(VIRTIO_BLK_F_BLK_SIZE) |	\
+			 BIT_ULL(VIRTIO_BLK_F_TOPOLOGY) |	\
+			 BIT_ULL(VIRTIO_BLK_F_MQ) |		\
+			 BIT_ULL(VIRTIO_BLK_F_FLUSH) |		\
+			 BIT_ULL(VIRTIO_BLK_F_DISCARD) |	\
+			 BIT_ULL(VIRTIO_BLK_F_WRITE_ZEROES))
+#define VBS_SUPPORTED_FEATURES	(VBS_FEATURES | BIT_ULL(VIRTIO_BLK_F_RO))
+#define VBS_REQUIRED_FEATURES	(BIT_ULL(VIRTIO_F_VERSION_1) |	\
+				 BIT_ULL(VIRTIO_F_ACCESS_PLATFORM))
+
+/**
+ * vbs_params_init() - defaults from the module parameters
+ * @p: parameters to fill
+ */
+void vbs_params_init(struct vbs_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->size = (u64)default_size_mb << 20;
+	p->direct = default_direct;
+	p->num_queues = default_num_queues;
+	p->queue_size = default_queue_size;
+	p->block_size = default_block_size;
+	p->poll_idle_us = vbs_default_poll_idle_us;
+}
+
+/**
+ * vbs_params_validate() - check a device's parameters
+ * @p: parameters
+ *
+ * Return: 0 or -EINVAL.
+ */
+int vbs_params_validate(const struct vbs_params *p)
+{
+	if (!p->num_queues || p->num_queues > VBS_MAX_QUEUES)
+		return -EINVAL;
+	if (!is_power_of_2(p->queue_size) ||
+	    p->queue_size < VBS_QUEUE_SIZE_MIN ||
+	    p->queue_size > VBS_QUEUE_SIZE_MAX)
+		return -EINVAL;
+	if (!is_power_of_2(p->block_size) || p->block_size < SECTOR_SIZE ||
+	    p->block_size > PAGE_SIZE)
+		return -EINVAL;
+	if (!p->backing[0] &&
+	    (p->size < p->block_size || p->size % p->block_size))
+		return -EINVAL;
+	if (p->poll_idle_us > USEC_PER_SEC)
+		return -EINVAL;
+	if (p->iopoll && (!p->backing[0] || !p->direct))
+		return -EINVAL;
+	if (strnlen(p->serial, sizeof(p->serial)) > VBS_SERIAL_MAX)
+		return -EINVAL;
+	return 0;
+}
+
+static void vbs_root_release(struct device *dev)
+{
+}
+
+static struct device vbs_root = {
+	.init_name = VBS_MGMTDEV_NAME,
+	.release = vbs_root_release,
+};
+
+static int vbs_dev_setup_vqs(struct vbs_dev *dev)
+{
+	u32 i;
+	int ret;
+
+	dev->vqs = kcalloc(dev->nvqs, sizeof(*dev->vqs), GFP_KERNEL);
+	if (!dev->vqs)
+		return -ENOMEM;
+	for (i = 0; i < dev->nvqs; i++) {
+		struct vbs_vq *vq = &dev->vqs[i];
+
+		vq->dev = dev;
+		vq->index = i;
+		atomic64_set(&vq->stats.notifies, 0);
+		vringh_kiov_init(&vq->riov, NULL, 0);
+		vringh_kiov_init(&vq->wiov, NULL, 0);
+		ret = vbs_vq_alloc_slots(vq);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/*
+ * Everything but registration.  On failure the caller drops the device,
+ * and vbs_free() releases what was set up.
+ */
+static int vbs_dev_setup(struct vbs_dev *dev)
+{
+	struct device *d = &dev->vdpa.dev;
+	int ret;
+
+	mutex_init(&dev->lock);
+	spin_lock_init(&dev->config_lock);
+	atomic_set(&dev->kicked, 0);
+	dev->nvqs = dev->p.num_queues;
+	dev->poll_idle_us = dev->p.poll_idle_us;
+
+	ret = init_srcu_struct(&dev->iotlb_srcu);
+	if (ret)
+		return ret;
+	dev->srcu_ready = true;
+
+	d->dma_mask = &d->coherent_dma_mask;
+	ret = dma_set_mask_and_coherent(d, DMA_BIT_MASK(64));
+	if (ret)
+		return ret;
+	dev->vdpa.dma_dev = d;
+
+	ret = vbs_iotlb_init(dev);
+	if (ret)
+		return ret;
+
+	ret = vbs_backend_open(dev);
+	if (ret) {
+		dev_dbg(d, "cannot open backing \"%s\": %d\n", dev->p.backing,
+			ret);
+		return ret;
+	}
+	dev->capacity = vbs_backend_sectors(dev);
+	if (!dev->capacity)
+		return -EINVAL;
+	vbs_config_fill(dev);
+
+	dev->bvec_pool = mempool_create_kmalloc_pool(1, VBS_MAX_BVECS *
+						     sizeof(struct bio_vec));
+	if (!dev->bvec_pool)
+		return -ENOMEM;
+
+	dev->io_wq = alloc_workqueue("vdpa-blk-sw/%s",
+				     WQ_UNBOUND | WQ_MEM_RECLAIM, 0,
+				     dev_name(d));
+	if (!dev->io_wq)
+		return -ENOMEM;
+
+	ret = vbs_dev_setup_vqs(dev);
+	if (ret)
+		return ret;
+
+	ret = vbs_sysfs_build(dev);
+	if (ret)
+		return ret;
+
+	return vbs_worker_start(dev);
+}
+
+static u64 vbs_features_for(const struct vbs_params *p)
+{
+	u64 features = VBS_FEATURES;
+
+	if (p->read_only)
+		features |= BIT_ULL(VIRTIO_BLK_F_RO);
+	return features;
+}
+
+/**
+ * vbs_dev_add() - create a device (vdpa dev add)
+ * @mdev: our management device
+ * @name: name of the new device
+ * @config: netlink attributes; only device_features is accepted
+ *
+ * Return: 0 or -errno; -EINVAL for invalid parameters or features.
+ */
+static int vbs_dev_add(struct vdpa_mgmt_dev *mdev, const char *name,
+		       const struct vdpa_dev_set_config *config)
+{
+	struct vbs_params *p;
+	struct vbs_dev *dev;
+	u64 features;
+	int ret;
+
+	p = kmalloc(sizeof(*p), GFP_KERNEL);
+	if (!p)
+		return -ENOMEM;
+	if (!vbs_configfs_lookup(name, p))
+		vbs_params_init(p);
+	if (!p->serial[0])
+		strscpy(p->serial, name, sizeof(p->serial));
+	features = vbs_features_for(p);
+	if (config->mask & BIT_ULL(VDPA_ATTR_DEV_FEATURES)) {
+		features = config->device_features;
+		if ((features & ~VBS_SUPPORTED_FEATURES) ||
+		    (features & VBS_REQUIRED_FEATURES) !=
+		    VBS_REQUIRED_FEATURES) {
+			pr_info_ratelimited("%s: device_features 0x%llx: unsupported 0x%llx or missing 0x%llx\n",
+					    name, features,
+					    features & ~VBS_SUPPORTED_FEATURES,
+					    ~features & VBS_REQUIRED_FEATURES);
+			ret = -EINVAL;
+			goto free_params;
+		}
+		if (features & BIT_ULL(VIRTIO_BLK_F_RO))
+			p->read_only = true;
+	}
+	if (p->read_only)
+		features |= BIT_ULL(VIRTIO_BLK_F_RO);
+	ret = vbs_params_validate(p);
+	if (ret)
+		goto free_params;
+
+	dev = vdpa_alloc_device(struct vbs_dev, vdpa, mdev->device,
+				&vbs_config_ops, 1, 1, name, false);
+	if (IS_ERR(dev)) {
+		ret = PTR_ERR(dev);
+		goto free_params;
+	}
+	dev->p = *p;
+	dev->features = features;
+	dev->vdpa.mdev = mdev;
+
+	ret = vbs_dev_setup(dev);
+	if (ret)
+		goto put_dev;
+	ret = _vdpa_register_device(&dev->vdpa, dev->nvqs);
+	if (ret)
+		goto put_dev;
+	vbs_configfs_set_live(name, true);
+	kfree(p);
+	return 0;
+
+put_dev:
+	put_device(&dev->vdpa.dev);
+free_params:
+	kfree(p);
+	return ret;
+}
+
+/**
+ * vbs_dev_del() - remove a device (vdpa dev del, or module unload)
+ * @mdev: our management device
+ * @vdpa: the device
+ */
+static void vbs_dev_del(struct vdpa_mgmt_dev *mdev, struct vdpa_device *vdpa)
+{
+	vbs_configfs_set_live(dev_name(&vdpa->dev), false);
+	_vdpa_unregister_device(vdpa);
+}
+
+static const struct vdpa_mgmtdev_ops vbs_mgmtdev_ops = {
+	.dev_add = vbs_dev_add,
+	.dev_del = vbs_dev_del,
+};
+
+static struct virtio_device_id vbs_id_table[] = {
+	{ VIRTIO_ID_BLOCK, VIRTIO_DEV_ANY_ID },
+	{ 0 },
+};
+
+static struct vdpa_mgmt_dev vbs_mgmt_dev = {
+	.device = &vbs_root,
+	.id_table = vbs_id_table,
+	.ops = &vbs_mgmtdev_ops,
+	.config_attr_mask = BIT_ULL(VDPA_ATTR_DEV_FEATURES),
+	.supported_features = VBS_SUPPORTED_FEATURES,
+	.max_supported_vqs = VBS_MAX_QUEUES,
+};
+
+static int __init vbs_init(void)
+{
+	struct vbs_params *p;
+	int ret;
+
+	p = kmalloc(sizeof(*p), GFP_KERNEL);
+	if (!p)
+		return -ENOMEM;
+	vbs_params_init(p);
+	ret = vbs_params_validate(p);
+	kfree(p);
+	if (ret) {
+		pr_err("invalid default_* module parameter\n");
+		return ret;
+	}
+
+	ret = device_register(&vbs_root);
+	if (ret) {
+		put_device(&vbs_root);
+		return ret;
+	}
+	ret = vbs_configfs_init();
+	if (ret)
+		goto unregister_root;
+	ret = vdpa_mgmtdev_register(&vbs_mgmt_dev);
+	if (ret)
+		goto exit_configfs;
+	return 0;
+
+exit_configfs:
+	vbs_configfs_exit();
+unregister_root:
+	device_unregister(&vbs_root);
+	return ret;
+}
+
+static void __exit vbs_exit(void)
+{
+	/* Deletes every device, unbinding its driver first. */
+	vdpa_mgmtdev_unregister(&vbs_mgmt_dev);
+	vbs_configfs_exit();
+	device_unregister(&vbs_root);
+}
+
+module_init(vbs_init);
+module_exit(vbs_exit);
+
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("Software vDPA virtio-blk device backed by a file or block device");
+MODULE_AUTHOR("vdpa-blk-sw developers");

@@ -1,0 +1,750 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * vdpa-blk-sw: struct vdpa_config_ops, shared by virtio-vdpa and
+ * vhost-vdpa.
+ *
+ * Control operations take @dev->lock, which the worker holds for each pass,
+ * so they never race a pass.  Operations that must wait for in-flight
+ * requests (reset, suspend) drop the lock to let the worker reap.
+ */
+
+#include <linux/blkdev.h>
+#include <linux/log2.h>
+#include <linux/nospec.h>
+#include <linux/virtio_byteorder.h>
+#include <uapi/linux/vhost_types.h>
+#include <uapi/linux/virtio_config.h>
+#include <uapi/linux/virtio_ids.h>
+
+#include "vdpa_blk_sw.h"
+
+#define VBS_VENDOR_ID		0
+#define VBS_VQ_ALIGN		PAGE_SIZE
+
+static struct vbs_vq *vbs_get_vq(struct vbs_dev *dev, u16 idx)
+{
+	if (idx >= dev->nvqs)
+		return NULL;
+	return &dev->vqs[array_index_nospec(idx, dev->nvqs)];
+}
+
+/**
+ * vbs_config_fill() - build the virtio-blk config space
+ * @dev: the device, with its backing open and @dev->capacity set
+ */
+void vbs_config_fill(struct vbs_dev *dev)
+{
+	struct virtio_blk_config *c = &dev->config;
+	u32 bs = dev->p.block_size, per_block = bs >> SECTOR_SHIFT;
+	struct block_device *bdev = NULL;
+	unsigned int pbs = bs, io_min = bs, io_opt = 0;
+	struct inode *inode = file_inode(dev->file);
+
+	if (S_ISBLK(inode->i_mode))
+		bdev = I_BDEV(dev->file->f_mapping->host);
+	else if (dev->p.backing[0])
+		bdev = inode->i_sb->s_bdev;
+	if (bdev) {
+		pbs = max(bdev_physical_block_size(bdev), bs);
+		io_min = max(bdev_io_min(bdev), bs);
+		io_opt = bdev_io_opt(bdev);
+	}
+
+	memset(c, 0, sizeof(*c));
+	c->capacity = __cpu_to_virtio64(true, dev->capacity);
+	c->size_max = __cpu_to_virtio32(true, SZ_1M);
+	c->seg_max = __cpu_to_virtio32(true, min_t(u32, VBS_SEG_MAX,
+						   dev->p.queue_size - 2));
+	c->blk_size = __cpu_to_virtio32(true, bs);
+	c->physical_block_exp = ilog2(pbs / bs);
+	c->alignment_offset = 0;
+	c->min_io_size = __cpu_to_virtio16(true, min_t(u32, io_min / bs,
+						       U16_MAX));
+	c->opt_io_size = __cpu_to_virtio32(true, io_opt / bs);
+	c->num_queues = __cpu_to_virtio16(true, dev->nvqs);
+	c->max_discard_sectors = __cpu_to_virtio32(true, VBS_MAX_DWZ_SECTORS);
+	c->max_discard_seg = __cpu_to_virtio32(true, VBS_MAX_DWZ_SEGS);
+	c->discard_sector_alignment = __cpu_to_virtio32(true, per_block);
+	c->max_write_zeroes_sectors = __cpu_to_virtio32(true,
+							VBS_MAX_DWZ_SECTORS);
+	c->max_write_zeroes_seg = __cpu_to_virtio32(true, VBS_MAX_DWZ_SEGS);
+	c->write_zeroes_may_unmap = 1;
+}
+
+/**
+ * vbs_config_changed() - tell the driver the config space changed
+ * @dev: the device
+ */
+void vbs_config_changed(struct vbs_dev *dev)
+{
+	struct vdpa_callback cb;
+
+	mutex_lock(&dev->lock);
+	cb = dev->config_cb;
+	mutex_unlock(&dev->lock);
+	if (cb.callback)
+		cb.callback(cb.private);
+}
+
+/**
+ * vbs_set_vq_address() - set the ring areas of a virtqueue
+ * @vdpa: the vDPA device
+ * @idx: virtqueue index
+ * @desc_area: IOVA of the descriptor table
+ * @driver_area: IOVA of the available ring
+ * @device_area: IOVA of the used ring
+ *
+ * Return: 0, or -EINVAL for a bad index.
+ */
+static int vbs_set_vq_address(struct vdpa_device *vdpa, u16 idx,
+			      u64 desc_area, u64 driver_area, u64 device_area)
+{
+	struct vbs_dev *dev = vdpa_to_vbs(vdpa);
+	struct vbs_vq *vq = vbs_get_vq(dev, idx);
+
+	if (!vq)
+		return -EINVAL;
+	mutex_lock(&dev->lock);
+	vq->desc_addr = desc_area;
+	vq->driver_addr = driver_area;
+	vq->device_addr = device_area;
+	mutex_unlock(&dev->lock);
+	return 0;
+}
+
+/**
+ * vbs_set_vq_num() - set the size of a virtqueue
+ * @vdpa: the vDPA device
+ * @idx: virtqueue index
+ * @num: ring size; checked when the queue is made ready
+ */
+static void vbs_set_vq_num(struct vdpa_device *vdpa, u16 idx, u32 num)
+{
+	struct vbs_dev *dev = vdpa_to_vbs(vdpa);
+	struct vbs_vq *vq = vbs_get_vq(dev, idx);
+
+	if (!vq)
+		return;
+	mutex_lock(&dev->lock);
+	vq->num = num;
+	mutex_unlock(&dev->lock);
+}
+
+/**
+ * vbs_get_vq_size() - size of a virtqueue
+ * @vdpa: the vDPA device
+ * @idx: virtqueue index
+ *
+ * Return: the size in use once the driver is running, else the maximum.
+ */
+static u16 vbs_get_vq_size(struct vdpa_device *vdpa, u16 idx)
+{
+	struct vbs_dev *dev = vdpa_to_vbs(vdpa);
+	struct vbs_vq *vq = vbs_get_vq(dev, idx);
+
+	if (vq && (READ_ONCE(dev->status) & VIRTIO_CONFIG_S_DRIVER_OK))
+		return READ_ONCE(vq->num);
+	return dev->p.queue_size;
+}
+
+/**
+ * vbs_kick_vq() - the driver made buffers available
+ * @vdpa: the vDPA device
+ * @idx: virtqueue index
+ *
+ * Called from the driver's context (vhost's worker for vhost-vdpa): only
+ * wakes the device's worker.
+ */
+static void vbs_kick_vq(struct vdpa_device *vdpa, u16 idx)
+{
+	struct vbs_dev *dev = vdpa_to_vbs(vdpa);
+	struct vbs_vq *vq = vbs_get_vq(dev, idx);
+
+	if (!vq)
+		return;
+	atomic64_inc(&vq->stats.notifies);
+	if (READ_ONCE(dev->suspended)) {
+		WRITE_ONCE(dev->pending_kick, true);
+		return;
+	}
+	vbs_worker_wake(dev);
+}
+
+/**
+ * vbs_set_vq_cb() - set the used-buffer notification callback
+ * @vdpa: the vDPA device
+ * @idx: virtqueue index
+ * @cb: the callback
+ */
+static void vbs_set_vq_cb(struct vdpa_device *vdpa, u16 idx,
+			  struct vdpa_callback *cb)
+{
+	struct vbs_dev *dev = vdpa_to_vbs(vdpa);
+	struct vbs_vq *vq = vbs_get_vq(dev, idx);
+
+	if (!vq)
+		return;
+	mutex_lock(&dev->lock);
+	vq->cb = *cb;
+	mutex_unlock(&dev->lock);
+}
+
+/**
+ * vbs_set_vq_ready() - enable or disable a virtqueue
+ * @vdpa: the vDPA device
+ * @idx: virtqueue index
+ * @ready: new state
+ *
+ * A ring size that is not a power of two or exceeds the maximum leaves the
+ * queue disabled.
+ */
+static void vbs_set_vq_ready(struct vdpa_device *vdpa, u16 idx, bool ready)
+{
+	struct vbs_dev *dev = vdpa_to_vbs(vdpa);
+	struct vbs_vq *vq = vbs_get_vq(dev, idx);
+
+	if (!vq)
+		return;
+	mutex_lock(&dev->lock);
+	if (ready && !vq->ready) {
+		if (!vq->num || !is_power_of_2(vq->num) ||
+		    vq->num > dev->p.queue_size) {
+			dev_dbg(&vdpa->dev, "vq %u: bad size %u\n", idx,
+				vq->num);
+			goto unlock;
+		}
+		vbs_vq_setup_ring(vq);
+	}
+	vq->ready = ready;
+unlock:
+	mutex_unlock(&dev->lock);
+	if (ready)
+		vbs_worker_wake(dev);
+}
+
+/**
+ * vbs_get_vq_ready() - is a virtqueue enabled
+ * @vdpa: the vDPA device
+ * @idx: virtqueue index
+ *
+ * Return: true if enabled.
+ */
+static bool vbs_get_vq_ready(struct vdpa_device *vdpa, u16 idx)
+{
+	struct vbs_dev *dev = vdpa_to_vbs(vdpa);
+	struct vbs_vq *vq = vbs_get_vq(dev, idx);
+
+	return vq && READ_ONCE(vq->ready);
+}
+
+/**
+ * vbs_set_vq_state() - set where a virtqueue resumes
+ * @vdpa: the vDPA device
+ * @idx: virtqueue index
+ * @state: the available index to continue from
+ *
+ * Return: 0, or -EINVAL for a bad index.
+ */
+static int vbs_set_vq_state(struct vdpa_device *vdpa, u16 idx,
+			    const struct vdpa_vq_state *state)
+{
+	struct vbs_dev *dev = vdpa_to_vbs(vdpa);
+	struct vbs_vq *vq = vbs_get_vq(dev, idx);
+
+	if (!vq)
+		return -EINVAL;
+	mutex_lock(&dev->lock);
+	vq->vring.last_avail_idx = state->split.avail_index;
+	vq->vring.last_used_idx = state->split.avail_index;
+	mutex_unlock(&dev->lock);
+	return 0;
+}
+
+/**
+ * vbs_get_vq_state() - where a virtqueue is
+ * @vdpa: the vDPA device
+ * @idx: virtqueue index
+ * @state: filled with the last available index the device fetched
+ *
+ * Consistent with the used ring once the device is suspended, since
+ * suspend waits for every fetched request to complete.
+ *
+ * Return: 0, or -EINVAL for a bad index.
+ */
+static int vbs_get_vq_state(struct vdpa_device *vdpa, u16 idx,
+			    struct vdpa_vq_state *state)
+{
+	struct vbs_dev *dev = vdpa_to_vbs(vdpa);
+	struct vbs_vq *vq = vbs_get_vq(dev, idx);
+
+	if (!vq)
+		return -EINVAL;
+	mutex_lock(&dev->lock);
+	state->split.avail_index = vq->vring.last_avail_idx;
+	mutex_unlock(&dev->lock);
+	return 0;
+}
+
+/**
+ * vbs_get_vq_align() - ring alignment the device needs
+ * @vdpa: the vDPA device
+ *
+ * Return: the alignment in bytes.
+ */
+static u32 vbs_get_vq_align(struct vdpa_device *vdpa)
+{
+	return VBS_VQ_ALIGN;
+}
+
+/**
+ * vbs_get_device_features() - features the device offers
+ * @vdpa: the vDPA device
+ *
+ * Return: the feature bits, as provisioned at creation.
+ */
+static u64 vbs_get_device_features(struct vdpa_device *vdpa)
+{
+	return vdpa_to_vbs(vdpa)->features;
+}
+
+/**
+ * vbs_get_backend_features() - vhost backend features of the parent
+ * @vdpa: the vDPA device
+ *
+ * Return: VHOST_BACKEND_F_ENABLE_AFTER_DRIVER_OK: queues may be enabled
+ * after DRIVER_OK, as the worker checks readiness on every pass.
+ */
+static u64 vbs_get_backend_features(const struct vdpa_device *vdpa)
+{
+	return BIT_ULL(VHOST_BACKEND_F_ENABLE_AFTER_DRIVER_OK);
+}
+
+/**
+ * vbs_set_driver_features() - features the driver accepted
+ * @vdpa: the vDPA device
+ * @features: the feature bits
+ *
+ * Return: 0, or -EINVAL if VERSION_1 or ACCESS_PLATFORM is missing or a bit
+ * the device did not offer is set.
+ */
+static int vbs_set_driver_features(struct vdpa_device *vdpa, u64 features)
+{
+	struct vbs_dev *dev = vdpa_to_vbs(vdpa);
+
+	if (!(features & BIT_ULL(VIRTIO_F_VERSION_1)) ||
+	    !(features & BIT_ULL(VIRTIO_F_ACCESS_PLATFORM)))
+		return -EINVAL;
+	if (features & ~dev->features)
+		return -EINVAL;
+	mutex_lock(&dev->lock);
+	dev->driver_features = features;
+	mutex_unlock(&dev->lock);
+	return 0;
+}
+
+/**
+ * vbs_get_driver_features() - features in use
+ * @vdpa: the vDPA device
+ *
+ * Return: the accepted feature bits.
+ */
+static u64 vbs_get_driver_features(struct vdpa_device *vdpa)
+{
+	return READ_ONCE(vdpa_to_vbs(vdpa)->driver_features);
+}
+
+/**
+ * vbs_set_config_cb() - set the config change callback
+ * @vdpa: the vDPA device
+ * @cb: the callback
+ */
+static void vbs_set_config_cb(struct vdpa_device *vdpa,
+			      struct vdpa_callback *cb)
+{
+	struct vbs_dev *dev = vdpa_to_vbs(vdpa);
+
+	mutex_lock(&dev->lock);
+	dev->config_cb = *cb;
+	mutex_unlock(&dev->lock);
+}
+
+/**
+ * vbs_get_vq_num_max() - largest ring the device takes
+ * @vdpa: the vDPA device
+ *
+ * Return: the device's queue size (1024 unless configured lower).
+ */
+static u16 vbs_get_vq_num_max(struct vdpa_device *vdpa)
+{
+	return vdpa_to_vbs(vdpa)->p.queue_size;
+}
+
+/**
+ * vbs_get_vq_num_min() - smallest ring the device takes
+ * @vdpa: the vDPA device
+ *
+ * Return: VBS_QUEUE_SIZE_MIN.
+ */
+static u16 vbs_get_vq_num_min(struct vdpa_device *vdpa)
+{
+	return VBS_QUEUE_SIZE_MIN;
+}
+
+/**
+ * vbs_get_device_id() - virtio device type
+ * @vdpa: the vDPA device
+ *
+ * Return: VIRTIO_ID_BLOCK.
+ */
+static u32 vbs_get_device_id(struct vdpa_device *vdpa)
+{
+	return VIRTIO_ID_BLOCK;
+}
+
+/**
+ * vbs_get_vendor_id() - virtio vendor
+ * @vdpa: the vDPA device
+ *
+ * Return: 0, as vdpa_sim.
+ */
+static u32 vbs_get_vendor_id(struct vdpa_device *vdpa)
+{
+	return VBS_VENDOR_ID;
+}
+
+/**
+ * vbs_get_status() - device status
+ * @vdpa: the vDPA device
+ *
+ * Return: the status byte, with DEVICE_NEEDS_RESET if the device broke.
+ */
+static u8 vbs_get_status(struct vdpa_device *vdpa)
+{
+	return READ_ONCE(vdpa_to_vbs(vdpa)->status);
+}
+
+/**
+ * vbs_set_status() - the driver moved the device's status
+ * @vdpa: the vDPA device
+ * @status: new status; clearing bits is done by reset only
+ */
+static void vbs_set_status(struct vdpa_device *vdpa, u8 status)
+{
+	struct vbs_dev *dev = vdpa_to_vbs(vdpa);
+
+	mutex_lock(&dev->lock);
+	/* Keep DEVICE_NEEDS_RESET until the driver resets us. */
+	status |= dev->status & VIRTIO_CONFIG_S_NEEDS_RESET;
+	WRITE_ONCE(dev->status, status);
+	mutex_unlock(&dev->lock);
+	if (status & VIRTIO_CONFIG_S_DRIVER_OK)
+		vbs_worker_wake(dev);
+}
+
+static int vbs_do_reset(struct vdpa_device *vdpa, u32 flags)
+{
+	struct vbs_dev *dev = vdpa_to_vbs(vdpa);
+	u32 i;
+
+	/* Stop fetching and drop late completions, then drain. */
+	mutex_lock(&dev->lock);
+	WRITE_ONCE(dev->status, 0);
+	for (i = 0; i < dev->nvqs; i++) {
+		dev->vqs[i].ready = false;
+		dev->vqs[i].epoch++;
+	}
+	mutex_unlock(&dev->lock);
+	vbs_dev_quiesce(dev);
+
+	mutex_lock(&dev->lock);
+	for (i = 0; i < dev->nvqs; i++)
+		vbs_vq_reset(&dev->vqs[i]);
+	dev->driver_features = 0;
+	dev->suspended = false;
+	dev->pending_kick = false;
+	memset(&dev->config_cb, 0, sizeof(dev->config_cb));
+	spin_lock(&dev->config_lock);
+	dev->generation++;
+	spin_unlock(&dev->config_lock);
+	mutex_unlock(&dev->lock);
+
+	if (flags & VDPA_RESET_F_CLEAN_MAP)
+		vbs_iotlb_reset_pt(dev);
+	return 0;
+}
+
+/**
+ * vbs_reset() - reset the device as the virtio spec asks
+ * @vdpa: the vDPA device
+ *
+ * Waits for requests in flight (their completions are dropped); keeps the
+ * IOTLB, which reset_map() restores.
+ *
+ * Return: 0.
+ */
+static int vbs_reset(struct vdpa_device *vdpa)
+{
+	return vbs_do_reset(vdpa, 0);
+}
+
+/**
+ * vbs_compat_reset() - reset, optionally also forgetting the IOTLB
+ * @vdpa: the vDPA device
+ * @flags: VDPA_RESET_F_CLEAN_MAP for older vhost-vdpa userspace
+ *
+ * Return: 0.
+ */
+static int vbs_compat_reset(struct vdpa_device *vdpa, u32 flags)
+{
+	return vbs_do_reset(vdpa, flags);
+}
+
+/**
+ * vbs_suspend() - stop fetching requests and drain the ones in flight
+ * @vdpa: the vDPA device
+ *
+ * When it returns every fetched request is in the used ring, so
+ * get_vq_state() gives a consistent index.  Kicks are remembered.
+ *
+ * Return: 0.
+ */
+static int vbs_suspend(struct vdpa_device *vdpa)
+{
+	struct vbs_dev *dev = vdpa_to_vbs(vdpa);
+
+	mutex_lock(&dev->lock);
+	WRITE_ONCE(dev->suspended, true);
+	mutex_unlock(&dev->lock);
+	vbs_dev_quiesce(dev);
+	return 0;
+}
+
+/**
+ * vbs_resume() - continue after suspend()
+ * @vdpa: the vDPA device
+ *
+ * Return: 0.
+ */
+static int vbs_resume(struct vdpa_device *vdpa)
+{
+	struct vbs_dev *dev = vdpa_to_vbs(vdpa);
+
+	mutex_lock(&dev->lock);
+	WRITE_ONCE(dev->suspended, false);
+	WRITE_ONCE(dev->pending_kick, false);
+	mutex_unlock(&dev->lock);
+	/* Look at every ring, kicked while suspended or not. */
+	vbs_worker_wake(dev);
+	return 0;
+}
+
+/**
+ * vbs_get_config_size() - size of the config space
+ * @vdpa: the vDPA device
+ *
+ * Return: sizeof(struct virtio_blk_config).
+ */
+static size_t vbs_get_config_size(struct vdpa_device *vdpa)
+{
+	return sizeof(struct virtio_blk_config);
+}
+
+/**
+ * vbs_get_config() - read the config space
+ * @vdpa: the vDPA device
+ * @offset: first byte
+ * @buf: destination
+ * @len: bytes to read; out-of-range reads give zeroes
+ */
+static void vbs_get_config(struct vdpa_device *vdpa, unsigned int offset,
+			   void *buf, unsigned int len)
+{
+	struct vbs_dev *dev = vdpa_to_vbs(vdpa);
+	size_t size = sizeof(dev->config);
+
+	if (offset > size || len > size - offset) {
+		memset(buf, 0, len);
+		return;
+	}
+	spin_lock(&dev->config_lock);
+	memcpy(buf, (u8 *)&dev->config + offset, len);
+	spin_unlock(&dev->config_lock);
+}
+
+/**
+ * vbs_set_config() - write the config space
+ * @vdpa: the vDPA device
+ * @offset: first byte
+ * @buf: source
+ * @len: bytes
+ *
+ * No field is writable without CONFIG_WCE, which is not offered: ignored.
+ */
+static void vbs_set_config(struct vdpa_device *vdpa, unsigned int offset,
+			   const void *buf, unsigned int len)
+{
+	dev_dbg(&vdpa->dev, "ignored config write of %u bytes at %u\n", len,
+		offset);
+}
+
+/**
+ * vbs_get_generation() - config generation counter
+ * @vdpa: the vDPA device
+ *
+ * Return: a counter bumped by every config change.
+ */
+static u32 vbs_get_generation(struct vdpa_device *vdpa)
+{
+	return READ_ONCE(vdpa_to_vbs(vdpa)->generation);
+}
+
+/**
+ * vbs_get_iova_range() - IOVAs the device can translate
+ * @vdpa: the vDPA device
+ *
+ * Return: the whole 64-bit space.
+ */
+static struct vdpa_iova_range vbs_get_iova_range(struct vdpa_device *vdpa)
+{
+	struct vdpa_iova_range range = {
+		.first = 0,
+		.last = ULLONG_MAX,
+	};
+
+	return range;
+}
+
+/**
+ * vbs_set_map() - install a whole new address space (vhost-vdpa)
+ * @vdpa: the vDPA device
+ * @asid: address space, 0
+ * @iotlb: the mappings
+ *
+ * Returns only once no request uses a page of the old mapping.
+ *
+ * Return: 0, -EINVAL for a bad @asid, -ENOMEM or -ENOSPC.
+ */
+static int vbs_set_map(struct vdpa_device *vdpa, unsigned int asid,
+		       struct vhost_iotlb *iotlb)
+{
+	struct vbs_dev *dev = vdpa_to_vbs(vdpa);
+	struct vhost_iotlb_map *map;
+	int ret = 0;
+
+	if (asid)
+		return -EINVAL;
+
+	spin_lock(&dev->iotlb_lock);
+	vhost_iotlb_reset(dev->iotlb);
+	dev->iotlb_pt = false;
+	for (map = vhost_iotlb_itree_first(iotlb, 0, ULLONG_MAX); map;
+	     map = vhost_iotlb_itree_next(map, 0, ULLONG_MAX)) {
+		ret = vhost_iotlb_add_range(dev->iotlb, map->start, map->last,
+					    map->addr, map->perm);
+		if (ret) {
+			vhost_iotlb_reset(dev->iotlb);
+			break;
+		}
+	}
+	spin_unlock(&dev->iotlb_lock);
+	synchronize_srcu(&dev->iotlb_srcu);
+	return ret;
+}
+
+/**
+ * vbs_reset_map() - back to the identity map
+ * @vdpa: the vDPA device
+ * @asid: address space, 0
+ *
+ * Return: 0, or -EINVAL for a bad @asid.
+ */
+static int vbs_reset_map(struct vdpa_device *vdpa, unsigned int asid)
+{
+	if (asid)
+		return -EINVAL;
+	vbs_iotlb_reset_pt(vdpa_to_vbs(vdpa));
+	return 0;
+}
+
+/**
+ * vbs_get_vq_dma_dev() - device to map virtqueue memory with
+ * @vdpa: the vDPA device
+ * @idx: virtqueue index
+ *
+ * Return: the vDPA device itself, set up for direct (identity) DMA.
+ */
+static struct device *vbs_get_vq_dma_dev(struct vdpa_device *vdpa, u16 idx)
+{
+	return vdpa->dma_dev;
+}
+
+/**
+ * vbs_free() - release everything the device holds
+ * @vdpa: the vDPA device; its last reference is gone
+ *
+ * Also called for a device that failed half-way through creation.
+ */
+static void vbs_free(struct vdpa_device *vdpa)
+{
+	struct vbs_dev *dev = vdpa_to_vbs(vdpa);
+	u32 i;
+
+	if (dev->worker) {
+		if (dev->vqs)
+			vbs_do_reset(vdpa, 0);
+		vbs_worker_stop(dev);
+	}
+	if (dev->io_wq)
+		destroy_workqueue(dev->io_wq);
+	if (dev->vqs) {
+		for (i = 0; i < dev->nvqs; i++) {
+			vringh_kiov_cleanup(&dev->vqs[i].riov);
+			vringh_kiov_cleanup(&dev->vqs[i].wiov);
+			vbs_vq_free_slots(&dev->vqs[i]);
+		}
+		kfree(dev->vqs);
+	}
+	vbs_backend_close(dev);
+	mempool_destroy(dev->bvec_pool);
+	vbs_sysfs_free(dev);
+	vbs_iotlb_free(dev);
+	if (dev->srcu_ready)
+		cleanup_srcu_struct(&dev->iotlb_srcu);
+}
+
+const struct vdpa_config_ops vbs_config_ops = {
+	.set_vq_address		= vbs_set_vq_address,
+	.set_vq_num		= vbs_set_vq_num,
+	.kick_vq		= vbs_kick_vq,
+	.set_vq_cb		= vbs_set_vq_cb,
+	.set_vq_ready		= vbs_set_vq_ready,
+	.get_vq_ready		= vbs_get_vq_ready,
+	.set_vq_state		= vbs_set_vq_state,
+	.get_vq_state		= vbs_get_vq_state,
+	.get_vq_size		= vbs_get_vq_size,
+	.get_vq_align		= vbs_get_vq_align,
+	.get_device_features	= vbs_get_device_features,
+	.get_backend_features	= vbs_get_backend_features,
+	.set_driver_features	= vbs_set_driver_features,
+	.get_driver_features	= vbs_get_driver_features,
+	.set_config_cb		= vbs_set_config_cb,
+	.get_vq_num_max		= vbs_get_vq_num_max,
+	.get_vq_num_min		= vbs_get_vq_num_min,
+	.get_device_id		= vbs_get_device_id,
+	.get_vendor_id		= vbs_get_vendor_id,
+	.get_status		= vbs_get_status,
+	.set_status		= vbs_set_status,
+	.reset			= vbs_reset,
+	.compat_reset		= vbs_compat_reset,
+	.suspend		= vbs_suspend,
+	.resume			= vbs_resume,
+	.get_config_size	= vbs_get_config_size,
+	.get_config		= vbs_get_config,
+	.set_config		= vbs_set_config,
+	.get_generation		= vbs_get_generation,
+	.get_iova_range		= vbs_get_iova_range,
+	.set_map		= vbs_set_map,
+	.reset_map		= vbs_reset_map,
+	.get_vq_dma_dev		= vbs_get_vq_dma_dev,
+	.free			= vbs_free,
+};

@@ -1,0 +1,242 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * vdpa-blk-sw: virtio-blk request parsing and validation.
+ *
+ * Everything here comes from the guest and is hostile until checked: the
+ * shape of the chain first (status byte, header), then the type, then the
+ * ranges with overflow-safe arithmetic.  Whatever goes wrong, the request
+ * ends with a status byte (when there is one to write) and its head is
+ * given back through the one completion path, vbs_req_complete().
+ */
+
+#include <linux/overflow.h>
+#include <linux/string.h>
+#include <linux/virtio_byteorder.h>
+#include <uapi/linux/vhost_types.h>
+#include <uapi/linux/virtio_config.h>
+
+#include "vdpa_blk_sw.h"
+
+static bool vbs_has_feature(struct vbs_dev *dev, unsigned int bit)
+{
+	return dev->driver_features & BIT_ULL(bit);
+}
+
+/* The status byte is the last byte of the device-writable part. */
+static int vbs_req_find_status(struct vbs_dev *dev, struct vbs_vq *vq,
+			       struct vbs_req *req)
+{
+	struct vringh_kiov *w = &vq->wiov;
+	int i;
+
+	for (i = w->used - 1; i >= (int)w->i; i--) {
+		struct kvec *v = &w->iov[i];
+		u64 iova = (u64)(uintptr_t)v->iov_base;
+
+		if (!v->iov_len)
+			continue;
+		return vbs_iotlb_locate(dev, iova + v->iov_len - 1,
+					VHOST_MAP_WO, &req->status_page,
+					&req->status_off);
+	}
+	return -EINVAL;
+}
+
+/* [sector, sector + bytes / 512) must be whole sectors inside the disk. */
+static bool vbs_range_ok(struct vbs_dev *dev, u64 sector, u64 bytes)
+{
+	u64 end;
+
+	if (bytes & (SECTOR_SIZE - 1))
+		return false;
+	if (check_add_overflow(sector, bytes >> SECTOR_SHIFT, &end))
+		return false;
+	return end <= READ_ONCE(dev->capacity);
+}
+
+/* Helpers return VBS_STARTED once the request is in flight, else a status. */
+#define VBS_STARTED	0xff
+
+static u8 vbs_req_rw(struct vbs_dev *dev, struct vbs_vq *vq,
+		     struct vbs_req *req, size_t data_in, size_t data_out)
+{
+	bool write = req->type == VIRTIO_BLK_T_OUT;
+	struct vringh_kiov *kiov = write ? &vq->riov : &vq->wiov;
+	u32 perm = write ? VHOST_MAP_RO : VHOST_MAP_WO;
+	unsigned int max = VBS_INLINE_BVECS;
+	int ret;
+
+	req->len = write ? data_out : data_in;
+	if (write && (dev->features & BIT_ULL(VIRTIO_BLK_F_RO))) {
+		dev_dbg(&dev->vdpa.dev, "write to a read-only disk\n");
+		return VIRTIO_BLK_S_IOERR;
+	}
+	if (!vbs_range_ok(dev, req->sector, req->len)) {
+		dev_dbg(&dev->vdpa.dev, "%s %zu bytes at sector %llu: out of range\n",
+			write ? "write" : "read", req->len, req->sector);
+		return VIRTIO_BLK_S_IOERR;
+	}
+	if (kiov->used - kiov->i > VBS_SEG_MAX + 1) {
+		dev_dbg(&dev->vdpa.dev, "too many segments: %u\n",
+			kiov->used - kiov->i);
+		return VIRTIO_BLK_S_IOERR;
+	}
+	if (!req->len)
+		return VIRTIO_BLK_S_OK;
+
+	req->bvec = req->inline_bvec;
+	ret = vbs_iotlb_map_kiov(dev, kiov, req->len, perm, req->bvec, max,
+				 &req->nr_bvec);
+	if (ret == -E2BIG) {
+		req->bvec = mempool_alloc(dev->bvec_pool, GFP_NOIO);
+		max = VBS_MAX_BVECS;
+		ret = vbs_iotlb_map_kiov(dev, kiov, req->len, perm, req->bvec,
+					 max, &req->nr_bvec);
+	}
+	if (ret) {
+		dev_dbg(&dev->vdpa.dev, "data buffer translation failed: %d\n",
+			ret);
+		return VIRTIO_BLK_S_IOERR;
+	}
+	if (!write)
+		req->in_len += req->len;
+	vbs_req_submit(req);
+	return VBS_STARTED;
+}
+
+static u8 vbs_req_get_id(struct vbs_dev *dev, struct vbs_vq *vq,
+			 struct vbs_req *req, size_t data_in)
+{
+	size_t n = min_t(size_t, data_in, VIRTIO_BLK_ID_BYTES);
+	char id[VIRTIO_BLK_ID_BYTES] = {};
+
+	/* Not NUL-terminated when the serial uses all 20 bytes. */
+	memcpy(id, dev->p.serial, strnlen(dev->p.serial, sizeof(id)));
+	if (vringh_iov_push_iotlb(&vq->vring, &vq->wiov, id, n) != n)
+		return VIRTIO_BLK_S_IOERR;
+	req->in_len += n;
+	return VIRTIO_BLK_S_OK;
+}
+
+static u8 vbs_req_dwz(struct vbs_dev *dev, struct vbs_vq *vq,
+		      struct vbs_req *req, size_t data_out)
+{
+	bool discard = req->type == VIRTIO_BLK_T_DISCARD;
+	unsigned int feature = discard ? VIRTIO_BLK_F_DISCARD :
+					 VIRTIO_BLK_F_WRITE_ZEROES;
+	size_t sz = sizeof(req->dwz[0]);
+	unsigned int i;
+
+	if (!vbs_has_feature(dev, feature))
+		return VIRTIO_BLK_S_UNSUPP;
+	if (dev->features & BIT_ULL(VIRTIO_BLK_F_RO))
+		return VIRTIO_BLK_S_IOERR;
+	if (!data_out || data_out % sz || data_out / sz > VBS_MAX_DWZ_SEGS) {
+		dev_dbg(&dev->vdpa.dev, "bad discard/write-zeroes payload: %zu\n",
+			data_out);
+		return VIRTIO_BLK_S_IOERR;
+	}
+	req->dwz_count = data_out / sz;
+	if (vringh_iov_pull_iotlb(&vq->vring, &vq->riov, req->dwz,
+				  data_out) != data_out)
+		return VIRTIO_BLK_S_IOERR;
+
+	for (i = 0; i < req->dwz_count; i++) {
+		u64 sector = le64_to_cpu(req->dwz[i].sector);
+		u32 num = le32_to_cpu(req->dwz[i].num_sectors);
+		u32 flags = le32_to_cpu(req->dwz[i].flags);
+
+		/* Only write zeroes knows a flag, and only UNMAP. */
+		if (flags & ~VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP ||
+		    (discard && flags))
+			return VIRTIO_BLK_S_UNSUPP;
+		if (num > VBS_MAX_DWZ_SECTORS ||
+		    !vbs_range_ok(dev, sector, (u64)num << SECTOR_SHIFT))
+			return VIRTIO_BLK_S_IOERR;
+	}
+	vbs_req_submit(req);
+	return VBS_STARTED;
+}
+
+/**
+ * vbs_req_start() - parse, validate and start one request
+ * @vq: the virtqueue
+ * @req: a slot holding the chain's head; the chain is in @vq->riov and
+ *	 @vq->wiov
+ *
+ * Never fails: a bad request completes with an error status.
+ */
+void vbs_req_start(struct vbs_vq *vq, struct vbs_req *req)
+{
+	struct vbs_dev *dev = vq->dev;
+	struct virtio_blk_outhdr hdr;
+	size_t rlen, wlen, data_in, data_out;
+	u8 status;
+
+	req->srcu_idx = vbs_iotlb_hold(dev);
+	req->status_page = NULL;
+	req->bvec = NULL;
+	req->nr_bvec = 0;
+	req->in_len = 0;
+	req->len = 0;
+	req->ret = 0;
+	req->polled = false;
+	req->dwz_count = 0;
+	req->type = U32_MAX;
+	req->status = VIRTIO_BLK_S_IOERR;
+
+	rlen = vringh_kiov_length(&vq->riov);
+	wlen = vringh_kiov_length(&vq->wiov);
+
+	if (vbs_req_find_status(dev, vq, req)) {
+		/* Nowhere to put a status: give the head back, empty. */
+		dev_dbg(&dev->vdpa.dev, "request without a usable status byte\n");
+		req->status_page = NULL;
+		vbs_req_complete(req);
+		return;
+	}
+	req->in_len = 1;
+	data_in = wlen - 1;
+
+	if (rlen < sizeof(hdr) ||
+	    vringh_iov_pull_iotlb(&vq->vring, &vq->riov, &hdr,
+				  sizeof(hdr)) != sizeof(hdr)) {
+		dev_dbg(&dev->vdpa.dev, "request header too short: %zu\n", rlen);
+		status = VIRTIO_BLK_S_IOERR;
+		goto end;
+	}
+	data_out = rlen - sizeof(hdr);
+	req->type = __virtio32_to_cpu(true, hdr.type);
+	req->sector = __virtio64_to_cpu(true, hdr.sector);
+
+	switch (req->type) {
+	case VIRTIO_BLK_T_IN:
+	case VIRTIO_BLK_T_OUT:
+		status = vbs_req_rw(dev, vq, req, data_in, data_out);
+		break;
+	case VIRTIO_BLK_T_FLUSH:
+		status = VIRTIO_BLK_S_UNSUPP;
+		if (vbs_has_feature(dev, VIRTIO_BLK_F_FLUSH)) {
+			vbs_req_submit(req);
+			status = VBS_STARTED;
+		}
+		break;
+	case VIRTIO_BLK_T_GET_ID:
+		status = vbs_req_get_id(dev, vq, req, data_in);
+		break;
+	case VIRTIO_BLK_T_DISCARD:
+	case VIRTIO_BLK_T_WRITE_ZEROES:
+		status = vbs_req_dwz(dev, vq, req, data_out);
+		break;
+	default:
+		dev_dbg(&dev->vdpa.dev, "unsupported request type %u\n",
+			req->type);
+		status = VIRTIO_BLK_S_UNSUPP;
+		break;
+	}
+	if (status == VBS_STARTED)
+		return;
+end:
+	req->status = status;
+	vbs_req_complete(req);
+}

@@ -1,0 +1,252 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * vdpa-blk-sw: sysfs attributes of a device, under
+ * /sys/bus/vdpa/devices/NAME/blk_sw/ (configuration, tunables, resize) and
+ * /sys/bus/vdpa/devices/NAME/blk_sw_qN/ (per-queue statistics).
+ *
+ * Parameters fixed at creation are shown read-write but refuse writes with
+ * -EBUSY, so an operator learns why rather than getting -EACCES.
+ */
+
+#include <linux/device.h>
+#include <linux/slab.h>
+#include <linux/sysfs.h>
+
+#include "vdpa_blk_sw.h"
+
+static struct vbs_dev *to_vbs(struct device *d)
+{
+	return vdpa_to_vbs(dev_to_vdpa(d));
+}
+
+static ssize_t vbs_busy_store(struct device *d, struct device_attribute *attr,
+			      const char *buf, size_t count)
+{
+	return -EBUSY;
+}
+
+#define VBS_FIXED_ATTR(_name, _fmt, _expr)				\
+static ssize_t _name##_show(struct device *d,				\
+			    struct device_attribute *attr, char *buf)	\
+{									\
+	struct vbs_dev *dev = to_vbs(d);				\
+									\
+	return sysfs_emit(buf, _fmt "\n", _expr);			\
+}									\
+static struct device_attribute dev_attr_##_name =			\
+	__ATTR(_name, 0644, _name##_show, vbs_busy_store)
+
+VBS_FIXED_ATTR(backing, "%s", dev->p.backing);
+VBS_FIXED_ATTR(read_only, "%d",
+	       !!(dev->features & BIT_ULL(VIRTIO_BLK_F_RO)));
+VBS_FIXED_ATTR(direct, "%d",
+	       !!(dev->file->f_flags & O_DIRECT));
+VBS_FIXED_ATTR(num_queues, "%u", dev->nvqs);
+VBS_FIXED_ATTR(queue_size, "%u", dev->p.queue_size);
+VBS_FIXED_ATTR(block_size, "%u", dev->p.block_size);
+VBS_FIXED_ATTR(serial, "%s", dev->p.serial);
+VBS_FIXED_ATTR(iopoll, "%d", dev->p.iopoll);
+
+static ssize_t backing_type_show(struct device *d,
+				 struct device_attribute *attr, char *buf)
+{
+	struct vbs_dev *dev = to_vbs(d);
+	umode_t mode = file_inode(dev->file)->i_mode;
+
+	if (!dev->p.backing[0])
+		return sysfs_emit(buf, "memory\n");
+	return sysfs_emit(buf, "%s\n", S_ISBLK(mode) ? "block" : "file");
+}
+static DEVICE_ATTR_RO(backing_type);
+
+static ssize_t capacity_show(struct device *d, struct device_attribute *attr,
+			     char *buf)
+{
+	return sysfs_emit(buf, "%llu\n", READ_ONCE(to_vbs(d)->capacity));
+}
+static DEVICE_ATTR_RO(capacity);
+
+static ssize_t poll_idle_us_show(struct device *d,
+				 struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%u\n", READ_ONCE(to_vbs(d)->poll_idle_us));
+}
+
+static ssize_t poll_idle_us_store(struct device *d,
+				  struct device_attribute *attr,
+				  const char *buf, size_t count)
+{
+	struct vbs_dev *dev = to_vbs(d);
+	u32 val;
+	int ret;
+
+	ret = kstrtou32(buf, 0, &val);
+	if (ret)
+		return ret;
+	if (val > USEC_PER_SEC)
+		return -EINVAL;
+	WRITE_ONCE(dev->poll_idle_us, val);
+	vbs_worker_wake(dev);
+	return count;
+}
+static DEVICE_ATTR_RW(poll_idle_us);
+
+/* The backing grew (or shrank): new capacity, and tell the driver. */
+static ssize_t resize_store(struct device *d, struct device_attribute *attr,
+			    const char *buf, size_t count)
+{
+	struct vbs_dev *dev = to_vbs(d);
+	bool val;
+	u64 sectors;
+	int ret;
+
+	ret = kstrtobool(buf, &val);
+	if (ret)
+		return ret;
+	if (!val)
+		return -EINVAL;
+	sectors = vbs_backend_sectors(dev);
+	if (!sectors)
+		return -EINVAL;
+	spin_lock(&dev->config_lock);
+	WRITE_ONCE(dev->capacity, sectors);
+	dev->config.capacity = __cpu_to_virtio64(true, sectors);
+	WRITE_ONCE(dev->generation, dev->generation + 1);
+	spin_unlock(&dev->config_lock);
+	vbs_config_changed(dev);
+	return count;
+}
+static DEVICE_ATTR_WO(resize);
+
+static struct attribute *vbs_attrs[] = {
+	&dev_attr_backing.attr,
+	&dev_attr_backing_type.attr,
+	&dev_attr_capacity.attr,
+	&dev_attr_read_only.attr,
+	&dev_attr_direct.attr,
+	&dev_attr_num_queues.attr,
+	&dev_attr_queue_size.attr,
+	&dev_attr_block_size.attr,
+	&dev_attr_serial.attr,
+	&dev_attr_iopoll.attr,
+	&dev_attr_poll_idle_us.attr,
+	&dev_attr_resize.attr,
+	NULL,
+};
+
+static const struct attribute_group vbs_group = {
+	.name = "blk_sw",
+	.attrs = vbs_attrs,
+};
+
+static struct vbs_vq *to_vbs_vq(struct device_attribute *attr)
+{
+	return container_of(attr, struct dev_ext_attribute, attr)->var;
+}
+
+#define VBS_QSTAT(_name, _expr)						\
+static ssize_t vbs_q_##_name##_show(struct device *d,			\
+				    struct device_attribute *attr,	\
+				    char *buf)				\
+{									\
+	struct vbs_vq *vq = to_vbs_vq(attr);				\
+									\
+	return sysfs_emit(buf, "%llu\n", (u64)(_expr));		\
+}
+
+VBS_QSTAT(requests, READ_ONCE(vq->stats.requests))
+VBS_QSTAT(read_bytes, READ_ONCE(vq->stats.read_bytes))
+VBS_QSTAT(write_bytes, READ_ONCE(vq->stats.write_bytes))
+VBS_QSTAT(errors, READ_ONCE(vq->stats.errors))
+VBS_QSTAT(inflight, READ_ONCE(vq->inflight))
+VBS_QSTAT(polls, READ_ONCE(vq->stats.polls))
+VBS_QSTAT(notifies, atomic64_read(&vq->stats.notifies))
+VBS_QSTAT(interrupts, READ_ONCE(vq->stats.interrupts))
+
+static const struct {
+	const char *name;
+	ssize_t (*show)(struct device *d, struct device_attribute *attr,
+			char *buf);
+} vbs_qstats[] = {
+	{ "requests", vbs_q_requests_show },
+	{ "read_bytes", vbs_q_read_bytes_show },
+	{ "write_bytes", vbs_q_write_bytes_show },
+	{ "errors", vbs_q_errors_show },
+	{ "inflight", vbs_q_inflight_show },
+	{ "polls", vbs_q_polls_show },
+	{ "notifies", vbs_q_notifies_show },
+	{ "interrupts", vbs_q_interrupts_show },
+};
+
+#define VBS_NR_QSTATS	ARRAY_SIZE(vbs_qstats)
+
+/**
+ * vbs_sysfs_build() - build the attribute groups of a device
+ * @dev: the device, with its queues allocated
+ *
+ * Sets @dev->vdpa.dev.groups, so call before registering the device.
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int vbs_sysfs_build(struct vbs_dev *dev)
+{
+	struct dev_ext_attribute *ea;
+	struct attribute **attrs;
+	u32 q, i;
+
+	dev->sysfs_groups = kcalloc(dev->nvqs + 2, sizeof(*dev->sysfs_groups),
+				    GFP_KERNEL);
+	dev->q_groups = kcalloc(dev->nvqs, sizeof(*dev->q_groups), GFP_KERNEL);
+	ea = kcalloc(dev->nvqs * VBS_NR_QSTATS, sizeof(*ea), GFP_KERNEL);
+	dev->q_attrs = ea;
+	attrs = kcalloc(dev->nvqs * (VBS_NR_QSTATS + 1), sizeof(*attrs),
+			GFP_KERNEL);
+	if (!dev->sysfs_groups || !dev->q_groups || !ea || !attrs) {
+		kfree(attrs);
+		return -ENOMEM;
+	}
+
+	dev->sysfs_groups[0] = &vbs_group;
+	for (q = 0; q < dev->nvqs; q++)
+		dev->q_groups[q].attrs = &attrs[q * (VBS_NR_QSTATS + 1)];
+	for (q = 0; q < dev->nvqs; q++) {
+		struct attribute_group *g = &dev->q_groups[q];
+
+		g->name = kasprintf(GFP_KERNEL, "blk_sw_q%u", q);
+		if (!g->name)
+			return -ENOMEM;
+		for (i = 0; i < VBS_NR_QSTATS; i++, ea++) {
+			sysfs_attr_init(&ea->attr.attr);
+			ea->attr.attr.name = vbs_qstats[i].name;
+			ea->attr.attr.mode = 0444;
+			ea->attr.show = vbs_qstats[i].show;
+			ea->var = &dev->vqs[q];
+			g->attrs[i] = &ea->attr.attr;
+		}
+		dev->sysfs_groups[q + 1] = g;
+	}
+	dev->vdpa.dev.groups = dev->sysfs_groups;
+	return 0;
+}
+
+/**
+ * vbs_sysfs_free() - free what vbs_sysfs_build() allocated
+ * @dev: the device, unregistered
+ */
+void vbs_sysfs_free(struct vbs_dev *dev)
+{
+	u32 q;
+
+	if (dev->q_groups) {
+		/* All queue groups share one attribute pointer array. */
+		kfree(dev->q_groups[0].attrs);
+		for (q = 0; q < dev->nvqs; q++)
+			kfree(dev->q_groups[q].name);
+	}
+	kfree(dev->q_groups);
+	kfree(dev->q_attrs);
+	kfree(dev->sysfs_groups);
+	dev->q_groups = NULL;
+	dev->q_attrs = NULL;
+	dev->sysfs_groups = NULL;
+}

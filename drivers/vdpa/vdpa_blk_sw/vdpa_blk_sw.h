@@ -1,0 +1,334 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * vdpa-blk-sw: software vDPA virtio-blk device backed by a file or a block
+ * device.  Internal definitions shared by the files of the module.
+ */
+#ifndef _VDPA_BLK_SW_H
+#define _VDPA_BLK_SW_H
+
+#include <linux/bvec.h>
+#include <linux/fs.h>
+#include <linux/kthread.h>
+#include <linux/llist.h>
+#include <linux/mempool.h>
+#include <linux/mutex.h>
+#include <linux/spinlock.h>
+#include <linux/srcu.h>
+#include <linux/vdpa.h>
+#include <linux/vhost_iotlb.h>
+#include <linux/virtio_blk.h>
+#include <linux/vringh.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+
+#include "compat.h"
+
+#define VBS_MGMTDEV_NAME	"vdpasim_blk-sw"
+#define VBS_DRV_NAME		"vdpa_blk_sw"
+
+/* Limits a device can be configured within. */
+#define VBS_MAX_QUEUES		16
+#define VBS_QUEUE_SIZE_MAX	1024
+#define VBS_QUEUE_SIZE_MIN	2
+/* Data segments per request; the guest is told seg_max = this. */
+#define VBS_SEG_MAX		254
+/* bio_vecs one request may need: segments, each maybe split by the IOTLB. */
+#define VBS_MAX_BVECS		(2 * VBS_SEG_MAX)
+#define VBS_INLINE_BVECS	8
+/* Ranges in one DISCARD or WRITE_ZEROES request. */
+#define VBS_MAX_DWZ_SEGS	16
+#define VBS_MAX_DWZ_SECTORS	(UINT_MAX >> SECTOR_SHIFT << SECTOR_SHIFT)
+/* Requests one virtqueue may start in one pass of the worker. */
+#define VBS_BUDGET		64
+#define VBS_SERIAL_MAX		VIRTIO_BLK_ID_BYTES
+#define VBS_MAX_IOTLB_ENTRIES	16384
+
+/**
+ * struct vbs_params - everything that defines a device's medium
+ * @backing: path of the backing file or block device, empty for the
+ *	embedded memory (shmem) backing
+ * @size: size in bytes of the embedded backing
+ * @read_only: expose the disk read-only (VIRTIO_BLK_F_RO)
+ * @direct: open the backing with O_DIRECT
+ * @num_queues: number of request virtqueues
+ * @queue_size: maximum virtqueue size reported to drivers
+ * @block_size: logical block size reported to the guest
+ * @serial: identifier returned by GET_ID (at most 20 bytes)
+ * @poll_idle_us: busy-poll window before sleeping; 0 disables polling
+ * @iopoll: submit with IOCB_HIPRI and reap with ->iopoll()
+ *
+ * A device gets a copy at creation; only @poll_idle_us changes later.
+ */
+struct vbs_params {
+	char backing[PATH_MAX];
+	u64 size;
+	bool read_only;
+	bool direct;
+	u32 num_queues;
+	u32 queue_size;
+	u32 block_size;
+	char serial[VBS_SERIAL_MAX + 1];
+	u32 poll_idle_us;
+	bool iopoll;
+};
+
+struct vbs_dev;
+struct vbs_vq;
+
+/**
+ * struct vbs_stats - per-virtqueue counters, written only by the worker
+ * @requests: requests completed
+ * @read_bytes: bytes read from the backing for the guest
+ * @write_bytes: bytes written to the backing for the guest
+ * @errors: requests completed with a status other than VIRTIO_BLK_S_OK
+ * @polls: passes that found work while notifications were off
+ * @interrupts: used-buffer notifications sent to the driver
+ * @notifies: kicks received from the driver (any context, hence atomic)
+ */
+struct vbs_stats {
+	u64 requests;
+	u64 read_bytes;
+	u64 write_bytes;
+	u64 errors;
+	u64 polls;
+	u64 interrupts;
+	atomic64_t notifies;
+};
+
+/**
+ * struct vbs_req - one virtio-blk request, a preallocated slot of a vq
+ * @vq: the virtqueue the request came from
+ * @node: free list or completion list linkage
+ * @iocb: the kiocb for read and write requests
+ * @work: blocking execution (flush, discard, write zeroes, fallback)
+ * @iter: data iterator over @bvec
+ * @bvec: bio_vecs over the guest's data pages
+ * @status_page: page holding the guest's status byte
+ * @status_off: offset of the status byte in @status_page
+ * @head: descriptor chain head, given back in the used ring
+ * @epoch: vq epoch at submission; a reset in between drops the completion
+ * @type: VIRTIO_BLK_T_* of the request
+ * @status: VIRTIO_BLK_S_* to write back
+ * @polled: submitted with IOCB_HIPRI, reaped by the worker
+ * @srcu_idx: IOTLB read-side section held while the I/O uses guest pages
+ * @nr_bvec: number of entries used in @bvec
+ * @len: data length in bytes
+ * @in_len: bytes written to the guest, reported in the used ring
+ * @sector: first sector
+ * @ret: result of the backing operation (bytes or -errno)
+ * @poll_node: in-flight polled request list
+ * @iopoll_done: the polled I/O completed
+ * @inline_bvec: storage for small requests
+ * @dwz: DISCARD / WRITE_ZEROES ranges
+ * @dwz_count: number of entries in @dwz
+ */
+struct vbs_req {
+	struct vbs_vq *vq;
+	struct llist_node node;
+	struct kiocb iocb;
+	struct work_struct work;
+	struct iov_iter iter;
+	struct bio_vec *bvec;
+	struct page *status_page;
+	unsigned int status_off;
+	u16 head;
+	u32 epoch;
+	u32 type;
+	u8 status;
+	bool polled;
+	int srcu_idx;
+	unsigned int nr_bvec;
+	size_t len;
+	u32 in_len;
+	u64 sector;
+	long ret;
+	struct list_head poll_node;
+	bool iopoll_done;
+	union {
+		struct bio_vec inline_bvec[VBS_INLINE_BVECS];
+		struct virtio_blk_discard_write_zeroes dwz[VBS_MAX_DWZ_SEGS];
+	};
+	unsigned int dwz_count;
+};
+
+/**
+ * struct vbs_vq - a request virtqueue
+ * @dev: owning device
+ * @index: virtqueue index
+ * @vring: vringh state; touched only by the worker (and by control ops
+ *	while the worker is parked by @dev->lock)
+ * @riov: device-readable part of the current chain
+ * @wiov: device-writable part of the current chain
+ * @desc_addr: descriptor area IOVA
+ * @driver_addr: driver (avail) area IOVA
+ * @device_addr: device (used) area IOVA
+ * @num: ring size set by the driver
+ * @ready: the driver enabled the queue
+ * @broken: the ring is unusable; the device asked for a reset
+ * @cb: used-buffer notification callback
+ * @slots: preallocated request slots, @num of them while ready
+ * @nr_slots: number of entries in @slots
+ * @free: unused slots
+ * @done: completed requests waiting for the worker to publish them
+ * @polled: in-flight IOCB_HIPRI requests
+ * @inflight: slots handed out and not yet given back
+ * @epoch: bumped by reset so late completions are dropped
+ * @stats: counters exported in sysfs
+ */
+struct vbs_vq {
+	struct vbs_dev *dev;
+	u16 index;
+	struct vringh vring;
+	struct vringh_kiov riov;
+	struct vringh_kiov wiov;
+	u64 desc_addr;
+	u64 driver_addr;
+	u64 device_addr;
+	u32 num;
+	bool ready;
+	bool broken;
+	struct vdpa_callback cb;
+	struct vbs_req *slots;
+	u32 nr_slots;
+	struct llist_head free;
+	struct llist_head done;
+	struct list_head polled;
+	u32 inflight;
+	u32 epoch;
+	struct vbs_stats stats;
+};
+
+/**
+ * struct vbs_dev - one vdpa-blk-sw device
+ * @vdpa: the vDPA device; must stay first for vdpa_alloc_device()
+ * @p: parameters the device was created with
+ * @file: the open backing
+ * @inode_claimed: this device registered @file's inode as in use
+ * @nowait: the backing supports IOCB_NOWAIT
+ * @inline_buffered: buffered I/O may run in the worker (memory backing)
+ * @dio_align_mask: alignment direct I/O needs, minus one
+ * @capacity: size in 512-byte sectors seen by the guest
+ * @features: device features offered (after provisioning)
+ * @driver_features: features the driver accepted
+ * @status: virtio device status
+ * @generation: config generation counter
+ * @config: virtio-blk config space, little endian
+ * @config_lock: protects @config, @generation and @capacity updates
+ * @config_cb: config change callback
+ * @vqs: the virtqueues
+ * @nvqs: number of virtqueues
+ * @lock: serialises the worker's passes with control operations
+ * @suspended: suspend() was called and resume() not yet
+ * @pending_kick: a kick arrived while suspended
+ * @worker: the polling kthread
+ * @worker_wq: control operations wait here for the worker to go idle
+ * @kicked: a notification arrived since the worker last looked
+ * @poll_idle_us: live busy-poll window
+ * @iotlb: the single address space
+ * @iotlb_lock: protects @iotlb
+ * @iotlb_pt: @iotlb is the identity map used by virtio-vdpa
+ * @iotlb_srcu: readers are requests using pages translated from @iotlb
+ * @srcu_ready: @iotlb_srcu was initialised
+ * @io_wq: workqueue for blocking backing operations
+ * @bvec_pool: fallback for bio_vec arrays larger than the inline ones
+ * @sysfs_groups: NULL-terminated attribute groups of the vdpa device
+ * @q_groups: per-queue statistics groups
+ * @q_attrs: storage for the per-queue attributes
+ */
+struct vbs_dev {
+	struct vdpa_device vdpa;
+	struct vbs_params p;
+	struct file *file;
+	bool inode_claimed;
+	bool nowait;
+	bool inline_buffered;
+	unsigned int dio_align_mask;
+	u64 capacity;
+	u64 features;
+	u64 driver_features;
+	u8 status;
+	u32 generation;
+	struct virtio_blk_config config;
+	spinlock_t config_lock;	/* see above */
+	struct vdpa_callback config_cb;
+	struct vbs_vq *vqs;
+	u32 nvqs;
+	struct mutex lock;	/* see above */
+	bool suspended;
+	bool pending_kick;
+	struct task_struct *worker;
+	wait_queue_head_t worker_wq;
+	atomic_t kicked;
+	u32 poll_idle_us;
+	struct vhost_iotlb *iotlb;
+	spinlock_t iotlb_lock;	/* see above */
+	bool iotlb_pt;
+	struct srcu_struct iotlb_srcu;
+	bool srcu_ready;
+	struct workqueue_struct *io_wq;
+	mempool_t *bvec_pool;
+	const struct attribute_group **sysfs_groups;
+	struct attribute_group *q_groups;
+	void *q_attrs;
+};
+
+static inline struct vbs_dev *vdpa_to_vbs(struct vdpa_device *vdpa)
+{
+	return container_of(vdpa, struct vbs_dev, vdpa);
+}
+
+/* main.c */
+extern unsigned int vbs_default_poll_idle_us;
+void vbs_params_init(struct vbs_params *p);
+int vbs_params_validate(const struct vbs_params *p);
+
+/* configfs.c */
+int vbs_configfs_init(void);
+void vbs_configfs_exit(void);
+bool vbs_configfs_lookup(const char *name, struct vbs_params *p);
+void vbs_configfs_set_live(const char *name, bool live);
+
+/* backend.c */
+int vbs_backend_open(struct vbs_dev *dev);
+void vbs_backend_close(struct vbs_dev *dev);
+u64 vbs_backend_sectors(struct vbs_dev *dev);
+void vbs_req_submit(struct vbs_req *req);
+void vbs_req_complete(struct vbs_req *req);
+void vbs_iopoll(struct vbs_vq *vq);
+
+/* iotlb.c */
+int vbs_iotlb_init(struct vbs_dev *dev);
+void vbs_iotlb_free(struct vbs_dev *dev);
+void vbs_iotlb_reset_pt(struct vbs_dev *dev);
+int vbs_iotlb_map_kiov(struct vbs_dev *dev, struct vringh_kiov *kiov,
+		       size_t len, u32 perm, struct bio_vec *bv,
+		       unsigned int max, unsigned int *nr);
+int vbs_iotlb_hold(struct vbs_dev *dev);
+void vbs_iotlb_unhold(struct vbs_dev *dev, int idx);
+int vbs_iotlb_locate(struct vbs_dev *dev, u64 iova, u32 perm,
+		     struct page **page, unsigned int *off);
+
+/* worker.c */
+int vbs_worker_start(struct vbs_dev *dev);
+void vbs_worker_stop(struct vbs_dev *dev);
+void vbs_worker_wake(struct vbs_dev *dev);
+void vbs_vq_setup_ring(struct vbs_vq *vq);
+void vbs_vq_reset(struct vbs_vq *vq);
+int vbs_vq_alloc_slots(struct vbs_vq *vq);
+void vbs_vq_free_slots(struct vbs_vq *vq);
+void vbs_dev_quiesce(struct vbs_dev *dev);
+void vbs_dev_set_broken(struct vbs_dev *dev);
+
+/* req.c */
+void vbs_req_start(struct vbs_vq *vq, struct vbs_req *req);
+
+/* ops.c */
+extern const struct vdpa_config_ops vbs_config_ops;
+void vbs_config_fill(struct vbs_dev *dev);
+void vbs_config_changed(struct vbs_dev *dev);
+
+/* sysfs.c */
+int vbs_sysfs_build(struct vbs_dev *dev);
+void vbs_sysfs_free(struct vbs_dev *dev);
+
+#endif /* _VDPA_BLK_SW_H */

@@ -1,0 +1,413 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * vdpa-blk-sw: the per-device polling kthread.
+ *
+ * The worker is the only context that touches the rings.  Each pass, with
+ * @dev->lock held, it publishes finished requests (status byte, used ring,
+ * one batched notification), reaps IOPOLL completions, and starts at most
+ * VBS_BUDGET new requests per virtqueue.  When a pass finds nothing it keeps
+ * polling for poll_idle_us with guest notifications suppressed, like
+ * io_uring's SQPOLL; then it re-enables notifications, looks once more and
+ * sleeps until a kick or a completion wakes it.
+ */
+
+#include <linux/highmem.h>
+#include <linux/ktime.h>
+#include <linux/sched.h>
+#include <linux/slab.h>
+#include <uapi/linux/virtio_config.h>
+
+#include "vdpa_blk_sw.h"
+
+/**
+ * vbs_worker_wake() - make the worker look at the device again
+ * @dev: the device
+ *
+ * Callable from any context but NMI.
+ */
+void vbs_worker_wake(struct vbs_dev *dev)
+{
+	atomic_set(&dev->kicked, 1);
+	wake_up_process(dev->worker);
+}
+
+/**
+ * vbs_vq_alloc_slots() - preallocate the request slots of a virtqueue
+ * @vq: the virtqueue
+ *
+ * One slot per ring entry the device may be given, so the data path never
+ * allocates a request.
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int vbs_vq_alloc_slots(struct vbs_vq *vq)
+{
+	u32 i, n = vq->dev->p.queue_size;
+
+	vq->slots = kvcalloc(n, sizeof(*vq->slots), GFP_KERNEL);
+	if (!vq->slots)
+		return -ENOMEM;
+	vq->nr_slots = n;
+	init_llist_head(&vq->free);
+	init_llist_head(&vq->done);
+	INIT_LIST_HEAD(&vq->polled);
+	for (i = 0; i < n; i++) {
+		vq->slots[i].vq = vq;
+		llist_add(&vq->slots[i].node, &vq->free);
+	}
+	return 0;
+}
+
+/**
+ * vbs_vq_free_slots() - release the request slots
+ * @vq: the virtqueue, with no request in flight
+ */
+void vbs_vq_free_slots(struct vbs_vq *vq)
+{
+	kvfree(vq->slots);
+	vq->slots = NULL;
+	vq->nr_slots = 0;
+}
+
+static void vbs_vq_notify(struct vbs_vq *vq)
+{
+	if (vq->cb.callback) {
+		vq->stats.interrupts++;
+		vq->cb.callback(vq->cb.private);
+	}
+}
+
+/**
+ * vbs_vq_setup_ring() - point vringh at the rings the driver gave
+ * @vq: the virtqueue; @dev->lock held
+ *
+ * Keeps last_avail_idx, which set_vq_state() may have set for a resumed
+ * queue, and starts the used index there too, as vhost does.
+ */
+void vbs_vq_setup_ring(struct vbs_vq *vq)
+{
+	u16 last_avail = vq->vring.last_avail_idx;
+
+	vringh_init_iotlb(&vq->vring, vq->dev->driver_features, vq->num, true,
+			  (struct vring_desc *)(uintptr_t)vq->desc_addr,
+			  (struct vring_avail *)(uintptr_t)vq->driver_addr,
+			  (struct vring_used *)(uintptr_t)vq->device_addr);
+	vringh_set_iotlb(&vq->vring, vq->dev->iotlb, &vq->dev->iotlb_lock);
+	vq->vring.last_avail_idx = last_avail;
+	vq->vring.last_used_idx = last_avail;
+}
+
+/**
+ * vbs_vq_reset() - forget everything the driver set on a virtqueue
+ * @vq: the virtqueue, with no request in flight; @dev->lock held
+ */
+void vbs_vq_reset(struct vbs_vq *vq)
+{
+	vq->ready = false;
+	vq->broken = false;
+	vq->desc_addr = 0;
+	vq->driver_addr = 0;
+	vq->device_addr = 0;
+	vq->num = 0;
+	memset(&vq->cb, 0, sizeof(vq->cb));
+	memset(&vq->vring, 0, sizeof(vq->vring));
+	vringh_kiov_cleanup(&vq->riov);
+	vringh_kiov_cleanup(&vq->wiov);
+	vringh_kiov_init(&vq->riov, NULL, 0);
+	vringh_kiov_init(&vq->wiov, NULL, 0);
+}
+
+/**
+ * vbs_dev_set_broken() - tell the driver the device needs a reset
+ * @dev: the device; @dev->lock held
+ *
+ * Used when a ring cannot be read or written: the device stops processing
+ * and raises a configuration interrupt with DEVICE_NEEDS_RESET set.
+ */
+void vbs_dev_set_broken(struct vbs_dev *dev)
+{
+	if (dev->status & VIRTIO_CONFIG_S_NEEDS_RESET)
+		return;
+	dev->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	dev_warn_ratelimited(&dev->vdpa.dev,
+			     "malformed virtqueue, device needs reset\n");
+	if (dev->config_cb.callback)
+		dev->config_cb.callback(dev->config_cb.private);
+}
+
+static bool vbs_dev_running(struct vbs_dev *dev)
+{
+	return (dev->status & VIRTIO_CONFIG_S_DRIVER_OK) &&
+	       !(dev->status & VIRTIO_CONFIG_S_NEEDS_RESET);
+}
+
+/* Publish one finished request; false if the ring could not be written. */
+static bool vbs_req_publish(struct vbs_vq *vq, struct vbs_req *req)
+{
+	if (req->status_page) {
+		u8 *p = kmap_local_page(req->status_page);
+
+		p[req->status_off] = req->status;
+		kunmap_local(p);
+	}
+	if (req->status != VIRTIO_BLK_S_OK)
+		vq->stats.errors++;
+	else if (req->type == VIRTIO_BLK_T_IN)
+		vq->stats.read_bytes += req->len;
+	else if (req->type == VIRTIO_BLK_T_OUT)
+		vq->stats.write_bytes += req->len;
+	vq->stats.requests++;
+	return !vringh_complete_iotlb(&vq->vring, req->head, req->in_len);
+}
+
+/* Publish what finished since the last pass; true if anything did. */
+static bool vbs_vq_reap(struct vbs_vq *vq)
+{
+	struct vbs_dev *dev = vq->dev;
+	struct llist_node *list;
+	struct vbs_req *req, *tmp;
+	bool live, pushed = false;
+
+	list = llist_del_all(&vq->done);
+	if (!list)
+		return false;
+	list = llist_reverse_order(list);
+	live = vbs_dev_running(dev) && vq->num;
+
+	llist_for_each_entry_safe(req, tmp, list, node) {
+		if (req->polled)
+			list_del(&req->poll_node);
+		if (live && req->epoch == vq->epoch) {
+			if (vbs_req_publish(vq, req))
+				pushed = true;
+			else
+				vbs_dev_set_broken(dev);
+		}
+		vbs_iotlb_unhold(dev, req->srcu_idx);
+		vq->inflight--;
+		llist_add(&req->node, &vq->free);
+	}
+
+	if (pushed && vringh_need_notify_iotlb(&vq->vring) > 0)
+		vbs_vq_notify(vq);
+	if (!vq->inflight)
+		wake_up_all(&dev->worker_wq);
+	return true;
+}
+
+/* Start new requests; true if any was started. */
+static bool vbs_vq_fetch(struct vbs_vq *vq)
+{
+	struct vbs_dev *dev = vq->dev;
+	unsigned int n = 0;
+
+	while (n < VBS_BUDGET) {
+		struct llist_node *node;
+		struct vbs_req *req;
+		u16 head;
+		int ret;
+
+		node = llist_del_first(&vq->free);
+		if (!node)
+			break;	/* every slot busy: a completion wakes us */
+		req = llist_entry(node, struct vbs_req, node);
+
+		ret = vringh_getdesc_iotlb(&vq->vring, &vq->riov, &vq->wiov,
+					   &head, GFP_KERNEL);
+		if (ret <= 0) {
+			llist_add(node, &vq->free);
+			if (ret < 0) {
+				dev_dbg(&dev->vdpa.dev,
+					"vq %u: bad descriptor chain: %d\n",
+					vq->index, ret);
+				vq->broken = true;
+				vbs_dev_set_broken(dev);
+			}
+			break;
+		}
+		vq->inflight++;
+		req->head = head;
+		req->epoch = vq->epoch;
+		vbs_req_start(vq, req);
+		n++;
+	}
+	return n;
+}
+
+/* One pass over every virtqueue; true if there was anything to do. */
+static bool vbs_worker_pass(struct vbs_dev *dev, bool polling)
+{
+	bool busy = false;
+	u32 i;
+
+	for (i = 0; i < dev->nvqs; i++) {
+		struct vbs_vq *vq = &dev->vqs[i];
+		bool fetched = false;
+
+		if (vbs_vq_reap(vq))
+			busy = true;
+		if (!list_empty(&vq->polled)) {
+			vbs_iopoll(vq);
+			busy = true;
+		}
+		if (vq->ready && !vq->broken && !dev->suspended &&
+		    vbs_dev_running(dev)) {
+			fetched = vbs_vq_fetch(vq);
+			if (fetched && polling)
+				vq->stats.polls++;
+		}
+		busy |= fetched;
+	}
+	return busy;
+}
+
+/*
+ * Turn notifications on (or off) on every running queue.  Returns false if
+ * a request slipped in while enabling them.
+ */
+static bool vbs_worker_set_notify(struct vbs_dev *dev, bool enable)
+{
+	bool quiet = true;
+	u32 i;
+
+	if (!vbs_dev_running(dev) || dev->suspended)
+		return true;
+	for (i = 0; i < dev->nvqs; i++) {
+		struct vbs_vq *vq = &dev->vqs[i];
+
+		if (!vq->ready || vq->broken)
+			continue;
+		if (!enable) {
+			vringh_notify_disable_iotlb(&vq->vring);
+			continue;
+		}
+		/* Only look at the ring if we could take a request. */
+		if (!vringh_notify_enable_iotlb(&vq->vring) &&
+		    !llist_empty(&vq->free))
+			quiet = false;
+	}
+	return quiet;
+}
+
+static bool vbs_worker_has_work(struct vbs_dev *dev)
+{
+	u32 i;
+
+	if (atomic_xchg(&dev->kicked, 0))
+		return true;
+	for (i = 0; i < dev->nvqs; i++)
+		if (!llist_empty(&dev->vqs[i].done))
+			return true;
+	return kthread_should_stop();
+}
+
+static int vbs_worker_fn(void *data)
+{
+	struct vbs_dev *dev = data;
+	bool notify_off = false;
+	u64 last_busy = 0;
+	int idx;
+
+	while (!kthread_should_stop()) {
+		u64 window = (u64)READ_ONCE(dev->poll_idle_us) * NSEC_PER_USEC;
+		bool busy;
+
+		mutex_lock(&dev->lock);
+		idx = srcu_read_lock(&dev->iotlb_srcu);
+		if (window && !notify_off) {
+			vbs_worker_set_notify(dev, false);
+			notify_off = true;
+		}
+		busy = vbs_worker_pass(dev, notify_off);
+		srcu_read_unlock(&dev->iotlb_srcu, idx);
+		mutex_unlock(&dev->lock);
+
+		if (busy) {
+			last_busy = ktime_get_ns();
+			cond_resched();
+			continue;
+		}
+		if (window && ktime_get_ns() - last_busy < window) {
+			atomic_set(&dev->kicked, 0);
+			cond_resched();
+			cpu_relax();
+			continue;
+		}
+
+		/* Idle: notifications back on, one more look, then sleep. */
+		mutex_lock(&dev->lock);
+		idx = srcu_read_lock(&dev->iotlb_srcu);
+		busy = !vbs_worker_set_notify(dev, true);
+		srcu_read_unlock(&dev->iotlb_srcu, idx);
+		mutex_unlock(&dev->lock);
+		notify_off = false;
+		if (busy)
+			continue;
+
+		set_current_state(TASK_INTERRUPTIBLE);
+		if (vbs_worker_has_work(dev)) {
+			__set_current_state(TASK_RUNNING);
+			continue;
+		}
+		schedule();
+	}
+	return 0;
+}
+
+/**
+ * vbs_worker_start() - create the device's worker thread
+ * @dev: the device
+ *
+ * Return: 0 or -errno from kthread creation.
+ */
+int vbs_worker_start(struct vbs_dev *dev)
+{
+	struct task_struct *t;
+
+	init_waitqueue_head(&dev->worker_wq);
+	t = kthread_create(vbs_worker_fn, dev, "vdpa-blk-sw/%s",
+			   dev_name(&dev->vdpa.dev));
+	if (IS_ERR(t))
+		return PTR_ERR(t);
+	get_task_struct(t);
+	dev->worker = t;
+	wake_up_process(t);
+	return 0;
+}
+
+/**
+ * vbs_worker_stop() - stop the worker thread
+ * @dev: the device, with no request in flight
+ *
+ * Waits for an RCU grace period so that no completion is still waking it.
+ */
+void vbs_worker_stop(struct vbs_dev *dev)
+{
+	if (!dev->worker)
+		return;
+	kthread_stop(dev->worker);
+	synchronize_rcu();
+	put_task_struct(dev->worker);
+	dev->worker = NULL;
+}
+
+static bool vbs_dev_idle(struct vbs_dev *dev)
+{
+	u32 i;
+
+	for (i = 0; i < dev->nvqs; i++)
+		if (READ_ONCE(dev->vqs[i].inflight))
+			return false;
+	return true;
+}
+
+/**
+ * vbs_dev_quiesce() - wait until no request is in flight
+ * @dev: the device; the caller already stopped new fetches and does not
+ *	 hold @dev->lock, since the worker takes it to reap
+ */
+void vbs_dev_quiesce(struct vbs_dev *dev)
+{
+	vbs_worker_wake(dev);
+	wait_event(dev->worker_wq, vbs_dev_idle(dev));
+}
