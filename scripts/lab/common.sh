@@ -1,0 +1,154 @@
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash
+#
+# Shared settings and helpers of the VM lab. Sourced by every scripts/lab/*
+# step; never executed. Everything the lab produces lives in $LAB_CACHE,
+# outside the repository.
+#
+# Override with environment variables:
+#   VDPA_BLK_SW_CACHE        cache root              (/var/cache/vdpa-blk-sw)
+#   VDPA_BLK_SW_KERNEL       Debian package version of the target kernel
+#                            (6.12.117-1~deb12u1); every kernel-derived step
+#                            is keyed on it, so a bump rebuilds what depends on it
+#   VDPA_BLK_SW_KABI         kernel ABI name if it cannot be derived (6.12.117+deb12)
+#   VDPA_BLK_SW_GUEST_SUITE  Debian suite of the guest userspace (trixie)
+#   VDPA_BLK_SW_MIRROR       Debian mirror URI (default: read from the host's
+#                            apt sources at run time)
+
+LAB_CACHE=${VDPA_BLK_SW_CACHE:-/var/cache/vdpa-blk-sw}
+LAB_KERNEL_PKGVER=${VDPA_BLK_SW_KERNEL:-6.12.117-1~deb12u1}
+
+# 6.12.117-1~deb12u1 -> upstream 6.12.117, series 6.12, ABI 6.12.117+deb12
+LAB_KERNEL_UPSTREAM=${LAB_KERNEL_PKGVER%%-*}
+LAB_KERNEL_SERIES=$(echo "$LAB_KERNEL_UPSTREAM" | cut -d. -f1-2)
+_lab_debrel=$(echo "$LAB_KERNEL_PKGVER" | sed -n 's/.*~deb\([0-9][0-9]*\)u[0-9]*$/\1/p')
+LAB_KABI=${VDPA_BLK_SW_KABI:-$LAB_KERNEL_UPSTREAM+deb${_lab_debrel:-12}}
+LAB_KVER=$LAB_KABI-amd64
+unset _lab_debrel
+
+LAB_GUEST_SUITE=${VDPA_BLK_SW_GUEST_SUITE:-trixie}
+
+LAB_DEBS=$LAB_CACHE/debs
+LAB_STAMPS=$LAB_CACHE/stamps
+LAB_KROOT=$LAB_CACHE/kernel/$LAB_KVER
+LAB_KDIR=$LAB_KROOT/usr/src/linux-headers-$LAB_KVER
+LAB_VMLINUZ=$LAB_KROOT/boot/vmlinuz-$LAB_KVER
+LAB_KMODS=$LAB_KROOT/lib/modules/$LAB_KVER
+LAB_SRC=$LAB_CACHE/src/$LAB_KERNEL_PKGVER/linux-source-$LAB_KERNEL_SERIES
+LAB_EXT=$LAB_CACHE/ext/$LAB_KVER
+LAB_ROOTFS=$LAB_CACHE/rootfs/$LAB_GUEST_SUITE
+LAB_INITRAMFS=$LAB_CACHE/initramfs/$LAB_KVER/initramfs.cpio.gz
+
+LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+LAB_REPO=$(cd "$LAB_DIR/../.." && pwd)
+
+# Host packages the lab and the build need.
+LAB_HOST_PACKAGES=(
+	bc bison busybox-static ca-certificates cpio debian-archive-keyring
+	debootstrap dwarves flex gcc gnuplot-nox kmod libc6-dev libelf-dev
+	libmnl-dev libssl-dev make perl pkg-config qemu-system-x86 qemu-utils
+	sparse xz-utils zstd
+)
+
+# The kernel packages, as "name" for apt-get download.
+lab_kernel_packages()
+{
+	echo "linux-image-$LAB_KVER-unsigned"
+	echo "linux-headers-$LAB_KVER"
+	echo "linux-headers-$LAB_KABI-common"
+	echo "linux-kbuild-$LAB_KABI"
+	echo "linux-source-$LAB_KERNEL_SERIES"
+}
+
+lab_log()
+{
+	printf '[lab] %s\n' "$*" >&2
+}
+
+lab_die()
+{
+	printf '[lab] error: %s\n' "$*" >&2
+	exit 1
+}
+
+# lab_stamp_ok NAME KEY: true if step NAME last completed with the same KEY.
+lab_stamp_ok()
+{
+	[ -f "$LAB_STAMPS/$1" ] && [ "$(cat "$LAB_STAMPS/$1")" = "$2" ]
+}
+
+lab_stamp_key()
+{
+	cat "$LAB_STAMPS/$1" 2>/dev/null || echo none
+}
+
+lab_stamp_write()
+{
+	mkdir -p "$LAB_STAMPS"
+	printf '%s\n' "$2" > "$LAB_STAMPS/$1.tmp"
+	mv "$LAB_STAMPS/$1.tmp" "$LAB_STAMPS/$1"
+}
+
+lab_stamp_clear()
+{
+	rm -f "$LAB_STAMPS/$1"
+}
+
+# Serialise steps that write the cache. A step run by 'setup' inherits the
+# lock through LAB_LOCKED, so nesting does not deadlock.
+lab_lock()
+{
+	[ "${LAB_LOCKED:-}" = 1 ] && return 0
+	mkdir -p "$LAB_CACHE"
+	exec 9>"$LAB_CACHE/.lock"
+	if ! flock -n 9; then
+		lab_log "waiting for another lab setup to finish"
+		flock 9
+	fi
+	export LAB_LOCKED=1
+}
+
+lab_require_root()
+{
+	[ "$(id -u)" = 0 ] || lab_die "$(basename "$0") must run as root"
+}
+
+# lab_mirror: the host's Debian archive URI, read from its apt sources
+# (deb822 *.sources first, then one-line sources.list). Security, updates
+# and backports suites are skipped.
+lab_mirror()
+{
+	local uri
+
+	if [ -n "${VDPA_BLK_SW_MIRROR:-}" ]; then
+		echo "$VDPA_BLK_SW_MIRROR"
+		return
+	fi
+	uri=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '
+		function flush() {
+			if (!found && types ~ /(^| )deb( |$)/ && uris != "" && suites != "") {
+				n = split(suites, s, " ")
+				for (i = 1; i <= n; i++)
+					if (s[i] !~ /-/) { split(uris, u, " "); print u[1]; found = 1; exit }
+			}
+			types = uris = suites = ""
+		}
+		/^[ \t]*$/ { flush(); next }
+		/^[Tt]ypes:/ { sub(/^[^:]*:[ \t]*/, ""); types = $0 }
+		/^URIs:/ { sub(/^[^:]*:[ \t]*/, ""); uris = $0 }
+		/^Suites:/ { sub(/^[^:]*:[ \t]*/, ""); suites = $0 }
+		END { flush() }')
+	if [ -z "$uri" ]; then
+		uri=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+		      sed 's/\[[^]]*\]//' |
+		      awk '$1 == "deb" && $3 !~ /-/ { print $2; exit }')
+	fi
+	[ -n "$uri" ] || lab_die "no Debian mirror found in the apt sources; set VDPA_BLK_SW_MIRROR"
+	echo "${uri%/}"
+}
+
+# lab_elapsed START: seconds since START (from $SECONDS or date +%s).
+lab_elapsed()
+{
+	echo $(( $(date +%s) - $1 ))
+}
