@@ -1,0 +1,146 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Run the selftests in the lab guest (as root) and report in TAP 13.
+#
+# usage: run.sh [-l] [PATTERN...]
+#   -l        list the tests and exit
+#   PATTERN   run only tests whose name contains PATTERN (also $SELFTESTS)
+#
+# A test is any executable selftests/tests/NN-name[.sh]; see lib.sh for the
+# conventions. Each runs in its own empty directory with a timeout (default
+# from ./settings, or "# timeout=SECONDS" in the test's first lines); dmesg is
+# cleared before and scanned after it. TAP goes to stdout and to
+# $SELFTESTS_RESULTS/selftests.tap (/results by default), each test's output
+# and dmesg to $SELFTESTS_RESULTS/tests/NAME/. Ends with the line
+# "N passed, N failed, N skipped"; exits 1 if anything failed.
+
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+results=${SELFTESTS_RESULTS:-/results}
+default_timeout=$(sed -n 's/^timeout=//p' "$here/settings" 2> /dev/null)
+default_timeout=${default_timeout:-600}
+dmesg_bad='WARNING:|BUG:|Oops|general protection|KASAN|UBSAN|Call Trace|hung_task|soft lockup|refcount_t'
+
+list=0
+if [ "${1:-}" = -l ]; then
+	list=1
+	shift
+fi
+# shellcheck disable=SC2206
+patterns=("$@" ${SELFTESTS:-})
+
+selected()
+{
+	local p
+
+	[ ${#patterns[@]} -eq 0 ] && return 0
+	for p in "${patterns[@]}"; do
+		case $1 in *"$p"*) return 0 ;; esac
+	done
+	return 1
+}
+
+tests=()
+for t in "$here"/tests/[0-9][0-9]-*; do
+	[ -f "$t" ] && [ -x "$t" ] || continue
+	case $t in *.c|*.h|*.o|*~) continue ;; esac
+	name=$(basename "$t")
+	selected "${name%.sh}" && tests+=("$t")
+done
+
+if [ "$list" = 1 ]; then
+	for t in "${tests[@]}"; do
+		basename "$t"
+	done
+	exit 0
+fi
+
+mkdir -p "$results/tests"
+tap=$results/selftests.tap
+: > "$tap"
+
+emit()
+{
+	printf '%s\n' "$*" | tee -a "$tap"
+}
+
+test_timeout()
+{
+	local t
+
+	t=$(head -n 20 "$1" | tr -d '\0' | sed -n 's/^#[[:space:]]*timeout=\([0-9][0-9]*\).*/\1/p' | head -n 1)
+	echo "${t:-$default_timeout}"
+}
+
+# Delete vdpa devices a test left behind, so the next test starts clean.
+reap_vdpa_devices()
+{
+	local d
+
+	for d in /sys/bus/vdpa/devices/*; do
+		[ -e "$d" ] || continue
+		emit "# $1: left vdpa device $(basename "$d") behind; deleting it"
+		vdpa dev del "$(basename "$d")" || emit "# could not delete $(basename "$d")"
+	done
+}
+
+pass=0 fail=0 skip=0 n=0
+emit "TAP version 13"
+emit "1..${#tests[@]}"
+for t in "${tests[@]}"; do
+	n=$((n + 1))
+	name=$(basename "$t")
+	name=${name%.sh}
+	rdir=$results/tests/$name
+	rm -rf "$rdir"
+	mkdir -p "$rdir"
+	wdir=$(mktemp -d "/tmp/$name.XXXXXX")
+	allow=$(mktemp "/tmp/$name.dmesg-allow.XXXXXX")
+	limit=$(test_timeout "$t")
+
+	emit "# $name: start (timeout $limit s)"
+	dmesg -C
+	echo "selftest: $name: start" > /dev/kmsg
+	start=$(date +%s)
+	(
+		cd "$wdir" &&
+		RESULTS_DIR=$rdir REPO=$(dirname "$here") TEST_NAME=$name \
+		DMESG_ALLOW_FILE=$allow exec timeout --kill-after=10 "$limit" "$t"
+	) < /dev/null 2>&1 | tee "$rdir/output.log" | sed -u 's/^/# /' | tee -a "$tap"
+	rc=${PIPESTATUS[0]}
+	secs=$(( $(date +%s) - start ))
+
+	reap_vdpa_devices "$name"
+	dmesg > "$rdir/dmesg.log"
+	if [ -s "$allow" ]; then
+		bad=$(grep -E "$dmesg_bad" "$rdir/dmesg.log" | grep -vEf "$allow")
+	else
+		bad=$(grep -E "$dmesg_bad" "$rdir/dmesg.log")
+	fi
+	rm -rf "$wdir" "$allow"
+
+	if [ -n "$bad" ]; then
+		printf '%s\n' "$bad" | head -n 20 | sed 's/^/# dmesg: /' | tee -a "$tap"
+		emit "not ok $n - $name # kernel log: see tests/$name/dmesg.log (exit $rc, $secs s)"
+		fail=$((fail + 1))
+	elif [ "$rc" = 0 ]; then
+		emit "ok $n - $name # $secs s"
+		pass=$((pass + 1))
+	elif [ "$rc" = 4 ]; then
+		reason=$(sed -n 's/^SKIP: //p' "$rdir/output.log" | tail -n 1)
+		emit "ok $n - $name # SKIP ${reason:-no reason given}"
+		skip=$((skip + 1))
+	elif [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+		emit "not ok $n - $name # TIMEOUT after $limit s"
+		fail=$((fail + 1))
+	else
+		emit "not ok $n - $name # exit status $rc ($secs s)"
+		fail=$((fail + 1))
+	fi
+done
+
+emit "# Totals: pass:$pass fail:$fail xfail:0 xpass:0 skip:$skip error:0"
+echo "$pass passed, $fail failed, $skip skipped"
+[ "$fail" = 0 ]
