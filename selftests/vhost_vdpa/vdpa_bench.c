@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,7 +53,7 @@ static void usage(const char *argv0)
 	fprintf(stderr,
 		"usage: %s [-d /dev/vhost-vdpa-N] [-m read|write|randread|randwrite]\n"
 		"          [-b block_size] [-q depth] [-Q queues] [-t seconds]\n"
-		"          [-s span_bytes] [-n descriptors_per_request] [-i]\n"
+		"          [-s span_bytes] [-n descriptors_per_request] [-p]\n"
 		"  -d  device (default $VDPA_DEV or /dev/vhost-vdpa-0)\n"
 		"  -m  access pattern (default randread)\n"
 		"  -b  bytes per request, multiple of 512 (default 4096)\n"
@@ -61,7 +62,8 @@ static void usage(const char *argv0)
 		"  -t  runtime in seconds (default 10)\n"
 		"  -s  bytes of the disk to touch from sector 0 (default all)\n"
 		"  -n  data descriptors per request (default: fewest allowed)\n"
-		"  -i  wait with used-buffer interrupts (default: busy poll)\n",
+		"  -p  busy-poll used rings, no interrupts (default: wait for\n"
+		"      used-buffer interrupts on the call eventfds)\n",
 		argv0);
 }
 
@@ -253,7 +255,10 @@ static int run(struct bench *b)
 				IO_TIMEOUT_MS);
 			return -ETIMEDOUT;
 		}
-		if (b->interrupts) {
+		if (!b->interrupts) {
+			/* The device's worker may share this CPU. */
+			sched_yield();
+		} else {
 			uint64_t cnt;
 
 			if (poll(pfd, b->queues, 5) > 0)
@@ -272,7 +277,7 @@ int main(int argc, char **argv)
 {
 	struct bench b = {
 		.mode = M_RANDREAD, .depth = 16, .bs = 4096, .queues = 1,
-		.runtime = 10, .rng = 0x2545f4914f6cdd1dULL,
+		.runtime = 10, .rng = 0x2545f4914f6cdd1dULL, .interrupts = true,
 	};
 	const char *path = getenv("VDPA_DEV");
 	uint64_t t0, span = 0;
@@ -282,7 +287,7 @@ int main(int argc, char **argv)
 
 	if (!path)
 		path = "/dev/vhost-vdpa-0";
-	while ((opt = getopt(argc, argv, "d:m:b:q:Q:t:s:n:ih")) != -1) {
+	while ((opt = getopt(argc, argv, "d:m:b:q:Q:t:s:n:ph")) != -1) {
 		switch (opt) {
 		case 'd':
 			path = optarg;
@@ -315,8 +320,8 @@ int main(int argc, char **argv)
 		case 'n':
 			b.nsegs = strtoul(optarg, NULL, 0);
 			break;
-		case 'i':
-			b.interrupts = true;
+		case 'p':
+			b.interrupts = false;
 			break;
 		default:
 			usage(argv[0]);

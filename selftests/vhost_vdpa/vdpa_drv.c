@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -763,6 +764,10 @@ int vd_used_wait(struct vd_vq *vq, int timeout_ms)
 	struct pollfd pfd = { .fd = vq->callfd, .events = POLLIN };
 	uint64_t cnt;
 
+	if (vd_has_feature(vq->dev, VIRTIO_RING_F_EVENT_IDX))
+		/* used_event: interrupt once the device passes last_used. */
+		__atomic_store_n(&vq->avail->ring[vq->num],
+				 htole16(vq->last_used), __ATOMIC_SEQ_CST);
 	for (;;) {
 		uint64_t now;
 		int slice;
@@ -772,8 +777,11 @@ int vd_used_wait(struct vd_vq *vq, int timeout_ms)
 		now = vd_now_ns();
 		if (now >= deadline)
 			return -ETIMEDOUT;
-		if (vq->busy_poll)
+		if (vq->busy_poll) {
+			/* The device's worker may share this CPU. */
+			sched_yield();
 			continue;
+		}
 		slice = (deadline - now) / 1000000ULL + 1;
 		if (slice > VD_WAIT_SLICE_MS)
 			slice = VD_WAIT_SLICE_MS;

@@ -272,7 +272,8 @@ int vd_reap(struct vd_vq *vq, struct vd_io **out, unsigned int max);
 /* vd_used_wait() + vd_reap() for one completion; -ETIMEDOUT. */
 int vd_wait_one(struct vd_vq *vq, int timeout_ms, struct vd_io **iop);
 /* Submit, kick, wait for this request (others complete on the way);
- * returns 0 with io->status set, or -ETIMEDOUT / -errno. */
+ * returns 0 with io->status set, or -ETIMEDOUT / -errno.  After a timeout
+ * the request is still in flight: reset the device before @io goes away. */
 int vd_io_sync(struct vd_vq *vq, struct vd_io *io, int timeout_ms);
 /* Fill a vd_io for common requests (len in bytes). */
 void vd_io_init(struct vd_io *io, uint32_t type, uint64_t sector,

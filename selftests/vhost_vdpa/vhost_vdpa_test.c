@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <linux/virtio_config.h>
@@ -236,12 +237,34 @@ TEST_F(blk, features_config)
 		EXPECT_GE(dev->vq_num_max, 1024);
 }
 
-/* Write a pattern, read it back, over sizes, offsets and chain shapes. */
+/* The same write and read again, each chain in an indirect table. */
+static void rw_indirect(struct __test_metadata *_metadata,
+			FIXTURE_DATA(blk) *self, uint64_t sector, uint8_t *wbuf,
+			uint8_t *rbuf, uint32_t len, unsigned int nsegs,
+			uint64_t seed)
+{
+	struct vd_io io;
+
+	vd_pattern_fill(wbuf, len, seed + 1000, 0);
+	vd_io_init(&io, VIRTIO_BLK_T_OUT, sector, wbuf, len, nsegs);
+	io.indirect = true;
+	ASSERT_EQ(VIRTIO_BLK_S_OK, blk_io(_metadata, self->vq, &io));
+	memset(rbuf, 0, len);
+	vd_io_init(&io, VIRTIO_BLK_T_IN, sector, rbuf, len, nsegs);
+	io.indirect = true;
+	ASSERT_EQ(VIRTIO_BLK_S_OK, blk_io(_metadata, self->vq, &io));
+	ASSERT_EQ(-1, vd_pattern_check(rbuf, len, seed + 1000, 0))
+		TH_LOG("indirect, len %u segs %u", len, nsegs);
+}
+
+/* Write a pattern, read it back, over sizes, offsets and chain shapes
+ * (and indirect tables when the device offers them). */
 TEST_F_TIMEOUT(blk, write_read_verify, TEST_TIMEOUT)
 {
 	static const uint32_t sizes[] = { 512, 4096, 8192, 65536, 131072 };
 	static const unsigned int extra[] = { 0, 1, 3, 7 };
 	struct vd_dev *dev = self->dev;
+	bool indirect = vd_has_feature(dev, VIRTIO_RING_F_INDIRECT_DESC);
 	uint64_t seed = 1;
 	unsigned int s, e;
 
@@ -288,6 +311,9 @@ TEST_F_TIMEOUT(blk, write_read_verify, TEST_TIMEOUT)
 					 sector, rbuf, len,
 					 min_segs(dev, len)));
 			ASSERT_EQ(-1, vd_pattern_check(rbuf, len, seed, 0));
+			if (indirect && nsegs + 2 <= VD_MAX_INDIRECT)
+				rw_indirect(_metadata, self, sector, wbuf, rbuf,
+					    len, nsegs, seed);
 			seed++;
 		}
 		vd_region_reset_alloc(self->data);
@@ -551,6 +577,77 @@ TEST_F_TIMEOUT(blk, reset_resetup, TEST_TIMEOUT)
 			TH_LOG("round %d", round);
 		ASSERT_EQ(-1, vd_pattern_check(buf, 8192, 40 + round, 0));
 	}
+	check_poison(_metadata, self);
+}
+
+/*
+ * Control-plane rules at the vhost-vdpa boundary: refused features,
+ * features after FEATURES_OK, clearing status bits, bad ring sizes and
+ * indexes, config reads past the end, overlapping and empty IOTLB updates.
+ * Afterwards a clean setup still works.
+ */
+TEST_F(blk, control_errors)
+{
+	struct vd_dev *dev = self->dev;
+	uint8_t ack = VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER;
+	struct vhost_vring_state s;
+	struct {
+		struct vhost_vdpa_config c;
+		uint8_t buf[16];
+	} cfg;
+	uint8_t st;
+
+	ASSERT_EQ(0, vd_reset(dev));
+	ASSERT_EQ(0, vd_set_status(dev, VIRTIO_CONFIG_S_ACKNOWLEDGE));
+	ASSERT_EQ(0, vd_set_status(dev, ack));
+	/* ACCESS_PLATFORM is mandatory for a vDPA device. */
+	ASSERT_NE(0, vd_set_features_raw(dev, 1ULL << VIRTIO_F_VERSION_1));
+	ASSERT_EQ(0, vd_set_features_raw(dev,
+					 (1ULL << VIRTIO_F_VERSION_1) |
+					 (1ULL << VIRTIO_F_ACCESS_PLATFORM)));
+	ASSERT_EQ(0, vd_set_status(dev, ack | VIRTIO_CONFIG_S_FEATURES_OK));
+	ASSERT_EQ(0, vd_get_status(dev, &st));
+	ASSERT_TRUE(st & VIRTIO_CONFIG_S_FEATURES_OK);
+	/* No feature change after FEATURES_OK. */
+	ASSERT_EQ(-EBUSY, vd_set_features_raw(dev,
+					      (1ULL << VIRTIO_F_VERSION_1) |
+					      (1ULL << VIRTIO_F_ACCESS_PLATFORM)));
+	/* Status bits only go away through a reset. */
+	ASSERT_EQ(-EINVAL, vd_set_status(dev, VIRTIO_CONFIG_S_ACKNOWLEDGE));
+	/* Ring sizes: a power of two no larger than the maximum. */
+	s.index = 0;
+	s.num = dev->vq_num_max * 2;
+	ASSERT_EQ(-1, ioctl(dev->fd, VHOST_SET_VRING_NUM, &s));
+	ASSERT_EQ(EINVAL, errno);
+	s.num = 3;
+	ASSERT_EQ(-1, ioctl(dev->fd, VHOST_SET_VRING_NUM, &s));
+	ASSERT_EQ(EINVAL, errno);
+	s.num = 0;
+	ASSERT_EQ(-1, ioctl(dev->fd, VHOST_SET_VRING_NUM, &s));
+	ASSERT_EQ(EINVAL, errno);
+	s.index = dev->nvqs;
+	s.num = 16;
+	ASSERT_EQ(-1, ioctl(dev->fd, VHOST_SET_VRING_NUM, &s));
+	ASSERT_EQ(ENOBUFS, errno);
+	/* Config space: reads past the end are refused. */
+	cfg.c.off = dev->config_size;
+	cfg.c.len = 1;
+	ASSERT_EQ(-1, ioctl(dev->fd, VHOST_VDPA_GET_CONFIG, &cfg));
+	ASSERT_EQ(EINVAL, errno);
+	cfg.c.off = dev->config_size - 4;
+	cfg.c.len = 8;
+	ASSERT_EQ(-1, ioctl(dev->fd, VHOST_VDPA_GET_CONFIG, &cfg));
+	ASSERT_EQ(EINVAL, errno);
+	/* IOTLB: overlapping an existing mapping, or empty. */
+	ASSERT_EQ(-EFAULT, vd_iotlb_update(dev, self->data->iova + 4096, 4096,
+					   (uintptr_t)self->data->va,
+					   VHOST_ACCESS_RW));
+	ASSERT_EQ(-EINVAL, vd_iotlb_update(dev, pick_iova(dev, 9), 0,
+					   (uintptr_t)self->data->va,
+					   VHOST_ACCESS_RW));
+	/* A clean start still works. */
+	blk_start(_metadata, self, variant, 1);
+	fill_and_write(_metadata, self, 0, 4096, 78);
 	check_poison(_metadata, self);
 }
 
