@@ -444,6 +444,7 @@ int vd_region_create(struct vd_dev *dev, size_t size, struct vd_region **rp)
 	if (!r)
 		return -ENOMEM;
 	r->dev = dev;
+	r->gap = VD_POISON_GAP;
 	r->size = (size + pg - 1) & ~(pg - 1);
 	r->memfd = memfd_create("vdpa_drv", MFD_CLOEXEC);
 	if (r->memfd < 0) {
@@ -532,7 +533,7 @@ void *vd_alloc(struct vd_region *r, size_t len, size_t align)
 		align = 1;
 	if (align & (align - 1) || r->nallocs == VD_MAX_ALLOCS)
 		return NULL;
-	off = (r->brk + VD_POISON_GAP + align - 1) & ~(align - 1);
+	off = (r->brk + r->gap + align - 1) & ~(align - 1);
 	if (off > r->size || len > r->size - off)
 		return NULL;
 	r->allocs[r->nallocs].off = off;
@@ -1016,7 +1017,8 @@ static void vd_free_chain(struct vd_vq *vq, uint16_t head)
 }
 
 /* Consume used entries up to and including the next one that belongs to a
- * request of ours: 1 and *iop, or 0 when the used ring is drained. */
+ * request of ours: 1 and *iop, or 0 when the used ring is drained.
+ */
 static int vd_reap_one(struct vd_vq *vq, struct vd_io **iop)
 {
 	uint32_t id, len;

@@ -83,6 +83,8 @@ struct vd_region {
 	uint8_t perm;		/* VHOST_ACCESS_* */
 	bool mapped;
 	/* bump allocator: [off, off + len) of live buffers, sorted */
+	size_t gap;		/* poison bytes before each buffer (64);
+				 * a page size gives whole canary pages */
 	size_t brk;
 	unsigned int nallocs;
 	struct { size_t off, len; } allocs[VD_MAX_ALLOCS];
@@ -134,17 +136,20 @@ struct vd_dev {
 /* ---- control ---------------------------------------------------------- */
 
 /* Open a vhost-vdpa char device, SET_OWNER, negotiate backend features,
- * read device id, features, config, queue limits and IOVA range. */
+ * read device id, features, config, queue limits and IOVA range.
+ */
 int vd_open(const char *path, struct vd_dev **devp);
 /* Tear down all vqs and regions (no reset), close the fd, free. */
 void vd_close(struct vd_dev *dev);
 int vd_get_status(struct vd_dev *dev, uint8_t *status);
 int vd_set_status(struct vd_dev *dev, uint8_t status);
 /* Reset (status 0); forget driver-side vq state; re-send the IOTLB
- * mappings unless VHOST_BACKEND_F_IOTLB_PERSIST was acked. */
+ * mappings unless VHOST_BACKEND_F_IOTLB_PERSIST was acked.
+ */
 int vd_reset(struct vd_dev *dev);
 /* Reset, ACK|DRIVER, SET_FEATURES(VERSION_1|ACCESS_PLATFORM|(want&offered)),
- * FEATURES_OK and check it stuck.  Leaves dev->features. */
+ * FEATURES_OK and check it stuck.  Leaves dev->features.
+ */
 int vd_negotiate(struct vd_dev *dev, uint64_t want);
 /* Raw VHOST_SET_FEATURES with exactly these bits (fuzzing). */
 int vd_set_features_raw(struct vd_dev *dev, uint64_t features);
@@ -166,7 +171,8 @@ uint64_t vd_capacity(const struct vd_dev *dev);
 /* ---- memory ----------------------------------------------------------- */
 
 /* memfd of @size bytes (rounded up to pages), MAP_SHARED, filled with
- * VD_POISON; not yet mapped into the IOTLB. */
+ * VD_POISON; not yet mapped into the IOTLB.
+ */
 int vd_region_create(struct vd_dev *dev, size_t size, struct vd_region **rp);
 /* IOTLB UPDATE of the whole region at @iova with @perm (VHOST_ACCESS_*). */
 int vd_region_map(struct vd_region *r, uint64_t iova, uint8_t perm);
@@ -174,18 +180,21 @@ int vd_region_map(struct vd_region *r, uint64_t iova, uint8_t perm);
 int vd_region_unmap(struct vd_region *r);
 /* Unmap if mapped, free the memory. */
 void vd_region_destroy(struct vd_region *r);
-/* Carve @len bytes aligned to @align (power of two) with at least a
- * 64-byte poison gap before it; NULL when full.  Memory is poisoned. */
+/* Carve @len bytes aligned to @align (power of two) with at least
+ * r->gap poison bytes before it; NULL when full.  Memory is poisoned.
+ */
 void *vd_alloc(struct vd_region *r, size_t len, size_t align);
 /* Forget all allocations of the region and re-poison it. */
 void vd_region_reset_alloc(struct vd_region *r);
 /* Check every byte of the region outside live allocations still holds
- * VD_POISON; returns 0 or -EFAULT and describes the first bad byte. */
+ * VD_POISON; returns 0 or -EFAULT and describes the first bad byte.
+ */
 int vd_check_poison(struct vd_region *r);
 /* Translate a pointer inside a mapped region to its IOVA; ~0 if none. */
 uint64_t vd_iova(struct vd_dev *dev, const void *p);
 /* Raw IOTLB messages (batch begin/end are sent only if acked unless
- * @force). */
+ * @force).
+ */
 int vd_iotlb_update(struct vd_dev *dev, uint64_t iova, uint64_t size,
 		    uint64_t uaddr, uint8_t perm);
 int vd_iotlb_invalidate(struct vd_dev *dev, uint64_t iova, uint64_t size);
@@ -195,7 +204,8 @@ int vd_iotlb_batch(struct vd_dev *dev, bool begin, bool force);
 
 /* Lay out a split ring of @num entries (and per-slot request areas) in
  * @r, create kick/call eventfds, and issue SET_VRING_NUM/ADDR/BASE(0)/
- * KICK/CALL and VHOST_VDPA_SET_VRING_ENABLE(1). */
+ * KICK/CALL and VHOST_VDPA_SET_VRING_ENABLE(1).
+ */
 int vd_vq_setup(struct vd_dev *dev, unsigned int idx, unsigned int num,
 		struct vd_region *r);
 /* Forget driver-side state of a vq (fds closed, ring memory kept). */
@@ -220,13 +230,15 @@ uint16_t vd_used_idx(const struct vd_vq *vq);
 int vd_used_pop(struct vd_vq *vq, uint32_t *id, uint32_t *len);
 /* Wait until used->idx != last_used or the timeout; poll()s the call
  * eventfd in short slices so it works with or without interrupts.
- * 0 when something is there, -ETIMEDOUT otherwise. */
+ * 0 when something is there, -ETIMEDOUT otherwise.
+ */
 int vd_used_wait(struct vd_vq *vq, int timeout_ms);
 /* Descriptor index allocator used by the high-level API. */
 int vd_desc_alloc(struct vd_vq *vq);
 void vd_desc_free(struct vd_vq *vq, uint16_t i);
 /* Take a chosen index off the free stack (for raw chains); -EBUSY if it
- * is in use.  Give it back with vd_desc_free(). */
+ * is in use.  Give it back with vd_desc_free().
+ */
 int vd_desc_take(struct vd_vq *vq, uint16_t i);
 
 /* ---- virtio-blk requests ---------------------------------------------- */
@@ -234,13 +246,15 @@ int vd_desc_take(struct vd_vq *vq, uint16_t i);
 enum vd_dir { VD_DIR_AUTO, VD_DIR_NONE, VD_DIR_OUT, VD_DIR_IN };
 
 /* One high-level request.  The caller fills the inputs; the library the
- * rest.  @buf must lie in a mapped region (see vd_alloc()). */
+ * rest.  @buf must lie in a mapped region (see vd_alloc()).
+ */
 struct vd_io {
 	/* inputs */
 	uint32_t type;		/* VIRTIO_BLK_T_* (any value allowed) */
 	uint64_t sector;
 	void *buf;		/* data; for DISCARD/WRITE_ZEROES, NULL to
-				 * use @dwz below */
+				 * use @dwz below
+				 */
 	uint32_t len;
 	unsigned int nsegs;	/* split data across this many descriptors */
 	/* or: one data descriptor per element (overrides buf/len/nsegs) */
@@ -264,16 +278,19 @@ struct vd_io {
 };
 
 /* Build the chain (header, data split in nsegs, status) and expose it in
- * avail; does not kick.  -ENOSPC when descriptors run out. */
+ * avail; does not kick.  -ENOSPC when descriptors run out.
+ */
 int vd_submit(struct vd_vq *vq, struct vd_io *io);
 /* Consume available used entries, completing their vd_io; returns the
- * number completed (stores at most @max of them in @out if non-NULL). */
+ * number completed (stores at most @max of them in @out if non-NULL).
+ */
 int vd_reap(struct vd_vq *vq, struct vd_io **out, unsigned int max);
 /* vd_used_wait() + vd_reap() for one completion; -ETIMEDOUT. */
 int vd_wait_one(struct vd_vq *vq, int timeout_ms, struct vd_io **iop);
 /* Submit, kick, wait for this request (others complete on the way);
  * returns 0 with io->status set, or -ETIMEDOUT / -errno.  After a timeout
- * the request is still in flight: reset the device before @io goes away. */
+ * the request is still in flight: reset the device before @io goes away.
+ */
 int vd_io_sync(struct vd_vq *vq, struct vd_io *io, int timeout_ms);
 /* Fill a vd_io for common requests (len in bytes). */
 void vd_io_init(struct vd_io *io, uint32_t type, uint64_t sector,

@@ -258,7 +258,8 @@ static void rw_indirect(struct __test_metadata *_metadata,
 }
 
 /* Write a pattern, read it back, over sizes, offsets and chain shapes
- * (and indirect tables when the device offers them). */
+ * (and indirect tables when the device offers them).
+ */
 TEST_F_TIMEOUT(blk, write_read_verify, TEST_TIMEOUT)
 {
 	static const uint32_t sizes[] = { 512, 4096, 8192, 65536, 131072 };
@@ -268,8 +269,8 @@ TEST_F_TIMEOUT(blk, write_read_verify, TEST_TIMEOUT)
 	uint64_t seed = 1;
 	unsigned int s, e;
 
-	for (s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
-		for (e = 0; e < sizeof(extra) / sizeof(extra[0]); e++) {
+	for (s = 0; s < ARRAY_SIZE(sizes); s++) {
+		for (e = 0; e < ARRAY_SIZE(extra); e++) {
 			uint32_t len = sizes[s];
 			unsigned int nsegs = min_segs(dev, len) + extra[e];
 			uint64_t nsec = len >> VD_SECTOR_SHIFT;
@@ -511,7 +512,7 @@ TEST_F(blk, out_of_range)
 	unsigned int i;
 
 	ASSERT_NE(NULL, buf);
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
 		memset(buf, VD_POISON, 4096);
 		ASSERT_EQ(VIRTIO_BLK_S_IOERR,
 			  blk_rw(_metadata, self->vq, cases[i].type,
@@ -534,7 +535,7 @@ TEST_F(blk, unknown_type)
 	unsigned int i;
 
 	ASSERT_NE(NULL, buf);
-	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(types); i++) {
 		struct vd_io io;
 		uint8_t st;
 
@@ -753,6 +754,7 @@ TEST_F(blk, multi_region)
 		ASSERT_EQ(0, vd_region_create(self->dev, 65536, &r[i]));
 		ASSERT_EQ(0, vd_region_map(r[i], pick_iova(self->dev, 4 + i) +
 					   0x3000 * i, VHOST_ACCESS_RW));
+		r[i]->gap = 4096;	/* a whole canary page before */
 		p[i] = vd_alloc(r[i], 4096, 4096);
 		ASSERT_NE(NULL, p[i]);
 		vd_pattern_fill(p[i], 4096, 31, 4096 * i);
@@ -778,7 +780,8 @@ TEST_F(blk, multi_region)
 }
 
 /* Raw descriptors: header, data and status in separate hand-built descs,
- * exposed twice in avail with one kick (the fuzzer's level of control). */
+ * exposed twice in avail with one kick (the fuzzer's level of control).
+ */
 TEST_F(blk, raw_descriptors)
 {
 	struct vd_vq *vq = self->vq;
