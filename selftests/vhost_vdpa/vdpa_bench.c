@@ -155,12 +155,12 @@ static int setup(struct bench *b, const char *path)
 			b->nsegs, seg_max);
 		return -EINVAL;
 	}
-	qsize = dev->vq_num_max;
-	if (qsize > 1024)
-		qsize = 1024;
-	if (b->depth * (b->nsegs + 2) > qsize) {
+	/* The smallest ring that holds depth requests: less memory to pin. */
+	for (qsize = 64; qsize < b->depth * (b->nsegs + 2); qsize *= 2)
+		;
+	if (qsize > dev->vq_num_max) {
 		fprintf(stderr, "vdpa_bench: depth %u x %u descriptors exceeds queue size %u\n",
-			b->depth, b->nsegs + 2, qsize);
+			b->depth, b->nsegs + 2, dev->vq_num_max);
 		return -EINVAL;
 	}
 	if (!b->span_sectors || b->span_sectors > vd_capacity(dev))
@@ -169,8 +169,7 @@ static int setup(struct bench *b, const char *path)
 		fprintf(stderr, "vdpa_bench: disk smaller than one block\n");
 		return -EINVAL;
 	}
-	ret = vd_region_create(dev, (size_t)b->queues * qsize * 2200 +
-			       (size_t)b->queues * 64 * 1024, &ring);
+	ret = vd_region_create(dev, b->queues * vd_vq_mem_size(qsize), &ring);
 	if (!ret)
 		ret = vd_region_map(ring, 0x100000, VHOST_ACCESS_RW);
 	if (!ret)
@@ -178,6 +177,8 @@ static int setup(struct bench *b, const char *path)
 				       (b->bs + 4096) + 65536, &data);
 	if (!ret)
 		ret = vd_region_map(data, 0x40000000, VHOST_ACCESS_RW);
+	if (ret == -EFAULT)
+		fprintf(stderr, "vdpa_bench: IOTLB map failed; in PA mode the pinned pages count against ulimit -l\n");
 	for (q = 0; !ret && q < b->queues; q++) {
 		ret = vd_vq_setup(dev, q, qsize, ring);
 		if (!ret) {

@@ -595,6 +595,21 @@ uint64_t vd_iova(struct vd_dev *dev, const void *p)
 
 /* ---- virtqueues ------------------------------------------------------- */
 
+size_t vd_vq_mem_size(unsigned int num)
+{
+	size_t pg = sysconf(_SC_PAGESIZE);
+	size_t parts[] = {
+		16 * num, 6 + 2 * num, 6 + 8 * num, (size_t)VD_SLOT_SIZE * num,
+	};
+	size_t total = 0;
+	unsigned int i;
+
+	/* Each part: a poison gap, then page-aligned (see vd_alloc()). */
+	for (i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+		total += pg + ((parts[i] + pg - 1) & ~(pg - 1));
+	return total;
+}
+
 static int vd_vq_alloc_rings(struct vd_vq *vq, unsigned int num,
 			     struct vd_region *r)
 {

@@ -208,6 +208,8 @@ int vd_iotlb_batch(struct vd_dev *dev, bool begin, bool force);
  */
 int vd_vq_setup(struct vd_dev *dev, unsigned int idx, unsigned int num,
 		struct vd_region *r);
+/* Region bytes vd_vq_setup() carves for a ring of @num entries. */
+size_t vd_vq_mem_size(unsigned int num);
 /* Forget driver-side state of a vq (fds closed, ring memory kept). */
 void vd_vq_release(struct vd_vq *vq);
 /* Signal the kick eventfd. */

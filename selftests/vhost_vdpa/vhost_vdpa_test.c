@@ -10,9 +10,10 @@
  * reference vdpa_sim_blk ("vdpasim_blk") answers unknown request types with
  * IOERR where the spec asks for UNSUPP, and reports 256-entry rings.
  *
- * Every fixture variant runs each test twice: with used-buffer interrupts
- * (poll() on the call eventfd) and with VRING_AVAIL_F_NO_INTERRUPT
- * (polling used->idx only).
+ * Every test runs in three fixture variants: with used-buffer interrupts
+ * (poll() on the call eventfd), with VRING_AVAIL_F_NO_INTERRUPT (polling
+ * used->idx only), and with interrupts driven by VIRTIO_RING_F_EVENT_IDX
+ * (skipped unless the device offers it).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -76,6 +77,7 @@ FIXTURE(blk) {
 
 FIXTURE_VARIANT(blk) {
 	bool interrupts;
+	bool event_idx;		/* negotiate VIRTIO_RING_F_EVENT_IDX */
 };
 
 FIXTURE_VARIANT_ADD(blk, irq) {
@@ -86,13 +88,22 @@ FIXTURE_VARIANT_ADD(blk, poll) {
 	.interrupts = false,
 };
 
+/* Interrupts driven by used_event; skipped unless the device offers it. */
+FIXTURE_VARIANT_ADD(blk, event_idx) {
+	.interrupts = true,
+	.event_idx = true,
+};
+
 static void blk_start(struct __test_metadata *_metadata,
-		     FIXTURE_DATA(blk) *self,
+		      FIXTURE_DATA(blk) *self,
 		      const FIXTURE_VARIANT(blk) *variant, unsigned int nq)
 {
+	uint64_t want = VD_DEFAULT_FEATURES;
 	unsigned int q;
 
-	ASSERT_EQ(0, vd_negotiate(self->dev, VD_DEFAULT_FEATURES))
+	if (variant->event_idx)
+		want |= 1ULL << VIRTIO_RING_F_EVENT_IDX;
+	ASSERT_EQ(0, vd_negotiate(self->dev, want))
 		TH_LOG("negotiate: %s", vd_last_error);
 	for (q = 0; q < nq; q++) {
 		ASSERT_EQ(0, vd_vq_setup(self->dev, q, self->qsize, self->ring))
@@ -120,6 +131,9 @@ FIXTURE_SETUP(blk)
 	if (dev->device_id != VIRTIO_ID_BLOCK)
 		SKIP(return, "%s is device id %u, not virtio-blk", dut_path,
 		     dev->device_id);
+	if (variant->event_idx &&
+	    !(dev->dev_features & (1ULL << VIRTIO_RING_F_EVENT_IDX)))
+		SKIP(return, "VIRTIO_RING_F_EVENT_IDX not offered");
 	self->qsize = dev->vq_num_max < 256 ? dev->vq_num_max : 256;
 	ASSERT_EQ(0, vd_region_create(dev, RING_REGION, &self->ring));
 	ASSERT_EQ(0, vd_region_map(self->ring, pick_iova(dev, 0),
@@ -206,6 +220,8 @@ TEST_F(blk, features_config)
 	ASSERT_TRUE(vd_has_feature(dev, VIRTIO_F_VERSION_1));
 	ASSERT_TRUE(vd_has_feature(dev, VIRTIO_F_ACCESS_PLATFORM));
 	ASSERT_FALSE(vd_has_feature(dev, VIRTIO_F_RING_PACKED));
+	ASSERT_EQ(variant->event_idx,
+		  vd_has_feature(dev, VIRTIO_RING_F_EVENT_IDX));
 	ASSERT_GT(self->capacity, 0);
 	ASSERT_GE(dev->nvqs, 1);
 	ASSERT_GE(dev->vq_num_max, 1);
@@ -947,6 +963,12 @@ TEST_F_TIMEOUT(blk, multi_queue, TEST_TIMEOUT)
 		SKIP(return, "device has %u queue(s)", nq);
 	ASSERT_EQ(0, vd_reset(dev));
 	self->qsize = self->qsize > 64 ? 64 : self->qsize;
+	/* Rings of all queues in a region of their own, at its own IOVA. */
+	ASSERT_EQ(0, vd_region_create(dev, nq * vd_vq_mem_size(self->qsize),
+				      &self->ring));
+	ASSERT_EQ(0, vd_region_map(self->ring, pick_iova(dev, 8),
+				   VHOST_ACCESS_RW))
+		TH_LOG("%s", vd_last_error);
 	blk_start(_metadata, self, variant, nq);
 	for (q = 0; q < nq; q++) {
 		for (r = 0; r < per_q; r++) {
