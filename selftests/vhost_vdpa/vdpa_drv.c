@@ -34,6 +34,7 @@
 	((VD_SLOT_INDIRECT + VD_MAX_INDIRECT * 16 + 63) & ~63)
 #define VD_POISON_GAP		64
 #define VD_WAIT_SLICE_MS	5
+#define VD_ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 
 int vd_verbose;
 char vd_last_error[256];
@@ -605,7 +606,7 @@ size_t vd_vq_mem_size(unsigned int num)
 	unsigned int i;
 
 	/* Each part: a poison gap, then page-aligned (see vd_alloc()). */
-	for (i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+	for (i = 0; i < VD_ARRAY_SIZE(parts); i++)
 		total += pg + ((parts[i] + pg - 1) & ~(pg - 1));
 	return total;
 }
@@ -699,7 +700,8 @@ void vd_vq_release(struct vd_vq *vq)
 		close(vq->kickfd);
 	if (vq->callfd >= 0)
 		close(vq->callfd);
-	vq->kickfd = vq->callfd = -1;
+	vq->kickfd = -1;
+	vq->callfd = -1;
 	free(vq->free_stack);
 	free(vq->inflight);
 	vq->free_stack = NULL;

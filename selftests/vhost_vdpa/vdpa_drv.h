@@ -82,9 +82,11 @@ struct vd_region {
 	uint64_t iova;		/* IOVA of va[0] while mapped */
 	uint8_t perm;		/* VHOST_ACCESS_* */
 	bool mapped;
-	/* bump allocator: [off, off + len) of live buffers, sorted */
-	size_t gap;		/* poison bytes before each buffer (64);
-				 * a page size gives whole canary pages */
+	/*
+	 * Bump allocator: [off, off + len) of live buffers, sorted; @gap
+	 * poison bytes before each buffer (64; a page gives canary pages).
+	 */
+	size_t gap;
 	size_t brk;
 	unsigned int nallocs;
 	struct { size_t off, len; } allocs[VD_MAX_ALLOCS];

@@ -819,7 +819,8 @@ TEST_F(blk, raw_descriptors)
 	h[1].type = htole32(VIRTIO_BLK_T_IN);
 	h[1].ioprio = 0;
 	h[1].sector = htole64(2049);
-	st[0] = st[1] = 0xff;
+	st[0] = 0xff;
+	st[1] = 0xff;
 	/* Use descriptor indexes at the top of the table. */
 	vd_desc_set(vq, vq->num - 1, vd_iova(self->dev, &h[0]), 16,
 		    VRING_DESC_F_NEXT, vq->num - 2);
