@@ -250,7 +250,7 @@ static void vd_vq_forget(struct vd_vq *vq)
 		vq->free_stack[vq->nfree++] = i - 1;
 }
 
-int vd_reset(struct vd_dev *dev)
+static int vd_reset_common(struct vd_dev *dev, bool keep_rings)
 {
 	unsigned int i;
 	int ret;
@@ -259,7 +259,7 @@ int vd_reset(struct vd_dev *dev)
 	if (ret)
 		return ret;
 	dev->features = 0;
-	for (i = 0; i < VD_MAX_VQS; i++)
+	for (i = 0; !keep_rings && i < VD_MAX_VQS; i++)
 		if (dev->vqs[i].num)
 			vd_vq_forget(&dev->vqs[i]);
 	if (vd_has_backend(dev, VHOST_BACKEND_F_IOTLB_PERSIST))
@@ -279,6 +279,16 @@ int vd_reset(struct vd_dev *dev)
 	return 0;
 }
 
+int vd_reset(struct vd_dev *dev)
+{
+	return vd_reset_common(dev, false);
+}
+
+int vd_reset_keep_rings(struct vd_dev *dev)
+{
+	return vd_reset_common(dev, true);
+}
+
 int vd_set_features_raw(struct vd_dev *dev, uint64_t features)
 {
 	int ret = VD_IOCTL(dev, VHOST_SET_FEATURES, &features);
@@ -290,13 +300,17 @@ int vd_set_features_raw(struct vd_dev *dev, uint64_t features)
 
 int vd_negotiate(struct vd_dev *dev, uint64_t want)
 {
+	int ret = vd_reset(dev);
+
+	return ret ? ret : vd_handshake(dev, want);
+}
+
+int vd_handshake(struct vd_dev *dev, uint64_t want)
+{
 	uint64_t f;
 	uint8_t st;
 	int ret;
 
-	ret = vd_reset(dev);
-	if (ret)
-		return ret;
 	ret = vd_set_status(dev, VIRTIO_CONFIG_S_ACKNOWLEDGE);
 	if (!ret)
 		ret = vd_set_status(dev, VIRTIO_CONFIG_S_ACKNOWLEDGE |
@@ -640,27 +654,14 @@ zero:
 	return 0;
 }
 
-int vd_vq_setup(struct vd_dev *dev, unsigned int idx, unsigned int num,
-		struct vd_region *r)
+/* Tell the device where the ring is and start it at @base. */
+static int vd_vq_program(struct vd_dev *dev, struct vd_vq *vq, uint16_t base)
 {
-	struct vd_vq *vq = &dev->vqs[idx];
-	struct vhost_vring_state s = { .index = idx, .num = num };
-	struct vhost_vring_addr a = { .index = idx };
-	struct vhost_vring_file f = { .index = idx };
+	struct vhost_vring_state s = { .index = vq->index, .num = vq->num };
+	struct vhost_vring_addr a = { .index = vq->index };
+	struct vhost_vring_file f = { .index = vq->index };
 	int ret;
 
-	if (idx >= VD_MAX_VQS || idx >= dev->nvqs)
-		return vd_err(EINVAL, "vq %u out of range (%u)", idx,
-			      dev->nvqs);
-	if (!r->mapped)
-		return vd_err(EINVAL, "vq %u: region not mapped", idx);
-	ret = vd_vq_alloc_rings(vq, num, r);
-	if (ret)
-		return ret;
-	vq->num = num;
-	vq->no_interrupt = false;
-	vq->spurious = 0;
-	vd_vq_forget(vq);
 	vq->desc_iova = vd_iova(dev, vq->desc);
 	vq->avail_iova = vd_iova(dev, vq->avail);
 	vq->used_iova = vd_iova(dev, vq->used);
@@ -680,7 +681,7 @@ int vd_vq_setup(struct vd_dev *dev, unsigned int idx, unsigned int num,
 	ret = VD_IOCTL(dev, VHOST_SET_VRING_ADDR, &a);
 	if (ret)
 		return ret;
-	ret = vd_set_vring_base(dev, idx, 0);
+	ret = vd_set_vring_base(dev, vq->index, base);
 	if (ret)
 		return ret;
 	f.fd = vq->kickfd;
@@ -691,7 +692,38 @@ int vd_vq_setup(struct vd_dev *dev, unsigned int idx, unsigned int num,
 	ret = VD_IOCTL(dev, VHOST_SET_VRING_CALL, &f);
 	if (ret)
 		return ret;
-	return vd_set_vring_enable(dev, idx, true);
+	return vd_set_vring_enable(dev, vq->index, true);
+}
+
+int vd_vq_setup(struct vd_dev *dev, unsigned int idx, unsigned int num,
+		struct vd_region *r)
+{
+	struct vd_vq *vq;
+	int ret;
+
+	if (idx >= VD_MAX_VQS || idx >= dev->nvqs)
+		return vd_err(EINVAL, "vq %u out of range (%u)", idx,
+			      dev->nvqs);
+	if (!r->mapped)
+		return vd_err(EINVAL, "vq %u: region not mapped", idx);
+	vq = &dev->vqs[idx];
+	ret = vd_vq_alloc_rings(vq, num, r);
+	if (ret)
+		return ret;
+	vq->num = num;
+	vq->no_interrupt = false;
+	vq->spurious = 0;
+	vd_vq_forget(vq);
+	return vd_vq_program(dev, vq, 0);
+}
+
+int vd_vq_restore(struct vd_dev *dev, unsigned int idx, uint16_t base)
+{
+	if (idx >= VD_MAX_VQS || !dev->vqs[idx].num)
+		return vd_err(EINVAL, "vq %u was never set up", idx);
+	if (!dev->vqs[idx].region->mapped)
+		return vd_err(EINVAL, "vq %u: region not mapped", idx);
+	return vd_vq_program(dev, &dev->vqs[idx], base);
 }
 
 void vd_vq_release(struct vd_vq *vq)

@@ -153,6 +153,13 @@ int vd_reset(struct vd_dev *dev);
  * FEATURES_OK and check it stuck.  Leaves dev->features.
  */
 int vd_negotiate(struct vd_dev *dev, uint64_t want);
+/* vd_negotiate() without the reset (after vd_reset_keep_rings()). */
+int vd_handshake(struct vd_dev *dev, uint64_t want);
+/* Reset the device but keep the driver side of every vq (ring memory,
+ * avail/used shadows, requests in flight), as a migration destination
+ * sees the guest's rings; continue with vd_handshake(), vd_vq_restore().
+ */
+int vd_reset_keep_rings(struct vd_dev *dev);
 /* Raw VHOST_SET_FEATURES with exactly these bits (fuzzing). */
 int vd_set_features_raw(struct vd_dev *dev, uint64_t features);
 /* Re-read the whole config space into dev->cfg. */
@@ -210,6 +217,11 @@ int vd_iotlb_batch(struct vd_dev *dev, bool begin, bool force);
  */
 int vd_vq_setup(struct vd_dev *dev, unsigned int idx, unsigned int num,
 		struct vd_region *r);
+/* Program an already laid-out vq again (ring at its region's current
+ * IOVA) and start the device at avail index @base; memory and driver
+ * state are left alone.
+ */
+int vd_vq_restore(struct vd_dev *dev, unsigned int idx, uint16_t base);
 /* Region bytes vd_vq_setup() carves for a ring of @num entries. */
 size_t vd_vq_mem_size(unsigned int num);
 /* Forget driver-side state of a vq (fds closed, ring memory kept). */

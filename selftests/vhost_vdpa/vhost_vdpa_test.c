@@ -945,6 +945,82 @@ TEST_F_TIMEOUT(blk, suspend_resume, TEST_TIMEOUT)
 	check_poison(_metadata, self);
 }
 
+/*
+ * Live-migration shape on one device: suspend with requests in flight,
+ * read the vring base, queue more while suspended, reset the device but
+ * keep the rings and memory, negotiate again, restore the vq at the base
+ * and run: every request completes exactly once and the data is there.
+ */
+TEST_F_TIMEOUT(blk, migrate, TEST_TIMEOUT)
+{
+	struct vd_dev *dev = self->dev;
+	/* At most 4 descriptors each: all fit a 256-entry ring unreaped. */
+	const unsigned int n = 48, first = 32, len = 4096;
+	struct vd_io ios[48];
+	uint8_t *bufs[48];
+	uint64_t features = dev->features, t;
+	unsigned int i, done = 0;
+	uint16_t base;
+
+	if (!vd_has_backend(dev, VHOST_BACKEND_F_SUSPEND))
+		SKIP(return, "backend features 0x%llx: no SUSPEND",
+		     (unsigned long long)dev->backend_offered);
+	for (i = 0; i < n; i++) {
+		bufs[i] = vd_alloc(self->data, len, 512);
+		ASSERT_NE(NULL, bufs[i]);
+		vd_pattern_fill(bufs[i], len, 900 + i, 0);
+		vd_io_init(&ios[i], VIRTIO_BLK_T_OUT, 16384 + 8 * i, bufs[i],
+			   len, 1 + i % 2);
+	}
+	for (i = 0; i < first; i++)
+		ASSERT_EQ(0, vd_submit(self->vq, &ios[i]));
+	ASSERT_EQ(0, vd_kick(self->vq));
+	t = vd_now_ns();
+	while (vd_used_idx(self->vq) == 0 &&
+	       vd_now_ns() - t < IO_TIMEOUT_MS * 1000000ULL)
+		;
+	ASSERT_EQ(0, vd_suspend(dev)) TH_LOG("%s", vd_last_error);
+	ASSERT_EQ(0, vd_get_vring_base(dev, 0, &base));
+	ASSERT_EQ(base, vd_used_idx(self->vq));
+	TH_LOG("suspended at base %u of %u", base, first);
+	for (i = first; i < n; i++)
+		ASSERT_EQ(0, vd_submit(self->vq, &ios[i]));
+	ASSERT_EQ(0, vd_kick(self->vq));
+
+	/*
+	 * The "destination": the same guest memory and rings (in flight
+	 * descriptors hold their IOVAs), fresh device state.
+	 */
+	ASSERT_EQ(0, vd_reset_keep_rings(dev)) TH_LOG("%s", vd_last_error);
+	ASSERT_EQ(0, vd_handshake(dev, features)) TH_LOG("%s", vd_last_error);
+	ASSERT_EQ(features, dev->features);
+	ASSERT_EQ(0, vd_vq_restore(dev, 0, base)) TH_LOG("%s", vd_last_error);
+	vd_vq_set_interrupts(self->vq, variant->interrupts);
+	ASSERT_EQ(0, vd_driver_ok(dev));
+	ASSERT_EQ(0, vd_kick(self->vq));
+	for (i = 0; i < n; i++)
+		done += ios[i].done;
+	while (done < n) {
+		struct vd_io *io;
+
+		ASSERT_EQ(0, vd_wait_one(self->vq, IO_TIMEOUT_MS, &io))
+			TH_LOG("%u of %u done after restore", done, n);
+		ASSERT_EQ(VIRTIO_BLK_S_OK, io->status);
+		done++;
+	}
+	ASSERT_EQ(0, self->vq->ninflight);
+	ASSERT_EQ(n, vd_used_idx(self->vq));
+	for (i = 0; i < n; i++) {
+		memset(bufs[i], 0, len);
+		ASSERT_EQ(VIRTIO_BLK_S_OK,
+			  blk_rw(_metadata, self->vq, VIRTIO_BLK_T_IN,
+				 16384 + 8 * i, bufs[i], len, 1));
+		ASSERT_EQ(-1, vd_pattern_check(bufs[i], len, 900 + i, 0))
+			TH_LOG("request %u", i);
+	}
+	check_poison(_metadata, self);
+}
+
 /* All queues at once, each on its own disk area. */
 TEST_F_TIMEOUT(blk, multi_queue, TEST_TIMEOUT)
 {
