@@ -19,7 +19,7 @@
 
 #include "vdpa_drv.h"
 
-#define LAT_BUCKETS	100000	/* 1 us each, last one is "more" */
+#define LAT_BUCKETS	1000000	/* 1 us each up to 1 s, last one is "more" */
 #define IO_TIMEOUT_MS	10000
 
 enum mode { M_READ, M_WRITE, M_RANDREAD, M_RANDWRITE };
