@@ -861,6 +861,93 @@ TEST_F(blk, raw_descriptors)
 	check_poison(_metadata, self);
 }
 
+/* @n pattern writes of 4 KiB from @sector0, 1 or 2 descriptors each. */
+#define SUSPEND_LEN	4096
+
+static void prep_writes(struct __test_metadata *_metadata,
+			FIXTURE_DATA(blk) *self, struct vd_io *ios,
+			uint8_t **bufs, unsigned int n, uint64_t sector0,
+			uint64_t seed)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		bufs[i] = vd_alloc(self->data, SUSPEND_LEN, 512);
+		ASSERT_NE(NULL, bufs[i]);
+		vd_pattern_fill(bufs[i], SUSPEND_LEN, seed + i, 0);
+		vd_io_init(&ios[i], VIRTIO_BLK_T_OUT, sector0 + 8 * i, bufs[i],
+			   SUSPEND_LEN, 1 + i % 2);
+	}
+}
+
+/*
+ * Submit @first requests, kick, suspend as soon as the device has started
+ * on them; then every request it fetched must be complete (used idx ==
+ * vring base).  Returns the base.
+ */
+static uint16_t suspend_in_flight(struct __test_metadata *_metadata,
+				  FIXTURE_DATA(blk) *self, struct vd_io *ios,
+				  unsigned int first)
+{
+	uint16_t base = 0, used;
+	unsigned int i;
+	uint64_t t;
+
+	for (i = 0; i < first; i++)
+		ASSERT_EQ(0, vd_submit(self->vq, &ios[i]));
+	ASSERT_EQ(0, vd_kick(self->vq));
+	t = vd_now_ns();
+	while (vd_used_idx(self->vq) == 0 &&
+	       vd_now_ns() - t < IO_TIMEOUT_MS * 1000000ULL)
+		;
+	ASSERT_EQ(0, vd_suspend(self->dev)) TH_LOG("%s", vd_last_error);
+	ASSERT_EQ(0, vd_get_vring_base(self->dev, 0, &base))
+		TH_LOG("%s", vd_last_error);
+	used = vd_used_idx(self->vq);
+	TH_LOG("after suspend: avail %u base %u used %u", self->vq->avail_idx,
+	       base, used);
+	ASSERT_LE(base, self->vq->avail_idx);
+	ASSERT_EQ(base, used) TH_LOG("fetched requests not completed");
+	return base;
+}
+
+/* Wait for every one of @n requests; all must succeed. */
+static void wait_all_ok(struct __test_metadata *_metadata, struct vd_vq *vq,
+			struct vd_io *ios, unsigned int n)
+{
+	unsigned int i, done = 0;
+	struct vd_io *io;
+
+	for (i = 0; i < n; i++)
+		done += ios[i].done;
+	while (done < n) {
+		ASSERT_EQ(0, vd_wait_one(vq, IO_TIMEOUT_MS, &io))
+			TH_LOG("%u of %u done", done, n);
+		done++;
+	}
+	for (i = 0; i < n; i++)
+		ASSERT_EQ(VIRTIO_BLK_S_OK, ios[i].status) TH_LOG("request %u", i);
+	ASSERT_EQ(0, vq->ninflight);
+}
+
+/* Read back what prep_writes() wrote. */
+static void verify_writes(struct __test_metadata *_metadata,
+			  FIXTURE_DATA(blk) *self, uint8_t **bufs,
+			  unsigned int n, uint64_t sector0, uint64_t seed)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		memset(bufs[i], 0, SUSPEND_LEN);
+		ASSERT_EQ(VIRTIO_BLK_S_OK,
+			  blk_rw(_metadata, self->vq, VIRTIO_BLK_T_IN,
+				 sector0 + 8 * i, bufs[i], SUSPEND_LEN, 1));
+		ASSERT_EQ(-1, vd_pattern_check(bufs[i], SUSPEND_LEN, seed + i,
+					       0))
+			TH_LOG("request %u", i);
+	}
+}
+
 /*
  * Suspend with requests in flight: after VHOST_VDPA_SUSPEND returns, every
  * request the device fetched is completed (used idx == vring base), kicks
@@ -870,40 +957,20 @@ TEST_F_TIMEOUT(blk, suspend_resume, TEST_TIMEOUT)
 {
 	struct vd_dev *dev = self->dev;
 	/* vdpa_sim_blk handles 5 requests per pass: leave some unfetched. */
-	const unsigned int n = 64, first = 48, len = 4096;
+	const unsigned int n = 64, first = 48;
 	struct vd_io ios[64];
 	uint8_t *bufs[64];
-	uint16_t base, used, base2;
-	unsigned int i, done;
+	uint16_t base, base2, used;
+	unsigned int i;
 	uint64_t t;
 
 	if (!vd_has_backend(dev, VHOST_BACKEND_F_SUSPEND) ||
 	    !vd_has_backend(dev, VHOST_BACKEND_F_RESUME))
 		SKIP(return, "backend features 0x%llx: no SUSPEND/RESUME",
 		     (unsigned long long)dev->backend_offered);
-	for (i = 0; i < n; i++) {
-		bufs[i] = vd_alloc(self->data, len, 512);
-		ASSERT_NE(NULL, bufs[i]);
-		vd_pattern_fill(bufs[i], len, 500 + i, 0);
-		vd_io_init(&ios[i], VIRTIO_BLK_T_OUT, 4096 + 8 * i, bufs[i], len,
-			   2);
-	}
-	/* First half in flight; suspend as soon as the device started. */
-	for (i = 0; i < first; i++)
-		ASSERT_EQ(0, vd_submit(self->vq, &ios[i]));
-	ASSERT_EQ(0, vd_kick(self->vq));
-	t = vd_now_ns();
-	while (vd_used_idx(self->vq) == 0 &&
-	       vd_now_ns() - t < IO_TIMEOUT_MS * 1000000ULL)
-		;
-	ASSERT_EQ(0, vd_suspend(dev)) TH_LOG("%s", vd_last_error);
-	ASSERT_EQ(0, vd_get_vring_base(dev, 0, &base))
-		TH_LOG("%s", vd_last_error);
+	prep_writes(_metadata, self, ios, bufs, n, 4096, 500);
+	base = suspend_in_flight(_metadata, self, ios, first);
 	used = vd_used_idx(self->vq);
-	TH_LOG("after suspend: avail %u base %u used %u", self->vq->avail_idx,
-	       base, used);
-	ASSERT_LE(base, self->vq->avail_idx);
-	ASSERT_EQ(base, used) TH_LOG("fetched requests not completed");
 	/* The rest while suspended: nothing may move. */
 	for (i = first; i < n; i++)
 		ASSERT_EQ(0, vd_submit(self->vq, &ios[i]));
@@ -914,34 +981,15 @@ TEST_F_TIMEOUT(blk, suspend_resume, TEST_TIMEOUT)
 	ASSERT_EQ(used, vd_used_idx(self->vq));
 	ASSERT_EQ(0, vd_get_vring_base(dev, 0, &base2));
 	ASSERT_EQ(base, base2);
+	/* The kick made while suspended must be remembered: no new kick. */
 	ASSERT_EQ(0, vd_resume(dev)) TH_LOG("%s", vd_last_error);
-	/* The device remembers the kick; kick again only if it did not. */
-	done = 0;
-	for (i = 0; i < n; i++)
-		done += ios[i].done;
-	while (done < n) {
-		struct vd_io *io;
-
-		ASSERT_EQ(0, vd_wait_one(self->vq, IO_TIMEOUT_MS, &io))
-			TH_LOG("%u of %u done after resume", done, n);
-		ASSERT_EQ(VIRTIO_BLK_S_OK, io->status);
-		done++;
-	}
-	for (i = 0; i < n; i++) {
-		ASSERT_TRUE(ios[i].done);
-		ASSERT_EQ(VIRTIO_BLK_S_OK, ios[i].status) TH_LOG("request %u", i);
-		memset(bufs[i], 0, len);
-		ASSERT_EQ(VIRTIO_BLK_S_OK,
-			  blk_rw(_metadata, self->vq, VIRTIO_BLK_T_IN,
-				 4096 + 8 * i, bufs[i], len, 1));
-		ASSERT_EQ(-1, vd_pattern_check(bufs[i], len, 500 + i, 0))
-			TH_LOG("request %u", i);
-	}
+	wait_all_ok(_metadata, self->vq, ios, n);
+	verify_writes(_metadata, self, bufs, n, 4096, 500);
 	/* Suspend/resume with nothing in flight is harmless. */
 	ASSERT_EQ(0, vd_suspend(dev));
 	ASSERT_EQ(0, vd_resume(dev));
 	ASSERT_EQ(VIRTIO_BLK_S_OK, blk_rw(_metadata, self->vq, VIRTIO_BLK_T_IN,
-					  4096, bufs[0], len, 1));
+					  4096, bufs[0], SUSPEND_LEN, 1));
 	check_poison(_metadata, self);
 }
 
@@ -954,35 +1002,19 @@ TEST_F_TIMEOUT(blk, suspend_resume, TEST_TIMEOUT)
 TEST_F_TIMEOUT(blk, migrate, TEST_TIMEOUT)
 {
 	struct vd_dev *dev = self->dev;
-	/* At most 4 descriptors each: all fit a 256-entry ring unreaped. */
-	const unsigned int n = 48, first = 32, len = 4096;
-	struct vd_io ios[48];
-	uint8_t *bufs[48];
-	uint64_t features = dev->features, t;
-	unsigned int i, done = 0;
+	/* Unreaped, 64 requests of 3 or 4 descriptors fit 256 entries. */
+	const unsigned int n = 64, first = 48;
+	uint64_t features = dev->features;
+	struct vd_io ios[64];
+	uint8_t *bufs[64];
+	unsigned int i;
 	uint16_t base;
 
 	if (!vd_has_backend(dev, VHOST_BACKEND_F_SUSPEND))
 		SKIP(return, "backend features 0x%llx: no SUSPEND",
 		     (unsigned long long)dev->backend_offered);
-	for (i = 0; i < n; i++) {
-		bufs[i] = vd_alloc(self->data, len, 512);
-		ASSERT_NE(NULL, bufs[i]);
-		vd_pattern_fill(bufs[i], len, 900 + i, 0);
-		vd_io_init(&ios[i], VIRTIO_BLK_T_OUT, 16384 + 8 * i, bufs[i],
-			   len, 1 + i % 2);
-	}
-	for (i = 0; i < first; i++)
-		ASSERT_EQ(0, vd_submit(self->vq, &ios[i]));
-	ASSERT_EQ(0, vd_kick(self->vq));
-	t = vd_now_ns();
-	while (vd_used_idx(self->vq) == 0 &&
-	       vd_now_ns() - t < IO_TIMEOUT_MS * 1000000ULL)
-		;
-	ASSERT_EQ(0, vd_suspend(dev)) TH_LOG("%s", vd_last_error);
-	ASSERT_EQ(0, vd_get_vring_base(dev, 0, &base));
-	ASSERT_EQ(base, vd_used_idx(self->vq));
-	TH_LOG("suspended at base %u of %u", base, first);
+	prep_writes(_metadata, self, ios, bufs, n, 16384, 900);
+	base = suspend_in_flight(_metadata, self, ios, first);
 	for (i = first; i < n; i++)
 		ASSERT_EQ(0, vd_submit(self->vq, &ios[i]));
 	ASSERT_EQ(0, vd_kick(self->vq));
@@ -998,26 +1030,9 @@ TEST_F_TIMEOUT(blk, migrate, TEST_TIMEOUT)
 	vd_vq_set_interrupts(self->vq, variant->interrupts);
 	ASSERT_EQ(0, vd_driver_ok(dev));
 	ASSERT_EQ(0, vd_kick(self->vq));
-	for (i = 0; i < n; i++)
-		done += ios[i].done;
-	while (done < n) {
-		struct vd_io *io;
-
-		ASSERT_EQ(0, vd_wait_one(self->vq, IO_TIMEOUT_MS, &io))
-			TH_LOG("%u of %u done after restore", done, n);
-		ASSERT_EQ(VIRTIO_BLK_S_OK, io->status);
-		done++;
-	}
-	ASSERT_EQ(0, self->vq->ninflight);
+	wait_all_ok(_metadata, self->vq, ios, n);
 	ASSERT_EQ(n, vd_used_idx(self->vq));
-	for (i = 0; i < n; i++) {
-		memset(bufs[i], 0, len);
-		ASSERT_EQ(VIRTIO_BLK_S_OK,
-			  blk_rw(_metadata, self->vq, VIRTIO_BLK_T_IN,
-				 16384 + 8 * i, bufs[i], len, 1));
-		ASSERT_EQ(-1, vd_pattern_check(bufs[i], len, 900 + i, 0))
-			TH_LOG("request %u", i);
-	}
+	verify_writes(_metadata, self, bufs, n, 16384, 900);
 	check_poison(_metadata, self);
 }
 
