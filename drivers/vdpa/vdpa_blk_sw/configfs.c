@@ -18,6 +18,7 @@
 #include <linux/configfs.h>
 #include <linux/ctype.h>
 #include <linux/fs.h>
+#include <linux/log2.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 
@@ -46,7 +47,8 @@ static size_t vbs_cfg_strip(const char *page, size_t count)
 }
 
 static ssize_t vbs_cfg_store_u32(struct config_item *item, const char *page,
-				 size_t count, u32 *field, u32 min, u32 max)
+				 size_t count, u32 *field, u32 min, u32 max,
+				 bool pow2)
 {
 	struct vbs_cfg_item *c = to_vbs_cfg(item);
 	u32 val;
@@ -56,6 +58,8 @@ static ssize_t vbs_cfg_store_u32(struct config_item *item, const char *page,
 	if (ret)
 		return ret;
 	if (val < min || val > max)
+		return -EINVAL;
+	if (pow2 && !is_power_of_2(val))
 		return -EINVAL;
 	mutex_lock(&vbs_cfg_lock);
 	if (c->live) {
@@ -98,7 +102,7 @@ static ssize_t vbs_cfg_num_queues_store(struct config_item *item,
 					const char *page, size_t count)
 {
 	return vbs_cfg_store_u32(item, page, count, &to_vbs_cfg(item)->p.num_queues,
-				 1, VBS_MAX_QUEUES);
+				 1, VBS_MAX_QUEUES, false);
 }
 CONFIGFS_ATTR(vbs_cfg_, num_queues);
 
@@ -111,7 +115,7 @@ static ssize_t vbs_cfg_queue_size_store(struct config_item *item,
 					const char *page, size_t count)
 {
 	return vbs_cfg_store_u32(item, page, count, &to_vbs_cfg(item)->p.queue_size,
-				 VBS_QUEUE_SIZE_MIN, VBS_QUEUE_SIZE_MAX);
+				 VBS_QUEUE_SIZE_MIN, VBS_QUEUE_SIZE_MAX, true);
 }
 CONFIGFS_ATTR(vbs_cfg_, queue_size);
 
@@ -124,7 +128,7 @@ static ssize_t vbs_cfg_block_size_store(struct config_item *item,
 					const char *page, size_t count)
 {
 	return vbs_cfg_store_u32(item, page, count, &to_vbs_cfg(item)->p.block_size,
-				 SECTOR_SIZE, PAGE_SIZE);
+				 SECTOR_SIZE, PAGE_SIZE, true);
 }
 CONFIGFS_ATTR(vbs_cfg_, block_size);
 
@@ -137,7 +141,7 @@ static ssize_t vbs_cfg_poll_idle_us_store(struct config_item *item,
 					  const char *page, size_t count)
 {
 	return vbs_cfg_store_u32(item, page, count, &to_vbs_cfg(item)->p.poll_idle_us,
-				 0, USEC_PER_SEC);
+				 0, USEC_PER_SEC, false);
 }
 CONFIGFS_ATTR(vbs_cfg_, poll_idle_us);
 
