@@ -1,0 +1,108 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The configuration interface: configfs items validate what they are given
+# (exact errors), the device gets exactly what was staged, a live item and
+# fixed sysfs attributes refuse changes with EBUSY, the poll window changes
+# live, and resize grows the disk the driver sees after the backing grew.
+# timeout=300
+
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../blk_sw.sh"
+
+require_root
+bsw_setup
+
+# expect_errno ERRNO-TEXT VALUE FILE: writing VALUE to FILE fails with it
+expect_errno()
+{
+	local out
+
+	out=$( (echo "$2" > "$3") 2>&1) && fail "writing '$2' to $3 succeeded"
+	grep -q "$1" <<< "$out" || fail "writing '$2' to $3: '$out', expected $1"
+}
+
+bsw_mkfs ext4 512M
+img=$BSW_MNT/cfg.img
+truncate -s 32M "$img" || fail "truncate failed"
+
+bsw_stage cfg
+c=$BSW_CFS/cfg
+# defaults come from the module parameters
+expect_eq "default num_queues" "$(bsw_cfg cfg num_queues)" 1
+expect_eq "default queue_size" "$(bsw_cfg cfg queue_size)" 1024
+expect_eq "default block_size" "$(bsw_cfg cfg block_size)" 512
+expect_eq "default size" "$(bsw_cfg cfg size)" $((128 << 20))
+expect_eq "default direct" "$(bsw_cfg cfg direct)" 1
+expect_eq "default live" "$(bsw_cfg cfg live)" 0
+
+expect_errno "Invalid argument" 0 "$c/num_queues"
+expect_errno "Invalid argument" 17 "$c/num_queues"
+expect_errno "Invalid argument" 1000 "$c/queue_size"
+expect_errno "Invalid argument" 2048 "$c/queue_size"
+expect_errno "Invalid argument" 1536 "$c/block_size"
+expect_errno "Invalid argument" 256 "$c/block_size"
+expect_errno "Invalid argument" 2000000 "$c/poll_idle_us"
+expect_errno "Invalid argument" abc "$c/num_queues"
+expect_errno "Invalid argument" 12345678901234567890123 "$c/serial"
+expect_errno "Invalid argument" 1000 "$c/size"
+expect_errno "No such file or directory" /nonexistent "$c/backing"
+expect_errno "Invalid argument" /tmp "$c/backing"
+expect_eq "num_queues unchanged" "$(bsw_cfg cfg num_queues)" 1
+
+for kv in backing="$img" num_queues=2 queue_size=256 block_size=4096 \
+	serial=cfg-serial poll_idle_us=0 direct=0; do
+	echo "${kv#*=}" > "$c/${kv%%=*}" || fail "cannot set $kv"
+	expect_eq "${kv%%=*}" "$(bsw_cfg cfg "${kv%%=*}")" "${kv#*=}"
+done
+
+vdpa_dev_add "$BSW_MGMTDEV" cfg
+expect_eq live "$(bsw_cfg cfg live)" 1
+expect_errno "Device or resource busy" 4 "$c/num_queues"
+expect_errno "Device or resource busy" "$img" "$c/backing"
+# the device has exactly what was staged
+expect_eq backing "$(bsw_attr cfg backing)" "$img"
+expect_eq num_queues "$(bsw_attr cfg num_queues)" 2
+expect_eq queue_size "$(bsw_attr cfg queue_size)" 256
+expect_eq block_size "$(bsw_attr cfg block_size)" 4096
+expect_eq serial "$(bsw_attr cfg serial)" cfg-serial
+expect_eq poll_idle_us "$(bsw_attr cfg poll_idle_us)" 0
+expect_eq direct "$(bsw_attr cfg direct)" 0
+expect_eq capacity "$(bsw_attr cfg capacity)" $((32 << 11))
+grep -q 'max_vqs 2 max_vq_size 256' <<< "$(vdpa dev show cfg)" ||
+	fail "vdpa dev show: $(vdpa dev show cfg)"
+# fixed attributes say EBUSY; the poll window is live
+for a in backing num_queues queue_size block_size serial direct read_only iopoll; do
+	expect_errno "Device or resource busy" 1 "$VDPA_SYSFS/devices/cfg/blk_sw/$a"
+done
+echo 200 > "$VDPA_SYSFS/devices/cfg/blk_sw/poll_idle_us" || fail "poll_idle_us not writable"
+expect_eq poll_idle_us "$(bsw_attr cfg poll_idle_us)" 200
+expect_errno "Invalid argument" 2000000 "$VDPA_SYSFS/devices/cfg/blk_sw/poll_idle_us"
+expect_eq poll_idle_us "$(bsw_attr cfg poll_idle_us)" 200
+
+dev=$(vdpa_bind_virtio cfg) || exit
+expect_eq "$dev size" "$(bsw_sectors "$dev")" $((32 << 11))
+expect_eq "$dev logical_block_size" \
+	"$(cat "/sys/block/$(basename "$dev")/queue/logical_block_size")" 4096
+fio_verify "$dev" 16M --bs=8k
+# the live poll window: polling on, then off, with I/O in between
+echo 0 > "$VDPA_SYSFS/devices/cfg/blk_sw/poll_idle_us"
+fio_verify "$dev" 8M --bs=4k --iodepth=1
+
+# --- resize -----------------------------------------------------------------
+truncate -s 48M "$img" || fail "truncate failed"
+expect_eq "size before resize" "$(bsw_sectors "$dev")" $((32 << 11))
+echo 1 > "$VDPA_SYSFS/devices/cfg/blk_sw/resize" || fail "resize failed"
+expect_eq capacity "$(bsw_attr cfg capacity)" $((48 << 11))
+size_is_48m()
+{
+	[ "$(bsw_sectors "$dev")" = $((48 << 11)) ]
+}
+wait_for 10 size_is_48m || fail "$dev is $(bsw_sectors "$dev") sectors after resize"
+fio_verify "$dev" 8M --offset=40M
+expect_errno "Invalid argument" 0 "$VDPA_SYSFS/devices/cfg/blk_sw/resize"
+
+vdpa_unbind cfg
+vdpa_dev_del cfg
+expect_eq "live after del" "$(bsw_cfg cfg live)" 0
+echo 1 > "$c/num_queues" || fail "item still busy after the device is gone"

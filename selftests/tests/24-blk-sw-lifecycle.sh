@@ -1,0 +1,75 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Lifecycle: unbind and rebind keep the data; "vdpa dev del" while fio runs
+# ends fio with errors and hangs nothing; 100 add/del cycles and 10
+# add/bind/verify/del cycles leave nothing behind; rmmod with devices
+# present (one bound) removes them all, as documented.
+# timeout=600
+
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../blk_sw.sh"
+
+require_root
+bsw_setup
+
+# --- unbind / rebind --------------------------------------------------------
+vdpa_dev_add "$BSW_MGMTDEV" lc
+dev=$(vdpa_bind_virtio lc) || exit
+fio_run seed --name=seed --filename="$dev" --size=16M --rw=write --bs=64k \
+	--ioengine=io_uring --direct=1 --verify=crc32c --do_verify=0
+for i in 1 2 3; do
+	vdpa_unbind lc
+	dev=$(vdpa_bind_virtio lc) || exit
+	fio_run "reread$i" --name=seed --filename="$dev" --size=16M --rw=write \
+		--bs=64k --ioengine=io_uring --direct=1 --verify=crc32c \
+		--verify_only=1 --verify_fatal=1
+done
+
+# --- delete while fio runs ------------------------------------------------
+fio --name=busy --filename="$dev" --rw=randrw --bs=4k --iodepth=32 \
+	--ioengine=io_uring --direct=1 --size=64M --time_based --runtime=60 \
+	--output=busy.out > /dev/null 2>&1 &
+fio_pid=$!
+sleep 3
+kill -0 "$fio_pid" 2> /dev/null || fail "fio ended before the delete"
+vdpa dev del lc || fail "vdpa dev del during I/O failed"
+wait_for 10 test ! -e "$VDPA_SYSFS/devices/lc" || fail "lc still present"
+fio_gone()
+{
+	! kill -0 "$fio_pid" 2> /dev/null
+}
+wait_for 60 fio_gone || fail "fio hangs after the device was deleted"
+if wait "$fio_pid"; then
+	log "fio exited 0 after the delete"
+else
+	log "fio saw the device go: status $?"
+fi
+
+# --- add/del cycles ---------------------------------------------------------
+for i in $(seq 100); do
+	vdpa dev add mgmtdev "$BSW_MGMTDEV" name cyc || fail "add #$i failed"
+	vdpa dev del cyc || fail "del #$i failed"
+done
+for i in $(seq 10); do
+	vdpa dev add mgmtdev "$BSW_MGMTDEV" name cyc || fail "add #$i failed"
+	dev=$(vdpa_bind_virtio cyc) || exit
+	fio_verify "$dev" 2M --iodepth=8
+	vdpa dev del cyc || fail "del #$i failed"
+done
+[ -z "$(ls "$VDPA_SYSFS/devices")" ] || fail "devices left: $(ls "$VDPA_SYSFS/devices")"
+
+# --- rmmod with devices present ----------------------------------------------
+vdpa dev add mgmtdev "$BSW_MGMTDEV" name rm0 || fail "add rm0 failed"
+vdpa dev add mgmtdev "$BSW_MGMTDEV" name rm1 || fail "add rm1 failed"
+dev=$(vdpa_bind_virtio rm0) || exit
+fio_verify "$dev" 4M
+modprobe -r vdpa_blk_sw || fail "rmmod with devices present failed"
+[ ! -e "$VDPA_SYSFS/devices/rm0" ] && [ ! -e "$VDPA_SYSFS/devices/rm1" ] ||
+	fail "devices survived rmmod"
+[ ! -b "$dev" ] || fail "$dev survived rmmod"
+grep -q '^vdpa_blk_sw ' /proc/modules && fail "module still loaded"
+load_modules vdpa_blk_sw
+vdpa_dev_add "$BSW_MGMTDEV" again
+dev=$(vdpa_bind_virtio again) || exit
+fio_verify "$dev" 4M

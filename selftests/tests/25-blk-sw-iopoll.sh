@@ -1,0 +1,50 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# IOPOLL: a device on a null_blk with poll queues, and on a file on ext4 over
+# such a null_blk, submits with IOCB_HIPRI and reaps with ->iopoll(); data
+# verifies. Backings that cannot poll (buffered, or a file system without
+# ->iopoll such as tmpfs) are refused at creation.
+# timeout=400
+
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../blk_sw.sh"
+
+require_root
+bsw_setup
+bsw_nullb poll_queues=2 submit_queues=2
+
+# refusals first: buffered, and a file on tmpfs
+bsw_stage bad0 backing="$BSW_NULLB" direct=0 iopoll=1
+expect_fail "iopoll on a buffered backing" vdpa dev add mgmtdev "$BSW_MGMTDEV" name bad0
+truncate -s 16M /scratch/tmpfs.img
+bsw_stage bad1 backing=/scratch/tmpfs.img direct=1 iopoll=1
+expect_fail "iopoll on tmpfs" vdpa dev add mgmtdev "$BSW_MGMTDEV" name bad1
+[ ! -e "$VDPA_SYSFS/devices/bad0" ] && [ ! -e "$VDPA_SYSFS/devices/bad1" ] ||
+	fail "a refused device exists"
+
+# the block device itself
+bsw_add pollb backing="$BSW_NULLB" direct=1 iopoll=1
+expect_eq iopoll "$(bsw_attr pollb iopoll)" 1
+dev=$(vdpa_bind_virtio pollb) || exit
+fio_verify "$dev" 32M --bs=4k --iodepth=32
+fio_verify "$dev" 32M --bs=128k --iodepth=4 --rw=write
+fio_verify "$dev" 8M --bs=4k --iodepth=1
+expect_eq errors "$(bsw_qstat pollb 0 errors)" 0
+log "pollb: $(fio_summary "$RESULTS_DIR/verify-$(basename "$dev").json")"
+vdpa_unbind pollb
+vdpa_dev_del pollb
+
+# a file on ext4 on the polling null_blk
+mkfs.ext4 -q -F "$BSW_NULLB" > /dev/null || fail "mkfs.ext4 failed"
+mnt=$(mktemp -d)
+mount "$BSW_NULLB" "$mnt" || fail "mount failed"
+defer rmdir "$mnt"
+defer umount "$mnt"
+fallocate -l 128M "$mnt/poll.img" || fail "fallocate failed"
+bsw_add pollf backing="$mnt/poll.img" direct=1 iopoll=1
+dev=$(vdpa_bind_virtio pollf) || exit
+fio_verify "$dev" 32M --bs=4k --iodepth=16
+expect_eq errors "$(bsw_qstat pollf 0 errors)" 0
+vdpa_unbind pollf
+vdpa_dev_del pollf
