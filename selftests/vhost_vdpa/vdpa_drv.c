@@ -34,7 +34,6 @@
 	((VD_SLOT_INDIRECT + VD_MAX_INDIRECT * 16 + 63) & ~63)
 #define VD_POISON_GAP		64
 #define VD_WAIT_SLICE_MS	5
-#define VD_ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 
 int vd_verbose;
 char vd_last_error[256];
@@ -610,18 +609,25 @@ uint64_t vd_iova(struct vd_dev *dev, const void *p)
 
 /* ---- virtqueues ------------------------------------------------------- */
 
+/* Bytes of a ring's parts: descriptors, avail, used, per-head slots. */
+static void vd_vq_parts(unsigned int num, size_t len[4])
+{
+	len[0] = 16 * num;
+	len[1] = 6 + 2 * num;
+	len[2] = 6 + 8 * num;
+	len[3] = (size_t)VD_SLOT_SIZE * num;
+}
+
 size_t vd_vq_mem_size(unsigned int num)
 {
 	size_t pg = sysconf(_SC_PAGESIZE);
-	size_t parts[] = {
-		16 * num, 6 + 2 * num, 6 + 8 * num, (size_t)VD_SLOT_SIZE * num,
-	};
-	size_t total = 0;
+	size_t len[4], total = 0;
 	unsigned int i;
 
+	vd_vq_parts(num, len);
 	/* Each part: a poison gap, then page-aligned (see vd_alloc()). */
-	for (i = 0; i < VD_ARRAY_SIZE(parts); i++)
-		total += pg + ((parts[i] + pg - 1) & ~(pg - 1));
+	for (i = 0; i < 4; i++)
+		total += pg + ((len[i] + pg - 1) & ~(pg - 1));
 	return total;
 }
 
@@ -629,28 +635,34 @@ static int vd_vq_alloc_rings(struct vd_vq *vq, unsigned int num,
 			     struct vd_region *r)
 {
 	size_t pg = sysconf(_SC_PAGESIZE);
+	void *mem[4];
+	size_t len[4];
+	unsigned int i;
 
+	vd_vq_parts(num, len);
 	if (vq->region == r && vq->ring_num == num)
 		goto zero;
 	free(vq->free_stack);
 	free(vq->inflight);
 	vq->free_stack = calloc(num, sizeof(*vq->free_stack));
 	vq->inflight = calloc(num, sizeof(*vq->inflight));
-	vq->desc = vd_alloc(r, 16 * num, pg);
-	vq->avail = vd_alloc(r, 6 + 2 * num, pg);
-	vq->used = vd_alloc(r, 6 + 8 * num, pg);
-	vq->slots = vd_alloc(r, (size_t)VD_SLOT_SIZE * num, pg);
-	if (!vq->free_stack || !vq->inflight || !vq->desc || !vq->avail ||
-	    !vq->used || !vq->slots)
+	for (i = 0; i < 4; i++)
+		mem[i] = vd_alloc(r, len[i], pg);
+	if (!vq->free_stack || !vq->inflight || !mem[0] || !mem[1] ||
+	    !mem[2] || !mem[3])
 		return vd_err(ENOMEM, "vq %u: rings of %u do not fit",
 			      vq->index, num);
+	vq->desc = mem[0];
+	vq->avail = mem[1];
+	vq->used = mem[2];
+	vq->slots = mem[3];
 	vq->region = r;
 	vq->ring_num = num;
 zero:
-	memset(vq->desc, 0, 16 * num);
-	memset(vq->avail, 0, 6 + 2 * num);
-	memset(vq->used, 0, 6 + 8 * num);
-	memset(vq->slots, 0, (size_t)VD_SLOT_SIZE * num);
+	memset(vq->desc, 0, len[0]);
+	memset(vq->avail, 0, len[1]);
+	memset(vq->used, 0, len[2]);
+	memset(vq->slots, 0, len[3]);
 	return 0;
 }
 
