@@ -1,0 +1,87 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# vdpa_blk_sw: out-of-tree build (objects listed in Kbuild) and the VM lab.
+#
+#   make [KDIR=<kernel build dir>] [W=1] [C=1]
+#                      build vdpa_blk_sw.ko (default KDIR: the running kernel)
+#   make install       modules_install into updates/, then depmod
+#   make clean
+#
+#   make lab           set up the VM lab in the cache (idempotent, as root)
+#   make lab-module    build against the lab's Linux 6.12
+#   make check-style   checkpatch --strict on every source file
+#   make check         lab + module + all selftests in one VM boot;
+#                      ends with "N passed, N failed, N skipped"
+#   make demo          the device under fio in the lab VM
+#                      (DEMO_MGMTDEV=vdpasim_blk for the reference peer)
+#   make vm-shell      interactive shell in the lab VM
+#
+# W=, C=, V= and KBUILD_EXTRA_SYMBOLS= reach the kernel build unchanged.
+
+KDIR ?= /lib/modules/$(shell uname -r)/build
+LAB := $(CURDIR)/scripts/lab
+COMPAT_H ?= drivers/vdpa/vdpa_blk_sw/compat_generated.h
+DEMO_MGMTDEV ?= vdpasim_blk-sw
+
+# Evaluated only when a lab target needs them.
+LAB_KDIR = $(shell $(LAB)/env KDIR)
+LAB_EXT = $(shell $(LAB)/env EXT)
+
+all: modules
+
+modules: compat
+	@test -f Kbuild || { echo "no Kbuild: nothing to build" >&2; exit 1; }
+	$(MAKE) -C $(KDIR) M=$(CURDIR) \
+		$(if $(KBUILD_EXTRA_SYMBOLS),KBUILD_EXTRA_SYMBOLS="$(KBUILD_EXTRA_SYMBOLS)") modules
+
+# The compile probes (scripts/conftest.sh) write the one compat header;
+# it is replaced only when its content changes, to spare rebuilds.
+compat:
+	@if [ -f scripts/conftest.sh ]; then \
+		mkdir -p $(dir $(COMPAT_H)) && \
+		bash scripts/conftest.sh $(KDIR) > $(COMPAT_H).tmp && \
+		{ cmp -s $(COMPAT_H).tmp $(COMPAT_H) || mv $(COMPAT_H).tmp $(COMPAT_H); } && \
+		rm -f $(COMPAT_H).tmp; \
+	fi
+
+install: modules
+	$(MAKE) -C $(KDIR) M=$(CURDIR) INSTALL_MOD_DIR=updates modules_install
+	depmod -a $(shell cat $(KDIR)/include/config/kernel.release)
+
+clean:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2> /dev/null || \
+		find . -name .git -prune -o \( -name '*.o' -o -name '*.ko' -o -name '*.mod' \
+			-o -name '*.mod.c' -o -name '.*.cmd' -o -name '*.symvers' \
+			-o -name 'modules.order' \) -type f -print0 | xargs -0 rm -f
+	rm -f $(COMPAT_H)
+	@if [ -f selftests/Makefile ]; then $(MAKE) -C selftests clean; fi
+
+lab:
+	$(LAB)/setup
+
+# LAB_READY=1: the caller has just run the lab setup.
+lab-module: $(if $(LAB_READY),,lab)
+	@if [ -f Kbuild ]; then \
+		$(MAKE) modules KDIR=$(LAB_KDIR) KBUILD_EXTRA_SYMBOLS=$(LAB_EXT)/Module.symvers; \
+	else \
+		echo "lab-module: no Kbuild yet, nothing to build"; \
+	fi
+
+selftests: lab
+	@if [ -f selftests/Makefile ]; then $(MAKE) -C selftests; fi
+
+check-style:
+	scripts/check-style
+
+check:
+	$(LAB)/check
+
+demo:
+	$(LAB)/demo $(DEMO_MGMTDEV)
+
+vm-shell: lab
+	@$(MAKE) --no-print-directory lab-module || echo "vm-shell: module build failed; booting without it" >&2
+	$(LAB)/vm-run --shell
+
+.PHONY: all modules compat install clean lab lab-module selftests check-style \
+	check demo vm-shell
