@@ -309,17 +309,18 @@ disk_by_serial()
 
 fio_run()
 {
-	local tag=$1 json=$RESULTS_DIR/$1.json rc=0
+	local tag=$1 json=$RESULTS_DIR/$1.json rc=0 errors
 
 	shift
-	fio --output-format=json --output="$json" --eta=never "$@" || rc=$?
-	if [ "$rc" != 0 ]; then
-		cat "$json" 2> /dev/null | grep -v '^[{} ]' | head -n 20
-		fail "fio $tag failed with status $rc"
-	fi
-	if jq -e '[.jobs[] | select(.error != 0)] | length > 0' "$json" > /dev/null; then
-		fail "fio $tag: a job reported an error"
-	fi
+	fio --output-format=json --output="$json.raw" --eta=never "$@" || rc=$?
+	# fio may print notes before the JSON document
+	sed -n '/^{/,$p' "$json.raw" > "$json"
+	sed -n '/^{/q;p' "$json.raw" | sed "s/^/fio $tag: /" >&2
+	rm -f "$json.raw"
+	[ "$rc" = 0 ] || fail "fio $tag failed with status $rc"
+	errors=$(jq '[.jobs[] | select(.error != 0)] | length' "$json") ||
+		fail "fio $tag: unreadable JSON output $json"
+	[ "$errors" = 0 ] || fail "fio $tag: $errors job(s) reported an error"
 }
 
 fio_verify()
