@@ -50,6 +50,11 @@ expect_errno "No such file or directory" /nonexistent "$c/backing"
 expect_errno "Invalid argument" /tmp "$c/backing"
 expect_eq "num_queues unchanged" "$(bsw_cfg cfg num_queues)" 1
 
+# more workers than queues is refused when the device is created
+echo 2 > "$c/num_workers" || fail "cannot set num_workers"
+expect_fail "num_workers > num_queues" vdpa dev add mgmtdev "$BSW_MGMTDEV" name cfg
+[ ! -e "$VDPA_SYSFS/devices/cfg" ] || fail "device created with 2 workers for 1 queue"
+
 for kv in backing="$img" num_queues=2 queue_size=256 block_size=4096 \
 	serial=cfg-serial poll_idle_us=0 direct=0; do
 	echo "${kv#*=}" > "$c/${kv%%=*}" || fail "cannot set $kv"
@@ -69,10 +74,18 @@ expect_eq serial "$(bsw_attr cfg serial)" cfg-serial
 expect_eq poll_idle_us "$(bsw_attr cfg poll_idle_us)" 0
 expect_eq direct "$(bsw_attr cfg direct)" 0
 expect_eq capacity "$(bsw_attr cfg capacity)" $((32 << 11))
+expect_eq num_workers "$(bsw_attr cfg num_workers)" 2
+# one thread per worker, named after the device, and its affinity settable
+read -r -a pids <<< "$(bsw_attr cfg worker_pids)"
+expect_eq "worker threads" "${#pids[@]}" 2
+expect_eq "worker 1 name" "$(cat "/proc/${pids[1]}/comm")" "vbs-cfg/1"
+taskset -pc 0 "${pids[1]}" > /dev/null || fail "cannot set worker 1's affinity"
+expect_eq "worker 1 affinity" \
+	"$(awk '/^Cpus_allowed_list/ { print $2 }' "/proc/${pids[1]}/status")" 0
 grep -q 'max_vqs 2 max_vq_size 256' <<< "$(vdpa dev show cfg)" ||
 	fail "vdpa dev show: $(vdpa dev show cfg)"
 # fixed attributes say EBUSY; the poll window is live
-for a in backing num_queues queue_size block_size serial direct read_only iopoll; do
+for a in backing num_queues num_workers queue_size block_size serial direct read_only iopoll; do
 	expect_errno "Device or resource busy" 1 "$VDPA_SYSFS/devices/cfg/blk_sw/$a"
 done
 echo 200 > "$VDPA_SYSFS/devices/cfg/blk_sw/poll_idle_us" || fail "poll_idle_us not writable"

@@ -216,7 +216,7 @@ void vbs_req_complete(struct vbs_req *req)
 	/* The device is freed only after a grace period: see vbs_worker_stop(). */
 	rcu_read_lock();
 	if (llist_add(&req->node, &vq->done))
-		wake_up_process(vq->dev->worker);
+		wake_up_process(vq->worker->task);
 	rcu_read_unlock();
 }
 

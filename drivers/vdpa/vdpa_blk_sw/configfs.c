@@ -106,6 +106,20 @@ static ssize_t vbs_cfg_num_queues_store(struct config_item *item,
 }
 CONFIGFS_ATTR(vbs_cfg_, num_queues);
 
+static ssize_t vbs_cfg_num_workers_show(struct config_item *item, char *page)
+{
+	return sysfs_emit(page, "%u\n", to_vbs_cfg(item)->p.num_workers);
+}
+
+static ssize_t vbs_cfg_num_workers_store(struct config_item *item,
+					 const char *page, size_t count)
+{
+	return vbs_cfg_store_u32(item, page, count,
+				 &to_vbs_cfg(item)->p.num_workers,
+				 1, VBS_MAX_QUEUES, false);
+}
+CONFIGFS_ATTR(vbs_cfg_, num_workers);
+
 static ssize_t vbs_cfg_queue_size_show(struct config_item *item, char *page)
 {
 	return sysfs_emit(page, "%u\n", to_vbs_cfg(item)->p.queue_size);
@@ -311,6 +325,7 @@ static struct configfs_attribute *vbs_cfg_attrs[] = {
 	&vbs_cfg_attr_read_only,
 	&vbs_cfg_attr_direct,
 	&vbs_cfg_attr_num_queues,
+	&vbs_cfg_attr_num_workers,
 	&vbs_cfg_attr_queue_size,
 	&vbs_cfg_attr_block_size,
 	&vbs_cfg_attr_serial,

@@ -78,6 +78,7 @@ void vbs_params_init(struct vbs_params *p)
 	p->size = (u64)default_size_mb << 20;
 	p->direct = default_direct;
 	p->num_queues = default_num_queues;
+	p->num_workers = 1;
 	p->queue_size = default_queue_size;
 	p->block_size = default_block_size;
 	p->poll_idle_us = vbs_default_poll_idle_us;
@@ -92,6 +93,8 @@ void vbs_params_init(struct vbs_params *p)
 int vbs_params_validate(const struct vbs_params *p)
 {
 	if (!p->num_queues || p->num_queues > VBS_MAX_QUEUES)
+		return -EINVAL;
+	if (!p->num_workers || p->num_workers > p->num_queues)
 		return -EINVAL;
 	if (!is_power_of_2(p->queue_size) ||
 	    p->queue_size < VBS_QUEUE_SIZE_MIN ||
@@ -153,9 +156,8 @@ static int vbs_dev_setup(struct vbs_dev *dev)
 	struct device *d = &dev->vdpa.dev;
 	int ret;
 
-	mutex_init(&dev->lock);
+	init_rwsem(&dev->lock);
 	spin_lock_init(&dev->config_lock);
-	atomic_set(&dev->kicked, 0);
 	dev->nvqs = dev->p.num_queues;
 	dev->poll_idle_us = dev->p.poll_idle_us;
 

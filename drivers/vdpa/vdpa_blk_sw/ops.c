@@ -3,9 +3,10 @@
  * vdpa-blk-sw: struct vdpa_config_ops, shared by virtio-vdpa and
  * vhost-vdpa.
  *
- * Control operations take @dev->lock, which the worker holds for each pass,
- * so they never race a pass.  Operations that must wait for in-flight
- * requests (reset, suspend) drop the lock to let the worker reap.
+ * Control operations take @dev->lock for writing; workers hold it for
+ * reading during each pass, so the two never race.  Operations that must
+ * wait for in-flight requests (reset, suspend) drop the lock to let the
+ * workers reap.
  */
 
 #include <linux/blkdev.h>
@@ -79,9 +80,9 @@ void vbs_config_changed(struct vbs_dev *dev)
 {
 	struct vdpa_callback cb;
 
-	mutex_lock(&dev->lock);
+	down_write(&dev->lock);
 	cb = dev->config_cb;
-	mutex_unlock(&dev->lock);
+	up_write(&dev->lock);
 	if (cb.callback)
 		cb.callback(cb.private);
 }
@@ -104,11 +105,11 @@ static int vbs_set_vq_address(struct vdpa_device *vdpa, u16 idx,
 
 	if (!vq)
 		return -EINVAL;
-	mutex_lock(&dev->lock);
+	down_write(&dev->lock);
 	vq->desc_addr = desc_area;
 	vq->driver_addr = driver_area;
 	vq->device_addr = device_area;
-	mutex_unlock(&dev->lock);
+	up_write(&dev->lock);
 	return 0;
 }
 
@@ -125,9 +126,9 @@ static void vbs_set_vq_num(struct vdpa_device *vdpa, u16 idx, u32 num)
 
 	if (!vq)
 		return;
-	mutex_lock(&dev->lock);
+	down_write(&dev->lock);
 	vq->num = num;
-	mutex_unlock(&dev->lock);
+	up_write(&dev->lock);
 }
 
 /**
@@ -167,7 +168,7 @@ static void vbs_kick_vq(struct vdpa_device *vdpa, u16 idx)
 		WRITE_ONCE(dev->pending_kick, true);
 		return;
 	}
-	vbs_worker_wake(dev);
+	vbs_vq_wake(vq);
 }
 
 /**
@@ -184,9 +185,9 @@ static void vbs_set_vq_cb(struct vdpa_device *vdpa, u16 idx,
 
 	if (!vq)
 		return;
-	mutex_lock(&dev->lock);
+	down_write(&dev->lock);
 	vq->cb = *cb;
-	mutex_unlock(&dev->lock);
+	up_write(&dev->lock);
 }
 
 /**
@@ -205,7 +206,7 @@ static void vbs_set_vq_ready(struct vdpa_device *vdpa, u16 idx, bool ready)
 
 	if (!vq)
 		return;
-	mutex_lock(&dev->lock);
+	down_write(&dev->lock);
 	if (ready && !vq->ready) {
 		if (!vq->num || !is_power_of_2(vq->num) ||
 		    vq->num > dev->p.queue_size) {
@@ -217,7 +218,7 @@ static void vbs_set_vq_ready(struct vdpa_device *vdpa, u16 idx, bool ready)
 	}
 	vq->ready = ready;
 unlock:
-	mutex_unlock(&dev->lock);
+	up_write(&dev->lock);
 	if (ready)
 		vbs_worker_wake(dev);
 }
@@ -253,10 +254,10 @@ static int vbs_set_vq_state(struct vdpa_device *vdpa, u16 idx,
 
 	if (!vq)
 		return -EINVAL;
-	mutex_lock(&dev->lock);
+	down_write(&dev->lock);
 	vq->vring.last_avail_idx = state->split.avail_index;
 	vq->vring.last_used_idx = state->split.avail_index;
-	mutex_unlock(&dev->lock);
+	up_write(&dev->lock);
 	return 0;
 }
 
@@ -279,9 +280,9 @@ static int vbs_get_vq_state(struct vdpa_device *vdpa, u16 idx,
 
 	if (!vq)
 		return -EINVAL;
-	mutex_lock(&dev->lock);
+	down_write(&dev->lock);
 	state->split.avail_index = vq->vring.last_avail_idx;
-	mutex_unlock(&dev->lock);
+	up_write(&dev->lock);
 	return 0;
 }
 
@@ -336,9 +337,9 @@ static int vbs_set_driver_features(struct vdpa_device *vdpa, u64 features)
 		return -EINVAL;
 	if (features & ~dev->features)
 		return -EINVAL;
-	mutex_lock(&dev->lock);
+	down_write(&dev->lock);
 	dev->driver_features = features;
-	mutex_unlock(&dev->lock);
+	up_write(&dev->lock);
 	return 0;
 }
 
@@ -363,9 +364,9 @@ static void vbs_set_config_cb(struct vdpa_device *vdpa,
 {
 	struct vbs_dev *dev = vdpa_to_vbs(vdpa);
 
-	mutex_lock(&dev->lock);
+	down_write(&dev->lock);
 	dev->config_cb = *cb;
-	mutex_unlock(&dev->lock);
+	up_write(&dev->lock);
 }
 
 /**
@@ -432,11 +433,13 @@ static void vbs_set_status(struct vdpa_device *vdpa, u8 status)
 {
 	struct vbs_dev *dev = vdpa_to_vbs(vdpa);
 
-	mutex_lock(&dev->lock);
+	down_write(&dev->lock);
 	/* Keep DEVICE_NEEDS_RESET until the driver resets us. */
+	spin_lock(&dev->config_lock);
 	status |= dev->status & VIRTIO_CONFIG_S_NEEDS_RESET;
 	WRITE_ONCE(dev->status, status);
-	mutex_unlock(&dev->lock);
+	spin_unlock(&dev->config_lock);
+	up_write(&dev->lock);
 	if (status & VIRTIO_CONFIG_S_DRIVER_OK)
 		vbs_worker_wake(dev);
 }
@@ -447,16 +450,16 @@ static int vbs_do_reset(struct vdpa_device *vdpa, u32 flags)
 	u32 i;
 
 	/* Stop fetching and drop late completions, then drain. */
-	mutex_lock(&dev->lock);
+	down_write(&dev->lock);
 	WRITE_ONCE(dev->status, 0);
 	for (i = 0; i < dev->nvqs; i++) {
 		dev->vqs[i].ready = false;
 		dev->vqs[i].epoch++;
 	}
-	mutex_unlock(&dev->lock);
+	up_write(&dev->lock);
 	vbs_dev_quiesce(dev);
 
-	mutex_lock(&dev->lock);
+	down_write(&dev->lock);
 	for (i = 0; i < dev->nvqs; i++)
 		vbs_vq_reset(&dev->vqs[i]);
 	dev->driver_features = 0;
@@ -466,7 +469,7 @@ static int vbs_do_reset(struct vdpa_device *vdpa, u32 flags)
 	spin_lock(&dev->config_lock);
 	dev->generation++;
 	spin_unlock(&dev->config_lock);
-	mutex_unlock(&dev->lock);
+	up_write(&dev->lock);
 
 	if (flags & VDPA_RESET_F_CLEAN_MAP)
 		vbs_iotlb_reset_pt(dev);
@@ -512,9 +515,9 @@ static int vbs_suspend(struct vdpa_device *vdpa)
 {
 	struct vbs_dev *dev = vdpa_to_vbs(vdpa);
 
-	mutex_lock(&dev->lock);
+	down_write(&dev->lock);
 	WRITE_ONCE(dev->suspended, true);
-	mutex_unlock(&dev->lock);
+	up_write(&dev->lock);
 	vbs_dev_quiesce(dev);
 	return 0;
 }
@@ -529,10 +532,10 @@ static int vbs_resume(struct vdpa_device *vdpa)
 {
 	struct vbs_dev *dev = vdpa_to_vbs(vdpa);
 
-	mutex_lock(&dev->lock);
+	down_write(&dev->lock);
 	WRITE_ONCE(dev->suspended, false);
 	WRITE_ONCE(dev->pending_kick, false);
-	mutex_unlock(&dev->lock);
+	up_write(&dev->lock);
 	/* Look at every ring, kicked while suspended or not. */
 	vbs_worker_wake(dev);
 	return 0;
@@ -689,8 +692,8 @@ static void vbs_free(struct vdpa_device *vdpa)
 	struct vbs_dev *dev = vdpa_to_vbs(vdpa);
 	u32 i;
 
-	if (dev->worker) {
-		if (dev->vqs)
+	if (dev->workers) {
+		if (dev->nworkers == dev->p.num_workers)
 			vbs_do_reset(vdpa, 0);
 		vbs_worker_stop(dev);
 	}

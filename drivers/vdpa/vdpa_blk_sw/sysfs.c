@@ -9,6 +9,7 @@
  */
 
 #include <linux/device.h>
+#include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/sysfs.h>
 
@@ -42,6 +43,7 @@ VBS_FIXED_ATTR(read_only, "%d",
 VBS_FIXED_ATTR(direct, "%d",
 	       !!(dev->file->f_flags & O_DIRECT));
 VBS_FIXED_ATTR(num_queues, "%u", dev->nvqs);
+VBS_FIXED_ATTR(num_workers, "%u", dev->nworkers);
 VBS_FIXED_ATTR(queue_size, "%u", dev->p.queue_size);
 VBS_FIXED_ATTR(block_size, "%u", dev->p.block_size);
 VBS_FIXED_ATTR(serial, "%s", dev->p.serial);
@@ -58,6 +60,22 @@ static ssize_t backing_type_show(struct device *d,
 	return sysfs_emit(buf, "%s\n", S_ISBLK(mode) ? "block" : "file");
 }
 static DEVICE_ATTR_RO(backing_type);
+
+/* PIDs of the worker threads, worker 0 first, for taskset. */
+static ssize_t worker_pids_show(struct device *d,
+				struct device_attribute *attr, char *buf)
+{
+	struct vbs_dev *dev = to_vbs(d);
+	int len = 0;
+	u32 i;
+
+	for (i = 0; i < dev->nworkers; i++)
+		len += sysfs_emit_at(buf, len, "%s%d", i ? " " : "",
+				     task_pid_nr(dev->workers[i].task));
+	len += sysfs_emit_at(buf, len, "\n");
+	return len;
+}
+static DEVICE_ATTR_RO(worker_pids);
 
 static ssize_t capacity_show(struct device *d, struct device_attribute *attr,
 			     char *buf)
@@ -125,6 +143,8 @@ static struct attribute *vbs_attrs[] = {
 	&dev_attr_read_only.attr,
 	&dev_attr_direct.attr,
 	&dev_attr_num_queues.attr,
+	&dev_attr_num_workers.attr,
+	&dev_attr_worker_pids.attr,
 	&dev_attr_queue_size.attr,
 	&dev_attr_block_size.attr,
 	&dev_attr_serial.attr,

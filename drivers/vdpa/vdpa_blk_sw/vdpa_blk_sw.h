@@ -11,7 +11,7 @@
 #include <linux/kthread.h>
 #include <linux/llist.h>
 #include <linux/mempool.h>
-#include <linux/mutex.h>
+#include <linux/rwsem.h>
 #include <linux/spinlock.h>
 #include <linux/srcu.h>
 #include <linux/vdpa.h>
@@ -51,6 +51,7 @@
  * @read_only: expose the disk read-only (VIRTIO_BLK_F_RO)
  * @direct: open the backing with O_DIRECT
  * @num_queues: number of request virtqueues
+ * @num_workers: polling threads; queue i is served by thread i % num_workers
  * @queue_size: maximum virtqueue size reported to drivers
  * @block_size: logical block size reported to the guest
  * @serial: identifier returned by GET_ID (at most 20 bytes)
@@ -65,6 +66,7 @@ struct vbs_params {
 	bool read_only;
 	bool direct;
 	u32 num_queues;
+	u32 num_workers;
 	u32 queue_size;
 	u32 block_size;
 	char serial[VBS_SERIAL_MAX + 1];
@@ -74,6 +76,21 @@ struct vbs_params {
 
 struct vbs_dev;
 struct vbs_vq;
+
+/**
+ * struct vbs_worker - a polling thread serving a group of virtqueues
+ * @dev: owning device
+ * @task: the kthread
+ * @index: serves the virtqueues whose index modulo the number of workers
+ *	is @index
+ * @kicked: a notification arrived since the thread last looked
+ */
+struct vbs_worker {
+	struct vbs_dev *dev;
+	struct task_struct *task;
+	unsigned int index;
+	atomic_t kicked;
+};
 
 /**
  * struct vbs_stats - per-virtqueue counters, written only by the worker
@@ -154,9 +171,10 @@ struct vbs_req {
 /**
  * struct vbs_vq - a request virtqueue
  * @dev: owning device
+ * @worker: the thread serving this queue
  * @index: virtqueue index
- * @vring: vringh state; touched only by the worker (and by control ops
- *	while the worker is parked by @dev->lock)
+ * @vring: vringh state; touched only by @worker (and by control ops, which
+ *	hold @dev->lock for writing)
  * @riov: device-readable part of the current chain
  * @wiov: device-writable part of the current chain
  * @desc_addr: descriptor area IOVA
@@ -177,6 +195,7 @@ struct vbs_req {
  */
 struct vbs_vq {
 	struct vbs_dev *dev;
+	struct vbs_worker *worker;
 	u16 index;
 	struct vringh vring;
 	struct vringh_kiov riov;
@@ -213,16 +232,18 @@ struct vbs_vq {
  * @status: virtio device status
  * @generation: config generation counter
  * @config: virtio-blk config space, little endian
- * @config_lock: protects @config, @generation and @capacity updates
+ * @config_lock: protects @config, @generation, @capacity updates and
+ *	the workers' updates of @status
  * @config_cb: config change callback
  * @vqs: the virtqueues
  * @nvqs: number of virtqueues
- * @lock: serialises the worker's passes with control operations
+ * @lock: workers hold it for reading during a pass, control operations
+ *	for writing
  * @suspended: suspend() was called and resume() not yet
  * @pending_kick: a kick arrived while suspended
- * @worker: the polling kthread
- * @worker_wq: control operations wait here for the worker to go idle
- * @kicked: a notification arrived since the worker last looked
+ * @workers: the polling threads
+ * @nworkers: number of @workers
+ * @worker_wq: control operations wait here for the queues to go idle
  * @poll_idle_us: live busy-poll window
  * @iotlb: the single address space
  * @iotlb_lock: protects @iotlb
@@ -253,12 +274,12 @@ struct vbs_dev {
 	struct vdpa_callback config_cb;
 	struct vbs_vq *vqs;
 	u32 nvqs;
-	struct mutex lock;	/* see above */
+	struct rw_semaphore lock;	/* see above */
 	bool suspended;
 	bool pending_kick;
-	struct task_struct *worker;
+	struct vbs_worker *workers;
+	u32 nworkers;
 	wait_queue_head_t worker_wq;
-	atomic_t kicked;
 	u32 poll_idle_us;
 	struct vhost_iotlb *iotlb;
 	spinlock_t iotlb_lock;	/* see above */
@@ -312,6 +333,7 @@ int vbs_iotlb_locate(struct vbs_dev *dev, u64 iova, u32 perm,
 int vbs_worker_start(struct vbs_dev *dev);
 void vbs_worker_stop(struct vbs_dev *dev);
 void vbs_worker_wake(struct vbs_dev *dev);
+void vbs_vq_wake(struct vbs_vq *vq);
 void vbs_vq_setup_ring(struct vbs_vq *vq);
 void vbs_vq_reset(struct vbs_vq *vq);
 int vbs_vq_alloc_slots(struct vbs_vq *vq);

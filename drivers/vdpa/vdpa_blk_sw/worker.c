@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * vdpa-blk-sw: the per-device polling kthread.
+ * vdpa-blk-sw: the polling kthreads.
  *
- * The worker is the only context that touches the rings.  Each pass, with
- * @dev->lock held, it publishes finished requests (status byte, used ring,
- * one batched notification), reaps IOPOLL completions, and starts at most
- * VBS_BUDGET new requests per virtqueue.  When a pass finds nothing it keeps
+ * A device has one or more workers; queue i belongs to worker i % nworkers,
+ * the only context that touches its ring.  Each pass, with @dev->lock held
+ * for reading, a worker publishes finished requests (status byte, used
+ * ring, one batched notification), reaps IOPOLL completions, and starts at
+ * most VBS_BUDGET new requests per virtqueue.  When a pass finds nothing it keeps
  * polling for poll_idle_us with guest notifications suppressed, like
  * io_uring's SQPOLL; then it re-enables notifications, looks once more and
  * sleeps until a kick or a completion wakes it.
@@ -20,15 +21,29 @@
 #include "vdpa_blk_sw.h"
 
 /**
- * vbs_worker_wake() - make the worker look at the device again
- * @dev: the device
+ * vbs_vq_wake() - make the worker of a virtqueue look at it again
+ * @vq: the virtqueue
  *
  * Callable from any context but NMI.
  */
+void vbs_vq_wake(struct vbs_vq *vq)
+{
+	atomic_set(&vq->worker->kicked, 1);
+	wake_up_process(vq->worker->task);
+}
+
+/**
+ * vbs_worker_wake() - make every worker look at the device again
+ * @dev: the device
+ */
 void vbs_worker_wake(struct vbs_dev *dev)
 {
-	atomic_set(&dev->kicked, 1);
-	wake_up_process(dev->worker);
+	u32 i;
+
+	for (i = 0; i < dev->nworkers; i++) {
+		atomic_set(&dev->workers[i].kicked, 1);
+		wake_up_process(dev->workers[i].task);
+	}
 }
 
 /**
@@ -119,16 +134,20 @@ void vbs_vq_reset(struct vbs_vq *vq)
 
 /**
  * vbs_dev_set_broken() - tell the driver the device needs a reset
- * @dev: the device; @dev->lock held
+ * @dev: the device; @dev->lock held (for reading by a worker)
  *
  * Used when a ring cannot be read or written: the device stops processing
  * and raises a configuration interrupt with DEVICE_NEEDS_RESET set.
  */
 void vbs_dev_set_broken(struct vbs_dev *dev)
 {
-	if (dev->status & VIRTIO_CONFIG_S_NEEDS_RESET)
+	spin_lock(&dev->config_lock);
+	if (dev->status & VIRTIO_CONFIG_S_NEEDS_RESET) {
+		spin_unlock(&dev->config_lock);
 		return;
-	dev->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	}
+	WRITE_ONCE(dev->status, dev->status | VIRTIO_CONFIG_S_NEEDS_RESET);
+	spin_unlock(&dev->config_lock);
 	dev_warn_ratelimited(&dev->vdpa.dev,
 			     "malformed virtqueue, device needs reset\n");
 	if (dev->config_cb.callback)
@@ -137,8 +156,10 @@ void vbs_dev_set_broken(struct vbs_dev *dev)
 
 static bool vbs_dev_running(struct vbs_dev *dev)
 {
-	return (dev->status & VIRTIO_CONFIG_S_DRIVER_OK) &&
-	       !(dev->status & VIRTIO_CONFIG_S_NEEDS_RESET);
+	u8 status = READ_ONCE(dev->status);
+
+	return (status & VIRTIO_CONFIG_S_DRIVER_OK) &&
+	       !(status & VIRTIO_CONFIG_S_NEEDS_RESET);
 }
 
 /* Publish one finished request; false if the ring could not be written. */
@@ -234,13 +255,14 @@ static bool vbs_vq_fetch(struct vbs_vq *vq)
 	return n;
 }
 
-/* One pass over every virtqueue; true if there was anything to do. */
-static bool vbs_worker_pass(struct vbs_dev *dev, bool polling)
+/* One pass over the worker's virtqueues; true if there was anything to do. */
+static bool vbs_worker_pass(struct vbs_worker *w, bool polling)
 {
+	struct vbs_dev *dev = w->dev;
 	bool busy = false;
 	u32 i;
 
-	for (i = 0; i < dev->nvqs; i++) {
+	for (i = w->index; i < dev->nvqs; i += dev->nworkers) {
 		struct vbs_vq *vq = &dev->vqs[i];
 		bool fetched = false;
 
@@ -262,17 +284,18 @@ static bool vbs_worker_pass(struct vbs_dev *dev, bool polling)
 }
 
 /*
- * Turn notifications on (or off) on every running queue.  Returns false if
- * a request slipped in while enabling them.
+ * Turn notifications on (or off) on the worker's running queues.  Returns
+ * false if a request slipped in while enabling them.
  */
-static bool vbs_worker_set_notify(struct vbs_dev *dev, bool enable)
+static bool vbs_worker_set_notify(struct vbs_worker *w, bool enable)
 {
+	struct vbs_dev *dev = w->dev;
 	bool quiet = true;
 	u32 i;
 
 	if (!vbs_dev_running(dev) || dev->suspended)
 		return true;
-	for (i = 0; i < dev->nvqs; i++) {
+	for (i = w->index; i < dev->nvqs; i += dev->nworkers) {
 		struct vbs_vq *vq = &dev->vqs[i];
 
 		if (!vq->ready || vq->broken)
@@ -289,13 +312,14 @@ static bool vbs_worker_set_notify(struct vbs_dev *dev, bool enable)
 	return quiet;
 }
 
-static bool vbs_worker_has_work(struct vbs_dev *dev)
+static bool vbs_worker_has_work(struct vbs_worker *w)
 {
+	struct vbs_dev *dev = w->dev;
 	u32 i;
 
-	if (atomic_xchg(&dev->kicked, 0))
+	if (atomic_xchg(&w->kicked, 0))
 		return true;
-	for (i = 0; i < dev->nvqs; i++)
+	for (i = w->index; i < dev->nvqs; i += dev->nworkers)
 		if (!llist_empty(&dev->vqs[i].done))
 			return true;
 	return kthread_should_stop();
@@ -303,7 +327,8 @@ static bool vbs_worker_has_work(struct vbs_dev *dev)
 
 static int vbs_worker_fn(void *data)
 {
-	struct vbs_dev *dev = data;
+	struct vbs_worker *w = data;
+	struct vbs_dev *dev = w->dev;
 	bool notify_off = false;
 	u64 last_busy = 0;
 	int idx;
@@ -312,15 +337,15 @@ static int vbs_worker_fn(void *data)
 		u64 window = (u64)READ_ONCE(dev->poll_idle_us) * NSEC_PER_USEC;
 		bool busy;
 
-		mutex_lock(&dev->lock);
+		down_read(&dev->lock);
 		idx = srcu_read_lock(&dev->iotlb_srcu);
 		if (window && !notify_off) {
-			vbs_worker_set_notify(dev, false);
+			vbs_worker_set_notify(w, false);
 			notify_off = true;
 		}
-		busy = vbs_worker_pass(dev, notify_off);
+		busy = vbs_worker_pass(w, notify_off);
 		srcu_read_unlock(&dev->iotlb_srcu, idx);
-		mutex_unlock(&dev->lock);
+		up_read(&dev->lock);
 
 		if (busy) {
 			last_busy = ktime_get_ns();
@@ -328,24 +353,24 @@ static int vbs_worker_fn(void *data)
 			continue;
 		}
 		if (window && ktime_get_ns() - last_busy < window) {
-			atomic_set(&dev->kicked, 0);
+			atomic_set(&w->kicked, 0);
 			cond_resched();
 			cpu_relax();
 			continue;
 		}
 
 		/* Idle: notifications back on, one more look, then sleep. */
-		mutex_lock(&dev->lock);
+		down_read(&dev->lock);
 		idx = srcu_read_lock(&dev->iotlb_srcu);
-		busy = !vbs_worker_set_notify(dev, true);
+		busy = !vbs_worker_set_notify(w, true);
 		srcu_read_unlock(&dev->iotlb_srcu, idx);
-		mutex_unlock(&dev->lock);
+		up_read(&dev->lock);
 		notify_off = false;
 		if (busy)
 			continue;
 
 		set_current_state(TASK_INTERRUPTIBLE);
-		if (vbs_worker_has_work(dev)) {
+		if (vbs_worker_has_work(w)) {
 			__set_current_state(TASK_RUNNING);
 			continue;
 		}
@@ -355,40 +380,67 @@ static int vbs_worker_fn(void *data)
 }
 
 /**
- * vbs_worker_start() - create the device's worker thread
- * @dev: the device
+ * vbs_worker_start() - create the device's worker threads
+ * @dev: the device, with its queues allocated
+ *
+ * Queue i goes to worker i % @dev->p.num_workers.  The threads are named
+ * vbs-NAME/N and take any CPU affinity set with sched_setaffinity()
+ * (taskset).
  *
  * Return: 0 or -errno from kthread creation.
  */
 int vbs_worker_start(struct vbs_dev *dev)
 {
-	struct task_struct *t;
+	u32 i;
 
 	init_waitqueue_head(&dev->worker_wq);
-	t = kthread_create(vbs_worker_fn, dev, "vdpa-blk-sw/%s",
-			   dev_name(&dev->vdpa.dev));
-	if (IS_ERR(t))
-		return PTR_ERR(t);
-	get_task_struct(t);
-	dev->worker = t;
-	wake_up_process(t);
+	dev->workers = kcalloc(dev->p.num_workers, sizeof(*dev->workers),
+			       GFP_KERNEL);
+	if (!dev->workers)
+		return -ENOMEM;
+	for (i = 0; i < dev->nvqs; i++)
+		dev->vqs[i].worker = &dev->workers[i % dev->p.num_workers];
+
+	for (i = 0; i < dev->p.num_workers; i++) {
+		struct vbs_worker *w = &dev->workers[i];
+		struct task_struct *t;
+
+		w->dev = dev;
+		w->index = i;
+		atomic_set(&w->kicked, 0);
+		t = kthread_create(vbs_worker_fn, w, "vbs-%s/%u",
+				   dev_name(&dev->vdpa.dev), i);
+		if (IS_ERR(t))
+			return PTR_ERR(t);
+		get_task_struct(t);
+		w->task = t;
+		dev->nworkers = i + 1;
+	}
+	for (i = 0; i < dev->nworkers; i++)
+		wake_up_process(dev->workers[i].task);
 	return 0;
 }
 
 /**
- * vbs_worker_stop() - stop the worker thread
+ * vbs_worker_stop() - stop the worker threads
  * @dev: the device, with no request in flight
  *
- * Waits for an RCU grace period so that no completion is still waking it.
+ * Waits for an RCU grace period so that no completion is still waking one.
  */
 void vbs_worker_stop(struct vbs_dev *dev)
 {
-	if (!dev->worker)
+	u32 i;
+
+	if (!dev->workers)
 		return;
-	kthread_stop(dev->worker);
+	for (i = 0; i < dev->nworkers; i++)
+		kthread_stop(dev->workers[i].task);
 	synchronize_rcu();
-	put_task_struct(dev->worker);
-	dev->worker = NULL;
+	for (i = 0; i < dev->nworkers; i++)
+		put_task_struct(dev->workers[i].task);
+	kfree(dev->workers);
+	dev->workers = NULL;
+	dev->nworkers = 0;
 }
 
 static bool vbs_dev_idle(struct vbs_dev *dev)
