@@ -97,7 +97,9 @@ static void vbs_vq_notify(struct vbs_vq *vq)
  * @vq: the virtqueue; @dev->lock held
  *
  * Keeps last_avail_idx, which set_vq_state() may have set for a resumed
- * queue, and starts the used index there too, as vhost does.
+ * queue, and starts the used index there too, as vhost does; on a queue
+ * re-enabled with requests still in flight, the used index is behind by
+ * those requests, which will each add one used element.
  */
 void vbs_vq_setup_ring(struct vbs_vq *vq)
 {
@@ -109,7 +111,7 @@ void vbs_vq_setup_ring(struct vbs_vq *vq)
 			  (struct vring_used *)(uintptr_t)vq->device_addr);
 	vringh_set_iotlb(&vq->vring, vq->dev->iotlb, &vq->dev->iotlb_lock);
 	vq->vring.last_avail_idx = last_avail;
-	vq->vring.last_used_idx = last_avail;
+	vq->vring.last_used_idx = last_avail - (u16)vq->inflight;
 }
 
 /**
