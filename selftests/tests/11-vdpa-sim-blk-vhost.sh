@@ -6,6 +6,10 @@
 # with verification by QEMU's libblkio driver (virtio-blk-vhost-vdpa) from
 # userspace, and finally rebound to virtio_vdpa to check that both paths
 # see the same data.
+#
+# VHOST_MGMTDEV=NAME runs the same on another management device (the
+# caller stages its parameters); the device is left unbound, not deleted,
+# when KEEP_DEVICE=1, so the caller can check its backing.
 # timeout=300
 
 . "$(dirname "$0")/../lib.sh"
@@ -13,8 +17,9 @@
 require_root
 require_cmd qemu-io
 vdpa_setup
-vdpa_mgmtdev_load vdpasim_blk
-vdpa_dev_add vdpasim_blk blk0
+mgmtdev=${VHOST_MGMTDEV:-vdpasim_blk}
+vdpa_mgmtdev_load "$mgmtdev"
+vdpa_dev_add "$mgmtdev" blk0
 
 dev=$(vdpa_bind_virtio blk0) || exit
 # 0x5a at 1 MiB, through the kernel driver
@@ -53,4 +58,4 @@ pattern 0xab 1048576 > pattern-ab
 cmp <(dd if="$dev" bs=1M count=1 iflag=direct status=none) pattern-ab ||
 	fail "$dev: data written through vhost-vdpa differs"
 vdpa_unbind blk0
-vdpa_dev_del blk0
+[ "${KEEP_DEVICE:-0}" = 1 ] || vdpa_dev_del blk0
