@@ -9,7 +9,10 @@
  * One address space per device.  Until a vhost-vdpa user installs a
  * mapping, the IOTLB is an identity map (IOVA == physical address), which
  * is what virtio-vdpa's DMA API gives a device without an IOMMU, as in
- * vdpa_sim.  A request holds an SRCU read-side section on @iotlb_srcu from
+ * vdpa_sim.  That map reaches all of the host's memory, so it is honoured
+ * only for the in-kernel virtio_vdpa driver: any other driver (vhost-vdpa's
+ * userspace) that starts the device without installing a mapping gets an
+ * empty address space instead.  A request holds an SRCU read-side section on @iotlb_srcu from
  * translation until its completion is published, and every mapping change
  * waits for a grace period, so no page is used after its unmap returns.
  */
@@ -17,6 +20,7 @@
 #include <linux/mm.h>
 #include <linux/overflow.h>
 #include <linux/slab.h>
+#include <linux/string.h>
 #include <uapi/linux/vhost_types.h>
 
 #include "vdpa_blk_sw.h"
@@ -107,6 +111,27 @@ void vbs_iotlb_unhold(struct vbs_dev *dev, int idx)
 {
 	__acquire(&dev->iotlb_srcu);
 	srcu_up_read(&dev->iotlb_srcu, idx);
+}
+
+/**
+ * vbs_iotlb_check_pt() - drop the identity map unless virtio_vdpa is bound
+ * @dev: the device, being started (DRIVER_OK)
+ */
+void vbs_iotlb_check_pt(struct vbs_dev *dev)
+{
+	struct device_driver *drv = READ_ONCE(dev->vdpa.dev.driver);
+
+	if (drv && !strcmp(drv->name, "virtio_vdpa"))
+		return;
+	spin_lock(&dev->iotlb_lock);
+	if (dev->iotlb_pt) {
+		vhost_iotlb_reset(dev->iotlb);
+		dev->iotlb_pt = false;
+		dev_dbg(&dev->vdpa.dev,
+			"started by %s without a mapping: address space empty\n",
+			drv ? drv->name : "no driver");
+	}
+	spin_unlock(&dev->iotlb_lock);
 }
 
 /*

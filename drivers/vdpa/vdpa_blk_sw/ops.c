@@ -433,6 +433,9 @@ static void vbs_set_status(struct vdpa_device *vdpa, u8 status)
 {
 	struct vbs_dev *dev = vdpa_to_vbs(vdpa);
 
+	if ((status & VIRTIO_CONFIG_S_DRIVER_OK) &&
+	    !(READ_ONCE(dev->status) & VIRTIO_CONFIG_S_DRIVER_OK))
+		vbs_iotlb_check_pt(dev);
 	down_write(&dev->lock);
 	/* Keep DEVICE_NEEDS_RESET until the driver resets us. */
 	spin_lock(&dev->config_lock);

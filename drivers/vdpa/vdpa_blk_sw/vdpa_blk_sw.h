@@ -321,6 +321,7 @@ void vbs_iopoll(struct vbs_vq *vq);
 int vbs_iotlb_init(struct vbs_dev *dev);
 void vbs_iotlb_free(struct vbs_dev *dev);
 void vbs_iotlb_reset_pt(struct vbs_dev *dev);
+void vbs_iotlb_check_pt(struct vbs_dev *dev);
 int vbs_iotlb_map_kiov(struct vbs_dev *dev, struct vringh_kiov *kiov,
 		       size_t len, u32 perm, struct bio_vec *bv,
 		       unsigned int max, unsigned int *nr);
