@@ -22,7 +22,10 @@ static bool vbs_has_feature(struct vbs_dev *dev, unsigned int bit)
 	return dev->driver_features & BIT_ULL(bit);
 }
 
-/* The status byte is the last byte of the device-writable part. */
+/*
+ * The status byte is the last byte of the device-writable part.  A buffer
+ * that wraps past the end of the address space has no last byte.
+ */
 static int vbs_req_find_status(struct vbs_dev *dev, struct vbs_vq *vq,
 			       struct vbs_req *req)
 {
@@ -31,13 +34,14 @@ static int vbs_req_find_status(struct vbs_dev *dev, struct vbs_vq *vq,
 
 	for (i = w->used - 1; i >= (int)w->i; i--) {
 		struct kvec *v = &w->iov[i];
-		u64 iova = (u64)(uintptr_t)v->iov_base;
+		u64 iova = (u64)(uintptr_t)v->iov_base, last;
 
 		if (!v->iov_len)
 			continue;
-		return vbs_iotlb_locate(dev, iova + v->iov_len - 1,
-					VHOST_MAP_WO, &req->status_page,
-					&req->status_off);
+		if (check_add_overflow(iova, (u64)v->iov_len - 1, &last))
+			return -EFAULT;
+		return vbs_iotlb_locate(dev, last, VHOST_MAP_WO,
+					&req->status_page, &req->status_off);
 	}
 	return -EINVAL;
 }
