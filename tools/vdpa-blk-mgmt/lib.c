@@ -1,0 +1,700 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vdpa-blk-mgmt: argument and file parsing, feature names, formatting.
+ * No system calls beyond stdio here: everything is unit-tested on the host
+ * (test.c).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "lib.h"
+
+static int errf(char *err, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+void vbm_spec_init(struct vbm_spec *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->read_only = -1;
+	s->direct = -1;
+	s->iopoll = -1;
+}
+
+void vbm_spec_free(struct vbm_spec *s)
+{
+	free(s->mgmtdev);
+	free(s->backing);
+	free(s->serial);
+	s->mgmtdev = NULL;
+	s->backing = NULL;
+	s->serial = NULL;
+}
+
+int vbm_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out,
+		  char *err, size_t errlen)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!s || !*s || !isdigit((unsigned char)*s))
+		return errf(err, errlen, "'%s' is not a number", s ? s : "");
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || *end)
+		return errf(err, errlen, "'%s' is not a number", s);
+	if (v < min || v > max)
+		return errf(err, errlen, "%s is out of range (%" PRIu32 " to %" PRIu32 ")",
+			    s, min, max);
+	*out = (uint32_t)v;
+	return 0;
+}
+
+int vbm_parse_size(const char *s, uint64_t *out, char *err, size_t errlen)
+{
+	static const char units[] = "KMGTPE";
+	unsigned long long v;
+	unsigned int shift = 0;
+	const char *u;
+	char *end;
+
+	if (!s || !isdigit((unsigned char)*s))
+		return errf(err, errlen, "invalid size '%s': expected bytes, or a number with K, M, G or T",
+			    s ? s : "");
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return errf(err, errlen, "invalid size '%s': too large", s);
+	if (*end) {
+		u = strchr(units, toupper((unsigned char)*end));
+		if (!u)
+			return errf(err, errlen, "invalid size '%s': unknown unit '%s'", s, end);
+		shift = 10 * (unsigned int)(u - units + 1);
+		end++;
+		if (!strcasecmp(end, "iB") || !strcasecmp(end, "B"))
+			end += strlen(end);
+		if (*end)
+			return errf(err, errlen, "invalid size '%s': unknown unit", s);
+		if (v > (UINT64_MAX >> shift))
+			return errf(err, errlen, "invalid size '%s': too large", s);
+		v <<= shift;
+	}
+	if (v == 0 || v % 512)
+		return errf(err, errlen, "invalid size '%s': must be a positive multiple of 512 bytes",
+			    s);
+	*out = v;
+	return 0;
+}
+
+/* Bit numbers from the virtio 1.3 spec (blk device and reserved bits). */
+static const struct {
+	unsigned int bit;
+	const char *name;
+	const char *alias;
+} vbm_features[] = {
+	{ 0, "BARRIER", NULL },
+	{ 1, "SIZE_MAX", NULL },
+	{ 2, "SEG_MAX", NULL },
+	{ 4, "GEOMETRY", NULL },
+	{ 5, "RO", "READ_ONLY" },
+	{ 6, "BLK_SIZE", NULL },
+	{ 7, "SCSI", NULL },
+	{ 9, "FLUSH", NULL },
+	{ 10, "TOPOLOGY", NULL },
+	{ 11, "CONFIG_WCE", NULL },
+	{ 12, "MQ", NULL },
+	{ 13, "DISCARD", NULL },
+	{ 14, "WRITE_ZEROES", NULL },
+	{ 15, "LIFETIME", NULL },
+	{ 16, "SECURE_ERASE", NULL },
+	{ 17, "ZONED", NULL },
+	{ 24, "NOTIFY_ON_EMPTY", NULL },
+	{ 27, "ANY_LAYOUT", NULL },
+	{ 28, "RING_INDIRECT_DESC", "INDIRECT_DESC" },
+	{ 29, "RING_EVENT_IDX", "EVENT_IDX" },
+	{ 32, "VERSION_1", NULL },
+	{ 33, "ACCESS_PLATFORM", "IOMMU_PLATFORM" },
+	{ 34, "RING_PACKED", NULL },
+	{ 35, "IN_ORDER", NULL },
+	{ 36, "ORDER_PLATFORM", NULL },
+	{ 37, "SR_IOV", NULL },
+	{ 38, "NOTIFICATION_DATA", NULL },
+	{ 39, "NOTIF_CONFIG_DATA", NULL },
+	{ 40, "RING_RESET", NULL },
+	{ 41, "ADMIN_VQ", NULL },
+};
+
+#define NFEATURES (sizeof(vbm_features) / sizeof(vbm_features[0]))
+
+const char *vbm_feature_name(unsigned int bit)
+{
+	size_t i;
+
+	for (i = 0; i < NFEATURES; i++)
+		if (vbm_features[i].bit == bit)
+			return vbm_features[i].name;
+	return NULL;
+}
+
+static int feature_bit(const char *tok)
+{
+	static const char *const prefixes[] = {
+		"VIRTIO_BLK_F_", "VIRTIO_RING_F_", "VIRTIO_F_", "VIRTIO_",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+		if (!strncasecmp(tok, prefixes[i], strlen(prefixes[i]))) {
+			tok += strlen(prefixes[i]);
+			break;
+		}
+	for (i = 0; i < NFEATURES; i++)
+		if (!strcasecmp(tok, vbm_features[i].name) ||
+		    (vbm_features[i].alias && !strcasecmp(tok, vbm_features[i].alias)))
+			return (int)vbm_features[i].bit;
+	return -1;
+}
+
+int vbm_parse_features(const char *s, uint64_t *out, char *err, size_t errlen)
+{
+	char *copy, *tok, *save = NULL;
+	uint64_t f = 0;
+	int bit, ret = 0;
+
+	if (!s || !*s)
+		return errf(err, errlen, "empty feature list");
+	if (!strncasecmp(s, "0x", 2)) {
+		unsigned long long v;
+		char *end;
+
+		errno = 0;
+		v = strtoull(s + 2, &end, 16);
+		if (errno || *end || !s[2])
+			return errf(err, errlen, "invalid feature mask '%s'", s);
+		*out = v;
+		return 0;
+	}
+	copy = strdup(s);
+	if (!copy)
+		return errf(err, errlen, "out of memory");
+	for (tok = strtok_r(copy, ", \t", &save); tok;
+	     tok = strtok_r(NULL, ", \t", &save)) {
+		bit = feature_bit(tok);
+		if (bit < 0) {
+			ret = errf(err, errlen,
+				   "unknown feature name '%s' (see vdpa-blk-mgmt(8); e.g. VERSION_1,ACCESS_PLATFORM,FLUSH,DISCARD)",
+				   tok);
+			break;
+		}
+		f |= 1ULL << bit;
+	}
+	free(copy);
+	if (!ret && !f)
+		ret = errf(err, errlen, "empty feature list");
+	if (!ret)
+		*out = f;
+	return ret;
+}
+
+char *vbm_features_str(uint64_t f, char *buf, size_t len)
+{
+	size_t off = 0;
+	unsigned int bit;
+	const char *n;
+	int r;
+
+	if (len)
+		buf[0] = '\0';
+	for (bit = 0; bit < 64; bit++) {
+		if (!(f & (1ULL << bit)))
+			continue;
+		n = vbm_feature_name(bit);
+		if (n)
+			r = snprintf(buf + off, len - off, "%s%s", off ? " " : "", n);
+		else
+			r = snprintf(buf + off, len - off, "%sbit%u", off ? " " : "", bit);
+		if (r < 0 || (size_t)r >= len - off)
+			break;
+		off += (size_t)r;
+	}
+	return buf;
+}
+
+int vbm_parse_bind(const char *s, enum vbm_bind *out, char *err, size_t errlen)
+{
+	if (s && (!strcmp(s, "virtio") || !strcmp(s, "virtio_vdpa")))
+		*out = VBM_BIND_VIRTIO;
+	else if (s && (!strcmp(s, "vhost") || !strcmp(s, "vhost_vdpa")))
+		*out = VBM_BIND_VHOST;
+	else if (s && !strcmp(s, "none"))
+		*out = VBM_BIND_NONE;
+	else
+		return errf(err, errlen, "invalid driver '%s': expected virtio, vhost or none",
+			    s ? s : "");
+	return 0;
+}
+
+const char *vbm_bind_name(enum vbm_bind b)
+{
+	switch (b) {
+	case VBM_BIND_VIRTIO: return "virtio";
+	case VBM_BIND_VHOST: return "vhost";
+	case VBM_BIND_NONE: return "none";
+	default: return "";
+	}
+}
+
+const char *vbm_bind_driver(enum vbm_bind b)
+{
+	switch (b) {
+	case VBM_BIND_VIRTIO: return "virtio_vdpa";
+	case VBM_BIND_VHOST: return "vhost_vdpa";
+	default: return "";
+	}
+}
+
+int vbm_parse_bool(const char *s, int *out)
+{
+	static const char *const yes[] = { "1", "yes", "true", "on", "y" };
+	static const char *const no[] = { "0", "no", "false", "off", "n" };
+	size_t i;
+
+	for (i = 0; i < 5; i++) {
+		if (!strcasecmp(s, yes[i])) {
+			*out = 1;
+			return 0;
+		}
+		if (!strcasecmp(s, no[i])) {
+			*out = 0;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+int vbm_check_name(const char *s, char *err, size_t errlen)
+{
+	const char *p;
+
+	if (!s || !*s)
+		return errf(err, errlen, "missing device name");
+	if (strlen(s) > VBM_NAME_MAX)
+		return errf(err, errlen, "device name '%s' is longer than %d characters",
+			    s, VBM_NAME_MAX);
+	if (s[0] == '-' || !strcmp(s, ".") || !strcmp(s, ".."))
+		return errf(err, errlen, "invalid device name '%s'", s);
+	for (p = s; *p; p++)
+		if (!isalnum((unsigned char)*p) && !strchr("-_.:", *p))
+			return errf(err, errlen,
+				    "invalid device name '%s': use letters, digits, '-', '_', '.' or ':'",
+				    s);
+	return 0;
+}
+
+static char *xstrdup(const char *s)
+{
+	char *d = strdup(s);
+
+	if (!d) {
+		fputs("vdpa-blk-mgmt: out of memory\n", stderr);
+		exit(VBM_EFAIL);
+	}
+	return d;
+}
+
+/* Options that take no value on the command line (a yes/no in a file). */
+static const char *const flag_keys[] = {
+	"ro", "read-only", "direct", "buffered", "iopoll",
+};
+
+static const char *const value_keys[] = {
+	"backing", "size", "queues", "queue-size", "block-size", "serial",
+	"poll-us", "features", "bind", "mgmtdev",
+};
+
+static bool is_key(const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(value_keys) / sizeof(value_keys[0]); i++)
+		if (!strcmp(key, value_keys[i]))
+			return true;
+	return false;
+}
+
+static bool is_flag(const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(flag_keys) / sizeof(flag_keys[0]); i++)
+		if (!strcmp(key, flag_keys[i]))
+			return true;
+	return false;
+}
+
+int vbm_spec_set(struct vbm_spec *s, const char *key, const char *val,
+		 char *err, size_t errlen)
+{
+	char e[200];
+	int b;
+
+	if (is_flag(key)) {
+		if (vbm_parse_bool(val, &b))
+			return errf(err, errlen, "%s: expected yes or no, got '%s'", key, val);
+		if (!strcmp(key, "ro") || !strcmp(key, "read-only"))
+			s->read_only = b;
+		else if (!strcmp(key, "direct"))
+			s->direct = b;
+		else if (!strcmp(key, "buffered"))
+			s->direct = !b;
+		else
+			s->iopoll = b;
+		return 0;
+	}
+	if (!strcmp(key, "backing")) {
+		if (!*val || val[0] != '/')
+			return errf(err, errlen, "backing: '%s' is not an absolute path", val);
+		if (strlen(val) >= 4096)
+			return errf(err, errlen, "backing: path too long");
+		free(s->backing);
+		s->backing = xstrdup(val);
+	} else if (!strcmp(key, "size")) {
+		if (vbm_parse_size(val, &s->size, e, sizeof(e)))
+			return errf(err, errlen, "size: %s", e);
+		s->has_size = true;
+	} else if (!strcmp(key, "queues")) {
+		if (vbm_parse_u32(val, 1, 16, &s->queues, e, sizeof(e)))
+			return errf(err, errlen, "queues: %s", e);
+		s->has_queues = true;
+	} else if (!strcmp(key, "queue-size")) {
+		if (vbm_parse_u32(val, 2, 1024, &s->queue_size, e, sizeof(e)))
+			return errf(err, errlen, "queue-size: %s", e);
+		if (s->queue_size & (s->queue_size - 1))
+			return errf(err, errlen, "queue-size: %s is not a power of two", val);
+		s->has_queue_size = true;
+	} else if (!strcmp(key, "block-size")) {
+		if (vbm_parse_u32(val, 512, 4096, &s->block_size, e, sizeof(e)))
+			return errf(err, errlen, "block-size: %s", e);
+		if (s->block_size & (s->block_size - 1))
+			return errf(err, errlen, "block-size: %s is not a power of two", val);
+		s->has_block_size = true;
+	} else if (!strcmp(key, "serial")) {
+		const char *p;
+
+		if (strlen(val) > VBM_SERIAL_MAX)
+			return errf(err, errlen, "serial: '%s' is longer than %d characters",
+				    val, VBM_SERIAL_MAX);
+		for (p = val; *p; p++)
+			if (!isprint((unsigned char)*p))
+				return errf(err, errlen, "serial: only printable characters");
+		free(s->serial);
+		s->serial = xstrdup(val);
+	} else if (!strcmp(key, "poll-us")) {
+		if (vbm_parse_u32(val, 0, 1000000, &s->poll_us, e, sizeof(e)))
+			return errf(err, errlen, "poll-us: %s", e);
+		s->has_poll_us = true;
+	} else if (!strcmp(key, "features")) {
+		if (vbm_parse_features(val, &s->features, e, sizeof(e)))
+			return errf(err, errlen, "features: %s", e);
+		s->has_features = true;
+	} else if (!strcmp(key, "mgmtdev")) {
+		if (!*val || strlen(val) > VBM_NAME_MAX || strchr(val, '/'))
+			return errf(err, errlen, "mgmtdev: invalid name '%s'", val);
+		free(s->mgmtdev);
+		s->mgmtdev = xstrdup(val);
+	} else if (!strcmp(key, "bind")) {
+		if (vbm_parse_bind(val, &s->bind, e, sizeof(e)))
+			return errf(err, errlen, "bind: %s", e);
+	} else {
+		return errf(err, errlen, "unknown option '%s'", key);
+	}
+	return 0;
+}
+
+int vbm_spec_check(const struct vbm_spec *s, char *err, size_t errlen)
+{
+	if (s->mgmtdev && strcmp(s->mgmtdev, VBM_MGMTDEV) &&
+	    (s->backing || s->has_size || s->read_only >= 0 || s->direct >= 0 ||
+	     s->has_queues || s->has_queue_size || s->has_block_size ||
+	     s->serial || s->has_poll_us || s->iopoll >= 0))
+		return errf(err, errlen,
+			    "only --features and --bind apply to management device %s",
+			    s->mgmtdev);
+	if (s->backing && s->has_size)
+		return errf(err, errlen,
+			    "--size is the size of the memory backing; a backing file or device has its own size");
+	if (s->iopoll == 1 && (!s->backing || s->direct == 0))
+		return errf(err, errlen, "--iopoll needs --backing and direct I/O");
+	if (s->has_size && s->has_block_size && s->size % s->block_size)
+		return errf(err, errlen, "--size must be a multiple of --block-size");
+	return 0;
+}
+
+int vbm_parse_create_args(int argc, char **argv, struct vbm_spec *s,
+			  char *err, size_t errlen)
+{
+	const char *key, *val;
+	char k[32];
+	int i;
+
+	for (i = 0; i < argc; i++) {
+		const char *a = argv[i], *eq;
+
+		if (strncmp(a, "--", 2) || !a[2]) {
+			if (a[0] == '-')
+				return errf(err, errlen, "unknown option '%s'", a);
+			if (s->name[0])
+				return errf(err, errlen, "unexpected argument '%s'", a);
+			if (vbm_check_name(a, err, errlen))
+				return -1;
+			snprintf(s->name, sizeof(s->name), "%s", a);
+			continue;
+		}
+		key = a + 2;
+		eq = strchr(key, '=');
+		if (eq) {
+			if ((size_t)(eq - key) >= sizeof(k))
+				return errf(err, errlen, "unknown option '%s'", a);
+			memcpy(k, key, (size_t)(eq - key));
+			k[eq - key] = '\0';
+			key = k;
+			val = eq + 1;
+			if (is_flag(key))
+				return errf(err, errlen, "option '--%s' takes no value", key);
+		} else if (is_flag(key)) {
+			val = "yes";
+		} else if (!is_key(key)) {
+			return errf(err, errlen, "unknown option '%s'", a);
+		} else {
+			if (i + 1 >= argc)
+				return errf(err, errlen, "option '--%s' needs a value", key);
+			val = argv[++i];
+		}
+		if (vbm_spec_set(s, key, val, err, errlen))
+			return -1;
+	}
+	if (!s->name[0])
+		return errf(err, errlen, "missing device name");
+	return vbm_spec_check(s, err, errlen);
+}
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+int vbm_parse_config(FILE *f, const char *fname, struct vbm_config *c,
+		     char *err, size_t errlen)
+{
+	char line[8192], e[300];
+	struct vbm_spec *cur = NULL;
+	int lineno = 0, i;
+
+	memset(c, 0, sizeof(*c));
+	while (fgets(line, sizeof(line), f)) {
+		char *p, *eq, *key, *val;
+
+		lineno++;
+		if (!strchr(line, '\n') && !feof(f))
+			return errf(err, errlen, "%s:%d: line too long", fname, lineno);
+		p = trim(line);
+		if (!*p || *p == '#' || *p == ';')
+			continue;
+		if (*p == '[') {
+			struct vbm_spec *d;
+			char *end = strchr(p, ']');
+
+			if (!end || trim(end + 1)[0])
+				return errf(err, errlen, "%s:%d: expected [NAME]", fname, lineno);
+			*end = '\0';
+			p = trim(p + 1);
+			if (vbm_check_name(p, e, sizeof(e)))
+				return errf(err, errlen, "%s:%d: %s", fname, lineno, e);
+			for (i = 0; i < c->n; i++)
+				if (!strcmp(c->devs[i].name, p))
+					return errf(err, errlen, "%s:%d: device %s defined twice (line %d)",
+						    fname, lineno, p, c->devs[i].line);
+			d = realloc(c->devs, sizeof(*d) * (size_t)(c->n + 1));
+			if (!d)
+				return errf(err, errlen, "out of memory");
+			c->devs = d;
+			cur = &c->devs[c->n++];
+			vbm_spec_init(cur);
+			snprintf(cur->name, sizeof(cur->name), "%s", p);
+			cur->line = lineno;
+			continue;
+		}
+		eq = strchr(p, '=');
+		if (!eq)
+			return errf(err, errlen, "%s:%d: expected 'key = value'", fname, lineno);
+		if (!cur)
+			return errf(err, errlen, "%s:%d: '%s' outside a [NAME] section",
+				    fname, lineno, p);
+		*eq = '\0';
+		key = trim(p);
+		val = trim(eq + 1);
+		if (vbm_spec_set(cur, key, val, e, sizeof(e)))
+			return errf(err, errlen, "%s:%d: %s", fname, lineno, e);
+	}
+	if (ferror(f))
+		return errf(err, errlen, "%s: read error", fname);
+	for (i = 0; i < c->n; i++)
+		if (vbm_spec_check(&c->devs[i], e, sizeof(e)))
+			return errf(err, errlen, "%s:%d: [%s]: %s", fname, c->devs[i].line,
+				    c->devs[i].name, e);
+	return 0;
+}
+
+void vbm_config_free(struct vbm_config *c)
+{
+	int i;
+
+	for (i = 0; i < c->n; i++)
+		vbm_spec_free(&c->devs[i]);
+	free(c->devs);
+	c->devs = NULL;
+	c->n = 0;
+}
+
+char *vbm_human_size(uint64_t bytes, char *buf, size_t len)
+{
+	static const char units[] = "KMGTPE";
+	unsigned int i = 0;
+	double v = (double)bytes;
+
+	if (bytes < 1024) {
+		snprintf(buf, len, "%" PRIu64, bytes);
+		return buf;
+	}
+	while (v >= 1024 && i < sizeof(units) - 1) {
+		v /= 1024;
+		i++;
+	}
+	if (bytes % (1ULL << (10 * i)) == 0)
+		snprintf(buf, len, "%.0f%c", v, units[i - 1]);
+	else
+		snprintf(buf, len, "%.1f%c", v, units[i - 1]);
+	return buf;
+}
+
+/* --- JSON ------------------------------------------------------------ */
+
+void vbm_json_init(struct vbm_json *j, FILE *f, bool pretty)
+{
+	memset(j, 0, sizeof(*j));
+	j->f = f;
+	j->pretty = pretty;
+	j->first[0] = true;
+}
+
+void vbm_json_escape(FILE *f, const char *s)
+{
+	const unsigned char *p;
+
+	fputc('"', f);
+	for (p = (const unsigned char *)s; *p; p++) {
+		switch (*p) {
+		case '"': fputs("\\\"", f); break;
+		case '\\': fputs("\\\\", f); break;
+		case '\n': fputs("\\n", f); break;
+		case '\t': fputs("\\t", f); break;
+		case '\r': fputs("\\r", f); break;
+		default:
+			if (*p < 0x20)
+				fprintf(f, "\\u%04x", *p);
+			else
+				fputc(*p, f);
+		}
+	}
+	fputc('"', f);
+}
+
+static void json_key(struct vbm_json *j, const char *key)
+{
+	if (!j->first[j->depth])
+		fputc(',', j->f);
+	j->first[j->depth] = false;
+	if (j->pretty && j->depth) {
+		fputc('\n', j->f);
+		fprintf(j->f, "%*s", 2 * j->depth, "");
+	}
+	if (key) {
+		vbm_json_escape(j->f, key);
+		fputs(j->pretty ? ": " : ":", j->f);
+	}
+}
+
+void vbm_json_open(struct vbm_json *j, const char *key, char bracket)
+{
+	json_key(j, key);
+	fputc(bracket, j->f);
+	if (j->depth < 31)
+		j->depth++;
+	j->first[j->depth] = true;
+}
+
+void vbm_json_close(struct vbm_json *j, char bracket)
+{
+	bool empty = j->first[j->depth];
+
+	if (j->depth)
+		j->depth--;
+	if (j->pretty && !empty) {
+		fputc('\n', j->f);
+		fprintf(j->f, "%*s", 2 * j->depth, "");
+	}
+	fputc(bracket, j->f);
+}
+
+void vbm_json_str(struct vbm_json *j, const char *key, const char *val)
+{
+	json_key(j, key);
+	vbm_json_escape(j->f, val ? val : "");
+}
+
+void vbm_json_u64(struct vbm_json *j, const char *key, uint64_t val)
+{
+	json_key(j, key);
+	fprintf(j->f, "%" PRIu64, val);
+}
+
+void vbm_json_double(struct vbm_json *j, const char *key, double val)
+{
+	json_key(j, key);
+	fprintf(j->f, "%.1f", val);
+}
+
+void vbm_json_bool(struct vbm_json *j, const char *key, bool val)
+{
+	json_key(j, key);
+	fputs(val ? "true" : "false", j->f);
+}
+
+void vbm_json_null(struct vbm_json *j, const char *key)
+{
+	json_key(j, key);
+	fputs("null", j->f);
+}
+
+void vbm_json_end(struct vbm_json *j)
+{
+	fputc('\n', j->f);
+}

@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * vdpa-blk-mgmt: the parts without side effects (argument and file
+ * parsing, feature names, output formatting), unit-tested on the host.
+ */
+#ifndef VBM_LIB_H
+#define VBM_LIB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Exit codes (documented in vdpa-blk-mgmt.8). */
+enum {
+	VBM_OK = 0,
+	VBM_EFAIL = 1,		/* the operation failed; the kernel refused */
+	VBM_EUSAGE = 2,		/* bad command line or configuration file */
+	VBM_EPERM = 3,		/* not root */
+	VBM_EMODULE = 4,	/* a kernel module is not loaded */
+	VBM_EBACKING = 5,	/* backing missing, unusable or in use */
+	VBM_EEXIST = 6,		/* the device name is taken */
+	VBM_ENODEV = 7,		/* no such device */
+	VBM_EMISMATCH = 8,	/* apply: a device differs and needs recreation */
+	VBM_ETIMEDOUT = 9,	/* the device node did not appear */
+};
+
+#define VBM_NAME_MAX	64
+#define VBM_SERIAL_MAX	20
+#define VBM_MGMTDEV	"vdpasim_blk-sw"
+
+enum vbm_bind { VBM_BIND_UNSET, VBM_BIND_VIRTIO, VBM_BIND_VHOST, VBM_BIND_NONE };
+
+/* What create (and a section of an apply file) asks for; has_* = given. */
+struct vbm_spec {
+	char name[VBM_NAME_MAX + 1];
+	char *mgmtdev;		/* NULL: vdpasim_blk-sw */
+	char *backing;
+	uint64_t size;
+	int read_only;		/* -1 unset */
+	int direct;		/* -1 unset */
+	uint32_t queues, queue_size, block_size, poll_us;
+	bool has_queues, has_queue_size, has_block_size, has_poll_us, has_size;
+	char *serial;
+	int iopoll;		/* -1 unset */
+	uint64_t features;
+	bool has_features;
+	enum vbm_bind bind;
+	int line;		/* apply: line of the section header */
+};
+
+void vbm_spec_init(struct vbm_spec *s);
+void vbm_spec_free(struct vbm_spec *s);
+
+/*
+ * Parsers: 0 on success, else -1 with a message for a person in err
+ * (errlen bytes).
+ */
+int vbm_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out,
+		  char *err, size_t errlen);
+int vbm_parse_size(const char *s, uint64_t *out, char *err, size_t errlen);
+int vbm_parse_features(const char *s, uint64_t *out, char *err, size_t errlen);
+int vbm_parse_bind(const char *s, enum vbm_bind *out, char *err, size_t errlen);
+int vbm_parse_bool(const char *s, int *out);
+int vbm_check_name(const char *s, char *err, size_t errlen);
+
+/*
+ * create's options (argv after "create"), or one "key = value" of an apply
+ * file (key without the leading dashes).
+ */
+int vbm_parse_create_args(int argc, char **argv, struct vbm_spec *s,
+			  char *err, size_t errlen);
+int vbm_spec_set(struct vbm_spec *s, const char *key, const char *val,
+		 char *err, size_t errlen);
+int vbm_spec_check(const struct vbm_spec *s, char *err, size_t errlen);
+
+/* An apply file: sections "[NAME]" of "key = value" lines. */
+struct vbm_config {
+	struct vbm_spec *devs;
+	int n;
+};
+
+int vbm_parse_config(FILE *f, const char *fname, struct vbm_config *c,
+		     char *err, size_t errlen);
+void vbm_config_free(struct vbm_config *c);
+
+/* Features: names as in the virtio spec, without the VIRTIO_*_F_ prefix. */
+const char *vbm_feature_name(unsigned int bit);
+/* Space-separated names (unknown bits as "bit<N>") into buf. */
+char *vbm_features_str(uint64_t f, char *buf, size_t len);
+const char *vbm_bind_name(enum vbm_bind b);	/* virtio, vhost, none */
+const char *vbm_bind_driver(enum vbm_bind b);	/* virtio_vdpa, ... */
+
+/* "128M", "1.5G", "512" (bytes, binary units) */
+char *vbm_human_size(uint64_t bytes, char *buf, size_t len);
+
+/* A minimal JSON writer. */
+struct vbm_json {
+	FILE *f;
+	int depth;
+	bool first[32];
+	bool pretty;
+};
+
+void vbm_json_init(struct vbm_json *j, FILE *f, bool pretty);
+void vbm_json_open(struct vbm_json *j, const char *key, char bracket);
+void vbm_json_close(struct vbm_json *j, char bracket);
+void vbm_json_str(struct vbm_json *j, const char *key, const char *val);
+void vbm_json_u64(struct vbm_json *j, const char *key, uint64_t val);
+void vbm_json_double(struct vbm_json *j, const char *key, double val);
+void vbm_json_bool(struct vbm_json *j, const char *key, bool val);
+void vbm_json_null(struct vbm_json *j, const char *key);
+void vbm_json_end(struct vbm_json *j);
+void vbm_json_escape(FILE *f, const char *s);
+
+#endif

@@ -1,0 +1,325 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Host unit tests of vdpa-blk-mgmt's parsing and formatting (lib.c): no
+ * kernel, no root.  Prints TAP and ends with "N passed, N failed".
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib.h"
+
+static int npass, nfail;
+
+#define CHECK(cond, ...) do {						\
+		if (cond) {						\
+			npass++;					\
+			printf("ok %d - ", npass + nfail);		\
+		} else {						\
+			nfail++;					\
+			printf("not ok %d - ", npass + nfail);		\
+		}							\
+		printf(__VA_ARGS__);					\
+		printf("\n");						\
+	} while (0)
+
+static char e[512];
+
+/* Split a command line on spaces (no quoting) into argv. */
+static int split(char *line, char **argv, int max)
+{
+	int n = 0;
+	char *tok, *save = NULL;
+
+	for (tok = strtok_r(line, " ", &save); tok && n < max; tok = strtok_r(NULL, " ", &save))
+		argv[n++] = tok;
+	return n;
+}
+
+static int parse(const char *cmdline, struct vbm_spec *s)
+{
+	char buf[512], *argv[32];
+	int argc;
+
+	snprintf(buf, sizeof(buf), "%s", cmdline);
+	argc = split(buf, argv, 32);
+	vbm_spec_free(s);
+	vbm_spec_init(s);
+	e[0] = '\0';
+	return vbm_parse_create_args(argc, argv, s, e, sizeof(e));
+}
+
+static void test_sizes(void)
+{
+	static const struct {
+		const char *in;
+		uint64_t out;
+	} good[] = {
+		{ "512", 512 }, { "4096", 4096 }, { "1K", 1024 }, { "64M", 64ULL << 20 },
+		{ "64MiB", 64ULL << 20 }, { "2g", 2ULL << 30 }, { "1T", 1ULL << 40 },
+		{ "3GB", 3ULL << 30 },
+	};
+	static const char *const bad[] = {
+		"", "0", "1000", "513", "12Q", "-1", "1M2", "abc", "99999999999999999999",
+		"17179869184T", "1KX",
+	};
+	uint64_t v;
+	size_t i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		CHECK(!vbm_parse_size(good[i].in, &v, e, sizeof(e)) && v == good[i].out,
+		      "size '%s' = %" PRIu64, good[i].in, good[i].out);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK(vbm_parse_size(bad[i], &v, e, sizeof(e)) && strstr(e, "invalid size"),
+		      "size '%s' refused (%s)", bad[i], e);
+}
+
+static void test_u32(void)
+{
+	uint32_t v;
+
+	CHECK(!vbm_parse_u32("16", 1, 16, &v, e, sizeof(e)) && v == 16, "u32 16 in 1..16");
+	CHECK(!vbm_parse_u32("0x10", 1, 16, &v, e, sizeof(e)) && v == 16, "u32 0x10");
+	CHECK(vbm_parse_u32("17", 1, 16, &v, e, sizeof(e)) && strstr(e, "out of range"),
+	      "u32 17 out of range");
+	CHECK(vbm_parse_u32("-1", 0, 16, &v, e, sizeof(e)), "u32 -1 refused");
+	CHECK(vbm_parse_u32("4x", 0, 16, &v, e, sizeof(e)), "u32 4x refused");
+	CHECK(vbm_parse_u32("", 0, 16, &v, e, sizeof(e)), "u32 empty refused");
+}
+
+static void test_features(void)
+{
+	char buf[1024];
+	uint64_t f;
+
+	CHECK(!vbm_parse_features("VERSION_1,ACCESS_PLATFORM", &f, e, sizeof(e)) &&
+	      f == 0x300000000ULL, "features VERSION_1,ACCESS_PLATFORM");
+	CHECK(!vbm_parse_features("version_1 VIRTIO_F_ACCESS_PLATFORM,VIRTIO_BLK_F_FLUSH",
+				  &f, e, sizeof(e)) && f == (0x300000000ULL | (1 << 9)),
+	      "features: case, spaces and VIRTIO_*_F_ prefixes");
+	CHECK(!vbm_parse_features("EVENT_IDX,RING_INDIRECT_DESC,VIRTIO_RING_F_EVENT_IDX",
+				  &f, e, sizeof(e)) && f == ((1ULL << 29) | (1ULL << 28)),
+	      "features: ring aliases");
+	CHECK(!vbm_parse_features("DISCARD,WRITE_ZEROES,RO,MQ,BLK_SIZE,SEG_MAX,SIZE_MAX,TOPOLOGY",
+				  &f, e, sizeof(e)) && f == 0x7466, "features: blk names");
+	CHECK(!vbm_parse_features("0x300000200", &f, e, sizeof(e)) && f == 0x300000200ULL,
+	      "features: hex");
+	CHECK(vbm_parse_features("VERSION_1,NOPE", &f, e, sizeof(e)) &&
+	      strstr(e, "unknown feature name 'NOPE'"), "features: unknown name (%s)", e);
+	CHECK(vbm_parse_features("0x", &f, e, sizeof(e)), "features: '0x' refused");
+	CHECK(vbm_parse_features("0xZZ", &f, e, sizeof(e)), "features: '0xZZ' refused");
+	CHECK(vbm_parse_features(",", &f, e, sizeof(e)) && strstr(e, "empty"),
+	      "features: empty list refused");
+	CHECK(!strcmp(vbm_features_str(0x300000200ULL, buf, sizeof(buf)),
+		      "FLUSH VERSION_1 ACCESS_PLATFORM"), "features_str: '%s'", buf);
+	CHECK(!strcmp(vbm_features_str((1ULL << 63) | 2, buf, sizeof(buf)), "SIZE_MAX bit63"),
+	      "features_str unknown bit: '%s'", buf);
+	CHECK(!strcmp(vbm_features_str(0, buf, sizeof(buf)), ""), "features_str 0");
+	vbm_features_str(~0ULL, buf, 16);
+	CHECK(strlen(buf) < 16, "features_str truncates safely: '%s'", buf);
+	CHECK(!strcmp(vbm_feature_name(29), "RING_EVENT_IDX") && !vbm_feature_name(3),
+	      "feature_name");
+}
+
+static void test_create_args(void)
+{
+	struct vbm_spec s;
+
+	vbm_spec_init(&s);
+	CHECK(!parse("blk0", &s) && !strcmp(s.name, "blk0") && !s.backing && s.read_only == -1 &&
+	      s.direct == -1 && s.iopoll == -1 && !s.has_queues && s.bind == VBM_BIND_UNSET,
+	      "create NAME: defaults untouched");
+	CHECK(!parse("d0 --backing /img --ro --buffered --queues 4 --queue-size 256 --block-size 4096 --serial abc --poll-us 0 --bind vhost",
+		     &s) && !strcmp(s.backing, "/img") && s.read_only == 1 && s.direct == 0 &&
+	      s.queues == 4 && s.queue_size == 256 && s.block_size == 4096 &&
+	      !strcmp(s.serial, "abc") && s.has_poll_us && s.poll_us == 0 &&
+	      s.bind == VBM_BIND_VHOST, "create: every option");
+	CHECK(!parse("--size=64M d1 --direct --iopoll --backing=/dev/nvme0n1 --features=0x300000000",
+		     &s) == false && strstr(e, "--size is the size of the memory backing"),
+	      "create: --size with --backing refused (%s)", e);
+	CHECK(!parse("--size=64M d1 --features=VERSION_1,ACCESS_PLATFORM --bind=none", &s) &&
+	      s.size == 64ULL << 20 && s.has_features && s.features == 0x300000000ULL &&
+	      s.bind == VBM_BIND_NONE && !strcmp(s.name, "d1"), "create: --opt=value form");
+	CHECK(!parse("d2 --backing /x --iopoll", &s) && s.iopoll == 1, "create: --iopoll");
+	CHECK(parse("d2 --iopoll", &s) && strstr(e, "--iopoll needs"), "create: --iopoll alone");
+	CHECK(parse("d2 --backing /x --iopoll --buffered", &s) && strstr(e, "--iopoll needs"),
+	      "create: --iopoll --buffered");
+	CHECK(parse("", &s) && strstr(e, "missing device name"), "create: no name");
+	CHECK(parse("a b", &s) && strstr(e, "unexpected argument 'b'"), "create: two names");
+	CHECK(parse("a/b", &s) && strstr(e, "invalid device name"), "create: name with /");
+	CHECK(parse("..", &s) && strstr(e, "invalid device name"), "create: name ..");
+	CHECK(parse("x --frob", &s) && strstr(e, "unknown option '--frob'"), "create: unknown option");
+	CHECK(parse("x -q", &s) && strstr(e, "unknown option '-q'"), "create: unknown short option");
+	CHECK(parse("x --queues", &s) && strstr(e, "needs a value"), "create: missing value");
+	CHECK(parse("x --ro=1", &s) && strstr(e, "takes no value"), "create: flag with value");
+	CHECK(parse("x --queues 0", &s) && strstr(e, "queues: "), "create: 0 queues");
+	CHECK(parse("x --queues 17", &s), "create: 17 queues");
+	CHECK(parse("x --queue-size 1000", &s) && strstr(e, "power of two"),
+	      "create: queue size not a power of two");
+	CHECK(parse("x --queue-size 2048", &s), "create: queue size too big");
+	CHECK(parse("x --block-size 256", &s), "create: block size too small");
+	CHECK(parse("x --block-size 1536", &s), "create: block size not a power of two");
+	CHECK(parse("x --size 1M --block-size 4096", &s) == 0, "create: size multiple of block");
+	CHECK(parse("x --size 1536 --block-size 1024", &s) && strstr(e, "multiple of --block-size"),
+	      "create: size not a multiple of the block size");
+	CHECK(parse("x --serial 123456789012345678901", &s) && strstr(e, "longer than 20"),
+	      "create: serial too long");
+	CHECK(parse("x --poll-us 1000001", &s), "create: poll-us too big");
+	CHECK(parse("x --backing relative.img", &s) && strstr(e, "absolute"),
+	      "create: relative backing");
+	CHECK(parse("x --bind qemu", &s) && strstr(e, "virtio, vhost or none"), "create: bad bind");
+	CHECK(parse("x --mgmtdev vdpasim_blk --queues 2", &s) &&
+	      strstr(e, "only --features and --bind"), "create: other mgmtdev, our option");
+	CHECK(!parse("x --mgmtdev vdpasim_blk --features VERSION_1 --bind none", &s) &&
+	      !strcmp(s.mgmtdev, "vdpasim_blk"), "create: other mgmtdev");
+	vbm_spec_free(&s);
+}
+
+static int parse_conf(const char *text, struct vbm_config *c)
+{
+	FILE *f = fmemopen((void *)text, strlen(text), "r");
+	int ret;
+
+	e[0] = '\0';
+	ret = vbm_parse_config(f, "test.conf", c, e, sizeof(e));
+	fclose(f);
+	return ret;
+}
+
+static void test_config(void)
+{
+	struct vbm_config c;
+
+	CHECK(!parse_conf("# comment\n\n[a0]\nbacking = /img/a0.img\nqueues=4\n"
+			  "read-only = yes\ndirect = no\nbind = vhost\n; other comment\n"
+			  "[b1]\n  size = 32M  \npoll-us = 10\nfeatures = VERSION_1, ACCESS_PLATFORM\n",
+			  &c) && c.n == 2 && !strcmp(c.devs[0].name, "a0") &&
+	      !strcmp(c.devs[0].backing, "/img/a0.img") && c.devs[0].queues == 4 &&
+	      c.devs[0].read_only == 1 && c.devs[0].direct == 0 &&
+	      c.devs[0].bind == VBM_BIND_VHOST && c.devs[0].line == 3 &&
+	      !strcmp(c.devs[1].name, "b1") && c.devs[1].size == 32ULL << 20 &&
+	      c.devs[1].poll_us == 10 && c.devs[1].features == 0x300000000ULL &&
+	      c.devs[1].line == 10, "config: two sections (%s)", e);
+	vbm_config_free(&c);
+	CHECK(!parse_conf("", &c) && c.n == 0, "config: empty file");
+	vbm_config_free(&c);
+	CHECK(parse_conf("queues = 1\n", &c) && strstr(e, "test.conf:1: ") &&
+	      strstr(e, "outside a [NAME] section"), "config: key outside a section (%s)", e);
+	vbm_config_free(&c);
+	CHECK(parse_conf("[a]\nqueues = many\n", &c) && strstr(e, "test.conf:2: queues"),
+	      "config: bad value with line (%s)", e);
+	vbm_config_free(&c);
+	CHECK(parse_conf("[a]\nfrob = 1\n", &c) && strstr(e, "unknown option 'frob'"),
+	      "config: unknown key (%s)", e);
+	vbm_config_free(&c);
+	CHECK(parse_conf("[a]\n[a]\n", &c) && strstr(e, "defined twice"),
+	      "config: duplicate section (%s)", e);
+	vbm_config_free(&c);
+	CHECK(parse_conf("[a\n", &c) && strstr(e, "expected [NAME]"), "config: broken header");
+	vbm_config_free(&c);
+	CHECK(parse_conf("[a/b]\n", &c) && strstr(e, "invalid device name"), "config: bad name");
+	vbm_config_free(&c);
+	CHECK(parse_conf("[a]\nqueues\n", &c) && strstr(e, "expected 'key = value'"),
+	      "config: no '='");
+	vbm_config_free(&c);
+	CHECK(parse_conf("[a]\niopoll = maybe\n", &c) && strstr(e, "expected yes or no"),
+	      "config: bad boolean (%s)", e);
+	vbm_config_free(&c);
+	CHECK(parse_conf("[a]\nbacking = /x\nsize = 1M\n", &c) && strstr(e, "test.conf:1: [a]"),
+	      "config: section checked as a whole (%s)", e);
+	vbm_config_free(&c);
+}
+
+static char *json(void (*fn)(struct vbm_json *j), bool pretty)
+{
+	static char out[2048];
+	FILE *f = fmemopen(out, sizeof(out), "w");
+	struct vbm_json j;
+
+	vbm_json_init(&j, f, pretty);
+	fn(&j);
+	fclose(f);
+	return out;
+}
+
+static void json_doc(struct vbm_json *j)
+{
+	vbm_json_open(j, NULL, '{');
+	vbm_json_str(j, "name", "a\"b\\c\n\t\x01");
+	vbm_json_u64(j, "n", UINT64_MAX);
+	vbm_json_bool(j, "t", true);
+	vbm_json_null(j, "z");
+	vbm_json_open(j, "list", '[');
+	vbm_json_str(j, NULL, "x");
+	vbm_json_u64(j, NULL, 1);
+	vbm_json_close(j, ']');
+	vbm_json_open(j, "empty", '{');
+	vbm_json_close(j, '}');
+	vbm_json_double(j, "r", 2.25);
+	vbm_json_close(j, '}');
+	vbm_json_end(j);
+}
+
+static void test_json(void)
+{
+	const char *want = "{\"name\":\"a\\\"b\\\\c\\n\\t\\u0001\",\"n\":18446744073709551615,"
+			   "\"t\":true,\"z\":null,\"list\":[\"x\",1],\"empty\":{},\"r\":2.2}\n";
+	const char *wantp = "{\n  \"name\": \"a\\\"b\\\\c\\n\\t\\u0001\",\n"
+			    "  \"n\": 18446744073709551615,\n  \"t\": true,\n  \"z\": null,\n"
+			    "  \"list\": [\n    \"x\",\n    1\n  ],\n  \"empty\": {},\n"
+			    "  \"r\": 2.2\n}\n";
+	char *got = json(json_doc, false);
+
+	CHECK(!strcmp(got, want), "json compact: %s", got);
+	got = json(json_doc, true);
+	CHECK(!strcmp(got, wantp), "json pretty");
+	if (strcmp(got, wantp))
+		printf("# got:\n%s", got);
+}
+
+static void test_human(void)
+{
+	char b[32];
+
+	CHECK(!strcmp(vbm_human_size(512, b, sizeof(b)), "512"), "human 512");
+	CHECK(!strcmp(vbm_human_size(64ULL << 20, b, sizeof(b)), "64M"), "human 64M");
+	CHECK(!strcmp(vbm_human_size(3ULL << 29, b, sizeof(b)), "1.5G"), "human 1.5G: %s", b);
+	CHECK(!strcmp(vbm_human_size(1ULL << 40, b, sizeof(b)), "1T"), "human 1T");
+	CHECK(!strcmp(vbm_human_size(0, b, sizeof(b)), "0"), "human 0");
+}
+
+static void test_misc(void)
+{
+	enum vbm_bind b;
+	int v;
+
+	CHECK(!vbm_parse_bind("virtio_vdpa", &b, e, sizeof(e)) && b == VBM_BIND_VIRTIO &&
+	      !strcmp(vbm_bind_driver(b), "virtio_vdpa"), "bind virtio_vdpa");
+	CHECK(!vbm_parse_bind("vhost", &b, e, sizeof(e)) && b == VBM_BIND_VHOST &&
+	      !strcmp(vbm_bind_driver(b), "vhost_vdpa"), "bind vhost");
+	CHECK(!vbm_parse_bind("none", &b, e, sizeof(e)) && !strcmp(vbm_bind_driver(b), ""),
+	      "bind none");
+	CHECK(!vbm_parse_bool("On", &v) && v == 1 && !vbm_parse_bool("0", &v) && v == 0 &&
+	      vbm_parse_bool("2", &v), "booleans");
+	CHECK(!vbm_check_name("blk-0_a.b:c", e, sizeof(e)), "name with - _ . :");
+	CHECK(vbm_check_name("-x", e, sizeof(e)), "name starting with -");
+	CHECK(vbm_check_name("a b", e, sizeof(e)), "name with a space");
+	CHECK(vbm_check_name("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", e,
+			     sizeof(e)) && strstr(e, "longer"), "name too long");
+}
+
+int main(void)
+{
+	printf("TAP version 13\n");
+	test_sizes();
+	test_u32();
+	test_features();
+	test_create_args();
+	test_config();
+	test_json();
+	test_human();
+	test_misc();
+	printf("1..%d\n", npass + nfail);
+	printf("%d passed, %d failed\n", npass, nfail);
+	return nfail ? 1 : 0;
+}
