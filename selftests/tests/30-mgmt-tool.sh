@@ -1,0 +1,331 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# tools/vdpa-blk-mgmt against the real module: every subcommand (create
+# with each option, list, show, stats, set, resize, bind, apply, destroy,
+# --help) and every error path with its documented exit code (usage, not
+# root, module not loaded, backing missing / unusable / in use, name taken,
+# no such device, kernel refused with its extack message, apply
+# differences). JSON output is checked with jq; show --json's block config
+# fields must equal what was configured: this is the check that the kernel
+# sends the blk config over netlink (VDPA_ATTR_DEV_BLK_CFG_*).
+# timeout=300
+
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../blk_sw.sh"
+
+require_root
+require_cmd jq setpriv mkfs.ext4
+T=${VDPA_BLK_MGMT:-$REPO/tools/vdpa-blk-mgmt/vdpa-blk-mgmt}
+[ -x "$T" ] || fail "$T not built (make -C tools/vdpa-blk-mgmt)"
+
+# expect_rc CODE PATTERN CMD...: CMD exits with CODE and its stderr matches
+# PATTERN (grep -E; "" for anything). Its stdout is left in $OUT.
+expect_rc()
+{
+	local code=$1 pat=$2 rc=0 errf
+
+	shift 2
+	errf=$(mktemp)
+	OUT=$("$@" 2> "$errf") || rc=$?
+	ERR=$(cat "$errf")
+	rm -f "$errf"
+	[ "$rc" = "$code" ] || fail "'$*': exit $rc, expected $code; stderr: $ERR"
+	[ -z "$pat" ] || grep -qE "$pat" <<< "$ERR" ||
+		fail "'$*': stderr '$ERR' does not match '$pat'"
+	log "[$SECONDS s] ok: exit $rc: $* ${ERR:+-> $(head -n 1 <<< "$ERR")}"
+}
+
+# jq_eq WHAT JSON FILTER WANT
+jq_eq()
+{
+	local got
+
+	got=$(jq -r "$3" <<< "$2") || fail "$1: invalid JSON or filter '$3'"
+	[ "$got" = "$4" ] || fail "$1: $3 is '$got', expected '$4'"
+}
+
+_tool_destroy_all()
+{
+	local d
+
+	for d in /sys/bus/vdpa/devices/*; do
+		[ -e "$d" ] && "$T" destroy "$(basename "$d")"
+	done
+	umount /tmp/mgmt-ro 2> /dev/null
+	return 0
+}
+defer _tool_destroy_all
+
+# --- help, usage ---------------------------------------------------------------
+expect_rc 0 "" "$T" --help
+grep -q '^usage: vdpa-blk-mgmt' <<< "$OUT" || fail "--help: $OUT"
+for c in create destroy list show stats set resize bind apply; do
+	expect_rc 0 "" "$T" "$c" --help
+	grep -q "^usage: vdpa-blk-mgmt $c" <<< "$OUT" || fail "$c --help: $OUT"
+done
+expect_rc 2 "unknown command" "$T" frobnicate
+expect_rc 2 "usage" "$T"
+expect_rc 2 "missing device name" "$T" create
+expect_rc 2 "invalid device name" "$T" create 'a/b'
+expect_rc 2 "invalid size" "$T" create e0 --size 1000
+expect_rc 2 "unknown unit" "$T" create e0 --size 12Q
+expect_rc 2 "unknown feature name 'FOO'" "$T" create e0 --features VERSION_1,FOO
+expect_rc 2 "power of two" "$T" create e0 --queue-size 100
+expect_rc 2 "out of range" "$T" create e0 --queues 17
+expect_rc 2 "iopoll needs" "$T" create e0 --iopoll
+expect_rc 2 "unknown option" "$T" create e0 --frob
+expect_rc 2 "virtio, vhost or none" "$T" create e0 --bind qemu
+expect_rc 2 "nothing to set" "$T" set e0
+expect_rc 2 "out of range" "$T" set e0 --poll-us 2000000
+
+# --- not root ----------------------------------------------------------------------
+expect_rc 3 "must be run as root" setpriv --reuid=65534 --regid=65534 --clear-groups \
+	"$T" create nr0
+expect_rc 3 "must be run as root" setpriv --reuid=65534 --regid=65534 --clear-groups \
+	"$T" destroy nr0
+
+# --- modules not loaded ---------------------------------------------------------------
+vdpa_dev_del_all || fail "cannot delete leftover devices"
+modprobe -r -a vdpa_blk_sw vdpa_sim_blk vdpa_sim virtio_vdpa vhost_vdpa 2> /dev/null
+modprobe -r vdpa 2> /dev/null
+if [ ! -e /sys/module/vdpa ]; then
+	expect_rc 4 "vdpa module is not loaded" "$T" create e0
+	expect_rc 4 "vdpa module is not loaded" "$T" list
+else
+	log "vdpa cannot be unloaded here; not checking its absence"
+fi
+load_modules vdpa virtio_blk
+expect_rc 4 "vdpa_blk_sw module is not loaded.*|modprobe vdpa_blk_sw" "$T" create e0
+load_modules vdpa_blk_sw
+if ! grep -q ' /sys/kernel/config configfs' /proc/mounts; then
+	mount -t configfs none /sys/kernel/config || fail "cannot mount configfs"
+fi
+expect_rc 4 "virtio_vdpa module is not loaded" "$T" create e0
+expect_rc 4 "vhost_vdpa module is not loaded" "$T" create e0 --bind vhost
+bsw_setup
+# the tool must not depend on the bus autoprobe: turn it back on
+echo 1 > /sys/bus/vdpa/drivers_autoprobe
+
+# --- create on the memory backing, bound to virtio ----------------------------------------
+expect_rc 0 "" "$T" create m0 --size 64M --queues 2 --queue-size 128 --block-size 4096 \
+	--serial m0-serial --poll-us 20 --buffered
+dev=$OUT
+[ -b "$dev" ] || fail "create printed '$dev', not a block device"
+expect_eq "autoprobe restored" "$(cat /sys/bus/vdpa/drivers_autoprobe)" 1
+expect_eq "$dev size" "$(bsw_sectors "$dev")" $((64 << 11))
+expect_eq "$dev logical_block_size" \
+	"$(cat "/sys/block/$(basename "$dev")/queue/logical_block_size")" 4096
+expect_eq "$dev serial" "$(cat "/sys/block/$(basename "$dev")/serial")" m0-serial
+
+expect_rc 0 "" "$T" show m0 --json
+show=$OUT
+log "$show"
+# block config decoded from VDPA_CMD_DEV_CONFIG_GET equals what was configured
+jq_eq "config capacity" "$show" .config.capacity $((64 << 11))
+jq_eq "config blk_size" "$show" .config.blk_size 4096
+jq_eq "config seg_max" "$show" .config.seg_max 126
+jq_eq "config size_max" "$show" .config.size_max 1048576
+jq_eq "config num_queues" "$show" .config.num_queues 2
+jq_eq "config max_discard_seg" "$show" .config.max_discard_seg 16
+jq_eq "config max_write_zeroes_seg" "$show" .config.max_write_zeroes_seg 16
+jq_eq "config discard_sector_alignment" "$show" .config.discard_sector_alignment 8
+jq_eq "config read_only" "$show" .config.read_only 0
+jq_eq "config flush" "$show" .config.flush 1
+jq_eq "max_vqs" "$show" .max_vqs 2
+jq_eq "max_vq_size" "$show" .max_vq_size 128
+jq_eq "driver" "$show" .driver virtio_vdpa
+jq_eq "node" "$show" .node "$dev"
+jq_eq "backing_type" "$show" .backing_type memory
+jq_eq "capacity_bytes" "$show" .capacity_bytes $((64 << 20))
+jq_eq "serial" "$show" .serial m0-serial
+jq_eq "poll_idle_us" "$show" .poll_idle_us 20
+jq_eq "direct" "$show" .direct false
+jq_eq "block_size" "$show" .block_size 4096
+jq_eq "features VERSION_1" "$show" '.features | index("VERSION_1") != null' true
+jq_eq "features DISCARD" "$show" '.features | index("DISCARD") != null' true
+jq_eq "negotiated VERSION_1" "$show" '.negotiated_features | index("VERSION_1") != null' true
+jq_eq "queues" "$show" '.queues | length' 2
+expect_rc 0 "" "$T" show m0
+grep -q 'seg_max 126' <<< "$OUT" || fail "show: $OUT"
+grep -q 'negotiated:.*VERSION_1' <<< "$OUT" || fail "show: $OUT"
+
+# the container flow: a file system on the disk
+mkfs.ext4 -q -F "$dev" || fail "mkfs.ext4 $dev failed"
+mnt=$(mktemp -d)
+mount "$dev" "$mnt" || fail "mount $dev failed"
+echo hello > "$mnt/file" && sync || fail "write on $mnt failed"
+umount "$mnt" || fail "umount failed"
+rmdir "$mnt"
+
+# --- stats, set ------------------------------------------------------------------------------
+expect_rc 0 "" "$T" stats m0 --json
+jq_eq "stats queues" "$OUT" '.queues | length' 2
+jq_eq "stats requests > 0" "$OUT" '([.queues[].requests] | add) > 0' true
+jq_eq "stats write_bytes > 0" "$OUT" '([.queues[].write_bytes] | add) > 0' true
+expect_rc 0 "" "$T" stats m0
+grep -q '^QUEUE' <<< "$OUT" || fail "stats: $OUT"
+dd if="$dev" of=/dev/null bs=64k count=256 iflag=direct status=none &
+expect_rc 0 "" "$T" stats m0 --watch 1 --count 2 --json
+wait
+expect_eq "stats --watch samples" "$(wc -l <<< "$OUT")" 2
+jq -e -s 'length == 2 and (.[0].queues | length) == 2 and
+	(.[0].queues[0] | has("requests_per_s"))' <<< "$OUT" > /dev/null ||
+	fail "stats --watch --json: $OUT"
+expect_rc 0 "" "$T" stats m0 --watch 1 --count 1
+grep -q 'req/s' <<< "$OUT" || fail "stats --watch: $OUT"
+
+expect_rc 0 "" "$T" set m0 --poll-us 100
+expect_eq poll_idle_us "$(bsw_attr m0 poll_idle_us)" 100
+
+# --- list ---------------------------------------------------------------------------------------
+expect_rc 0 "" "$T" list
+grep -qE "^m0 +vdpasim_blk-sw +virtio_vdpa +$dev +64M +2 +\(memory\)" <<< "$OUT" ||
+	fail "list: $OUT"
+expect_rc 0 "" "$T" list --json
+jq_eq "list node" "$OUT" '.devices[] | select(.name == "m0") | .node' "$dev"
+jq_eq "list capacity" "$OUT" '.devices[] | select(.name == "m0") | .capacity_bytes' $((64 << 20))
+
+# --- file backing, vhost, resize, rebinding ---------------------------------------------------------
+img=/scratch/mgmt-f0.img
+truncate -s 16M "$img" || fail "truncate failed"
+expect_rc 0 "" "$T" create f0 --backing "$img" --bind vhost --queues 1
+vdev=$OUT
+[ -c "$vdev" ] || fail "create --bind vhost printed '$vdev'"
+expect_rc 0 "" "$T" show f0 --json
+jq_eq "f0 driver" "$OUT" .driver vhost_vdpa
+jq_eq "f0 node" "$OUT" .node "$vdev"
+jq_eq "f0 backing" "$OUT" .backing "$img"
+jq_eq "f0 backing_type" "$OUT" .backing_type file
+jq_eq "f0 capacity" "$OUT" .config.capacity $((16 << 11))
+jq_eq "f0 blk_size" "$OUT" .config.blk_size 512
+jq_eq "f0 seg_max" "$OUT" .config.seg_max 254
+jq_eq "f0 num_queues" "$OUT" .config.num_queues 1
+
+truncate -s 24M "$img"
+expect_rc 0 "" "$T" resize f0
+grep -q '16M -> 24M' <<< "$OUT" || fail "resize: $OUT"
+expect_rc 0 "" "$T" show f0 --json
+jq_eq "f0 capacity after resize" "$OUT" .config.capacity $((24 << 11))
+expect_rc 0 "" "$T" resize m0
+grep -q 'unchanged' <<< "$OUT" || fail "resize m0: $OUT"
+
+expect_rc 0 "" "$T" bind f0 virtio
+fdev=$OUT
+[ -b "$fdev" ] || fail "bind virtio printed '$fdev'"
+expect_eq "$fdev size" "$(bsw_sectors "$fdev")" $((24 << 11))
+expect_rc 0 "" "$T" bind f0 none
+[ -z "$OUT" ] || fail "bind none printed '$OUT'"
+expect_rc 0 "" "$T" show f0 --json
+jq_eq "f0 unbound" "$OUT" .driver ""
+jq_eq "f0 override" "$OUT" .driver_override none
+expect_rc 0 "" "$T" bind f0 vhost
+[ -c "$OUT" ] || fail "bind vhost printed '$OUT'"
+
+# --- error paths against the kernel ----------------------------------------------------------------
+expect_rc 6 "name m0 is taken" "$T" create m0
+expect_rc 5 "does not exist" "$T" create e0 --backing /nonexistent.img
+expect_rc 5 "neither a regular file nor a block device" "$T" create e0 --backing /tmp
+expect_rc 5 "already used by vdpa device f0" "$T" create e0 --backing "$img"
+mkdir -p /tmp/mgmt-ro
+mount -t tmpfs -o size=32M tmpfs /tmp/mgmt-ro || fail "mount tmpfs failed"
+truncate -s 8M /tmp/mgmt-ro/ro.img
+mount -o remount,ro /tmp/mgmt-ro || fail "remount ro failed"
+expect_rc 5 "read-only file system" "$T" create e0 --backing /tmp/mgmt-ro/ro.img
+[ ! -e /sys/kernel/config/vdpa_blk_sw/e0 ] || fail "a refused create left its configfs item"
+expect_rc 0 "" "$T" create r0 --backing /tmp/mgmt-ro/ro.img --ro --buffered --bind none
+expect_rc 0 "" "$T" show r0 --json
+jq_eq "r0 read_only" "$OUT" .read_only true
+jq_eq "r0 config read_only" "$OUT" .config.read_only 1
+jq_eq "r0 features RO" "$OUT" '.features | index("RO") != null' true
+jq_eq "r0 unbound" "$OUT" .negotiated_features null
+expect_rc 0 "" "$T" destroy r0
+umount /tmp/mgmt-ro
+
+# device_features provisioning: accepted subset, then refused sets
+expect_rc 0 "" "$T" create p0 --features VERSION_1,ACCESS_PLATFORM,FLUSH,BLK_SIZE,SEG_MAX \
+	--bind none
+expect_rc 0 "" "$T" show p0 --json
+jq_eq "p0 features" "$OUT" '.features | join(",")' SEG_MAX,BLK_SIZE,FLUSH,VERSION_1,ACCESS_PLATFORM
+jq_eq "p0 no discard config" "$OUT" '.config | has("max_discard_sectors")' false
+jq_eq "p0 no mq config" "$OUT" '.config | has("num_queues")' false
+jq_eq "p0 seg_max" "$OUT" .config.seg_max 254
+expect_rc 0 "" "$T" destroy p0
+expect_rc 1 "kernel refused: Invalid argument" "$T" create e0 --features VERSION_1 --bind none
+grep -q 'requires: ACCESS_PLATFORM' <<< "$ERR" || fail "no hint about ACCESS_PLATFORM: $ERR"
+expect_rc 1 "kernel refused" "$T" create e0 --features 0x300000010 --bind none
+grep -q 'not offered by the management device: GEOMETRY' <<< "$ERR" || fail "no hint: $ERR"
+[ ! -e /sys/bus/vdpa/devices/e0 ] && [ ! -e /sys/kernel/config/vdpa_blk_sw/e0 ] ||
+	fail "a refused device or its configfs item exists"
+# the kernel's extack message: vdpa_sim_blk takes no device_features
+if modinfo vdpa_sim_blk > /dev/null 2>&1; then
+	load_modules vdpa_sim_blk
+	expect_rc 1 "kernel refused: .*: .*[Ss]ome provided attributes are not supported" \
+		"$T" create e0 --mgmtdev vdpasim_blk --features VERSION_1,ACCESS_PLATFORM --bind none
+	expect_rc 2 "only --features and --bind" "$T" create e0 --mgmtdev vdpasim_blk --queues 2
+	expect_rc 0 "" "$T" create s0 --mgmtdev vdpasim_blk --bind none
+	expect_rc 0 "" "$T" list --all --json
+	jq_eq "list --all" "$OUT" '.devices[] | select(.name == "s0") | .mgmtdev' vdpasim_blk
+	expect_rc 0 "" "$T" list --json
+	jq_eq "list without --all" "$OUT" '[.devices[] | select(.name == "s0")] | length' 0
+	expect_rc 0 "" "$T" destroy s0
+else
+	log "vdpa_sim_blk not available: extack message not checked"
+fi
+
+expect_rc 7 "no vdpa device named nope" "$T" show nope
+expect_rc 7 "no vdpa device named nope" "$T" destroy nope
+expect_rc 7 "no vdpa device named nope" "$T" stats nope
+expect_rc 7 "no vdpa device named nope" "$T" resize nope
+expect_rc 7 "no vdpa device named nope" "$T" set nope --poll-us 1
+expect_rc 7 "no vdpa device named nope" "$T" bind nope virtio
+
+# --- apply ---------------------------------------------------------------------------------------------
+conf=$(mktemp)
+cat > "$conf" <<EOF
+# devices for this boot
+[a0]
+size = 32M
+queues = 2
+serial = apply-a0
+poll-us = 10
+
+[m0]
+queues = 3   # m0 has 2: needs recreation
+EOF
+sed -i 's/   # m0.*//' "$conf"
+expect_rc 8 "" "$T" apply "$conf"
+log "$OUT"
+grep -q '^a0: created /dev/vd' <<< "$OUT" || fail "apply: $OUT"
+grep -q '^m0: differs: num_queues is 2, wanted 3' <<< "$OUT" || fail "apply: $OUT"
+expect_eq "a0 serial" "$(bsw_attr a0 serial)" apply-a0
+expect_eq "a0 driver" "$(basename "$(readlink /sys/bus/vdpa/devices/a0/driver)")" virtio_vdpa
+cat > "$conf" <<EOF
+[a0]
+size = 32M
+queues = 2
+serial = apply-a0
+poll-us = 10
+bind = virtio
+EOF
+expect_rc 0 "" "$T" apply "$conf"
+expect_eq "apply again" "$OUT" "a0: unchanged"
+sed -i 's/poll-us = 10/poll-us = 30/' "$conf"
+expect_rc 0 "" "$T" apply "$conf"
+expect_eq "apply poll-us" "$OUT" "a0: poll_idle_us set to 30"
+expect_eq "a0 poll_idle_us" "$(bsw_attr a0 poll_idle_us)" 30
+printf '[a1]\nqueues = many\n' > "$conf"
+expect_rc 2 ":2: queues" "$T" apply "$conf"
+printf 'queues = 1\n' > "$conf"
+expect_rc 2 ":1: .*outside a \\[NAME\\] section" "$T" apply "$conf"
+rm -f "$conf"
+
+# --- destroy ------------------------------------------------------------------------------------------------
+for n in m0 f0 a0; do
+	expect_rc 0 "" "$T" destroy "$n"
+	[ ! -e "/sys/bus/vdpa/devices/$n" ] || fail "$n still exists"
+	[ ! -e "/sys/kernel/config/vdpa_blk_sw/$n" ] || fail "configfs item $n still exists"
+done
+expect_rc 0 "" "$T" list --json
+jq_eq "no devices left" "$OUT" '.devices | length' 0
+echo 0 > /sys/bus/vdpa/drivers_autoprobe
