@@ -4,7 +4,9 @@
 #
 #   make [KDIR=<kernel build dir>] [W=1] [C=1]
 #                      build vdpa_blk_sw.ko (default KDIR: the running kernel)
-#   make install       modules_install into updates/, then depmod
+#   make install       modules_install into updates/, then depmod; and
+#                      tools/vdpa-blk-mgmt (tool, man page, completion, unit)
+#   make dkms-install  copy the sources to /usr/src and dkms install them
 #   make clean
 #
 #   make lab           set up the VM lab in the cache (idempotent, as root)
@@ -46,7 +48,16 @@ compat:
 
 install: modules
 	$(MAKE) -C $(KDIR) M=$(CURDIR) INSTALL_MOD_DIR=updates modules_install
-	depmod -a $(shell cat $(KDIR)/include/config/kernel.release)
+	depmod $(if $(INSTALL_MOD_PATH),-b $(INSTALL_MOD_PATH)) -a $(shell cat $(KDIR)/include/config/kernel.release)
+	$(MAKE) -C tools/vdpa-blk-mgmt install
+
+# DKMS (dkms.conf; builds vringh.ko too where the kernel lacks it)
+DKMS_VERSION = $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' dkms.conf)
+dkms-install:
+	rm -rf /usr/src/vdpa-blk-sw-$(DKMS_VERSION)
+	mkdir -p /usr/src/vdpa-blk-sw-$(DKMS_VERSION)
+	cp -r Kbuild Makefile dkms.conf drivers scripts /usr/src/vdpa-blk-sw-$(DKMS_VERSION)/
+	dkms install vdpa-blk-sw/$(DKMS_VERSION)
 
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2> /dev/null || \
@@ -83,5 +94,5 @@ vm-shell: lab
 	@$(MAKE) --no-print-directory lab-module || echo "vm-shell: module build failed; booting without it" >&2
 	$(LAB)/vm-run --shell
 
-.PHONY: all modules compat install clean lab lab-module selftests check-style \
+.PHONY: all modules compat install dkms-install clean lab lab-module selftests check-style \
 	check demo vm-shell
