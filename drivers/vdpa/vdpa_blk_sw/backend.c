@@ -203,15 +203,12 @@ u64 vbs_backend_sectors(struct vbs_dev *dev)
  * @req: the request, with @req->status set
  *
  * The one way out for every request; callable from any context but NMI.
- * The worker writes the status byte and the used element.
+ * The worker writes the status byte and the used element, and releases
+ * the request's pages and bio_vec array.
  */
 void vbs_req_complete(struct vbs_req *req)
 {
 	struct vbs_vq *vq = req->vq;
-
-	if (req->bvec && req->bvec != req->inline_bvec)
-		mempool_free(req->bvec, vq->dev->bvec_pool);
-	req->bvec = NULL;
 
 	/* The device is freed only after a grace period: see vbs_worker_stop(). */
 	rcu_read_lock();

@@ -183,6 +183,18 @@ static ssize_t vbs_cfg_direct_store(struct config_item *item,
 }
 CONFIGFS_ATTR(vbs_cfg_, direct);
 
+static ssize_t vbs_cfg_use_va_show(struct config_item *item, char *page)
+{
+	return sysfs_emit(page, "%d\n", to_vbs_cfg(item)->p.use_va);
+}
+
+static ssize_t vbs_cfg_use_va_store(struct config_item *item,
+				    const char *page, size_t count)
+{
+	return vbs_cfg_store_bool(item, page, count, &to_vbs_cfg(item)->p.use_va);
+}
+CONFIGFS_ATTR(vbs_cfg_, use_va);
+
 static ssize_t vbs_cfg_iopoll_show(struct config_item *item, char *page)
 {
 	return sysfs_emit(page, "%d\n", to_vbs_cfg(item)->p.iopoll);
@@ -331,6 +343,7 @@ static struct configfs_attribute *vbs_cfg_attrs[] = {
 	&vbs_cfg_attr_serial,
 	&vbs_cfg_attr_poll_idle_us,
 	&vbs_cfg_attr_iopoll,
+	&vbs_cfg_attr_use_va,
 	&vbs_cfg_attr_live,
 	NULL,
 };

@@ -179,63 +179,144 @@ static int vbs_pa_to_bvec(u64 pa, u64 len, struct bio_vec *bv)
 	return 0;
 }
 
+/* One translation step: the part of [iova, iova + *len) one mapping covers. */
+static int vbs_iotlb_chunk(struct vbs_dev *dev, u64 iova, u64 *len, u32 perm,
+			   u64 *addr)
+{
+	int ret;
+
+	spin_lock(&dev->iotlb_lock);
+	ret = vbs_iotlb_lookup(dev, iova, len, perm, addr);
+	spin_unlock(&dev->iotlb_lock);
+	return ret;
+}
+
+/**
+ * vbs_unpin_bvecs() - release user pages pinned by vbs_iotlb_map_kiov()
+ * @bv: the bio_vecs, one page each
+ * @n: number of entries
+ * @dirty: the device wrote to the pages
+ *
+ * Process context only (marking a page dirty may sleep).
+ */
+void vbs_unpin_bvecs(struct bio_vec *bv, unsigned int n, bool dirty)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		unpin_user_pages_dirty_lock(&bv[i].bv_page, 1, dirty);
+}
+
+/*
+ * VA mode: pin the user pages of [uaddr, uaddr + len) in the adopted mm
+ * (the worker runs with kthread_use_mm()), one bio_vec per page.
+ */
+static int vbs_va_to_bvecs(u64 uaddr, u64 len, bool write,
+			   struct bio_vec *bv, unsigned int *n,
+			   unsigned int max)
+{
+	unsigned int gup = write ? FOLL_WRITE : 0;
+	struct page *pages[16];
+
+	while (len) {
+		unsigned int off = offset_in_page(uaddr), i;
+		u64 span = min_t(u64, len, ARRAY_SIZE(pages) * PAGE_SIZE - off);
+		int nr = DIV_ROUND_UP(off + span, PAGE_SIZE), got;
+
+		if (uaddr > TASK_SIZE_MAX || *n + nr > max)
+			return uaddr > TASK_SIZE_MAX ? -EFAULT : -E2BIG;
+		got = pin_user_pages_fast(uaddr & PAGE_MASK, nr, gup, pages);
+		if (got != nr) {
+			if (got > 0)
+				unpin_user_pages(pages, got);
+			return -EFAULT;
+		}
+		for (i = 0; i < nr; i++) {
+			unsigned int plen = min_t(u64, span, PAGE_SIZE - off);
+
+			bvec_set_page(&bv[(*n)++], pages[i], plen, off);
+			span -= plen;
+			len -= plen;
+			uaddr += plen;
+			off = 0;
+		}
+	}
+	return 0;
+}
+
 /**
  * vbs_iotlb_map_kiov() - build bio_vecs over a descriptor chain's buffers
  * @dev: the device
  * @kiov: chain part, from its current position (vringh_kiov_advance()d)
  * @len: bytes to map; must not exceed what @kiov holds
  * @perm: VHOST_MAP_RO when the device reads, VHOST_MAP_WO when it writes
+ * @va: the address space holds user addresses (vhost-vdpa VA mode): pin
+ *	the pages, one bio_vec each; release them with vbs_unpin_bvecs()
  * @bv: output array
  * @max: entries in @bv
  * @nr: number of entries filled
  *
  * The caller holds a read-side section of @dev->iotlb_srcu for as long as
- * the bio_vecs are used.
+ * the bio_vecs are used.  On failure nothing stays pinned.
  *
  * Return: 0, -EFAULT for an address outside every mapping (or not memory),
  * -EPERM for a mapping without @perm, -E2BIG when @max is too small.
  */
 int vbs_iotlb_map_kiov(struct vbs_dev *dev, struct vringh_kiov *kiov,
-		       size_t len, u32 perm, struct bio_vec *bv,
+		       size_t len, u32 perm, bool va, struct bio_vec *bv,
 		       unsigned int max, unsigned int *nr)
 {
 	unsigned int i, n = 0;
 	int ret = 0;
 
-	spin_lock(&dev->iotlb_lock);
 	for (i = kiov->i; i < kiov->used && len; i++) {
 		u64 iova = (u64)(uintptr_t)kiov->iov[i].iov_base;
 		u64 left = min_t(u64, kiov->iov[i].iov_len, len);
 
 		len -= left;
 		while (left) {
-			u64 chunk = left, pa;
+			u64 chunk = left, addr;
 
-			if (n == max) {
-				ret = -E2BIG;
-				goto out;
-			}
-			ret = vbs_iotlb_lookup(dev, iova, &chunk, perm, &pa);
+			ret = vbs_iotlb_chunk(dev, iova, &chunk, perm, &addr);
 			if (ret)
-				goto out;
-			ret = vbs_pa_to_bvec(pa, chunk, &bv[n]);
-			if (ret)
-				goto out;
-			/* Merge with the previous entry when contiguous. */
-			if (n && bvec_phys(&bv[n - 1]) + bv[n - 1].bv_len == pa &&
-			    (u64)bv[n - 1].bv_len + chunk <= UINT_MAX)
+				goto fail;
+			if (va) {
+				ret = vbs_va_to_bvecs(addr, chunk,
+						      perm & VHOST_MAP_WO,
+						      bv, &n, max);
+				if (ret)
+					goto fail;
+			} else if (n && bvec_phys(&bv[n - 1]) +
+				   bv[n - 1].bv_len == addr &&
+				   (u64)bv[n - 1].bv_len + chunk <= UINT_MAX) {
+				/* Physically contiguous: one bio_vec. */
+				if (!pfn_valid(PHYS_PFN(addr + chunk - 1))) {
+					ret = -EFAULT;
+					goto fail;
+				}
 				bv[n - 1].bv_len += chunk;
-			else
+			} else {
+				ret = n == max ? -E2BIG :
+				      vbs_pa_to_bvec(addr, chunk, &bv[n]);
+				if (ret)
+					goto fail;
 				n++;
+			}
 			iova += chunk;
 			left -= chunk;
 		}
 	}
-	if (len)
+	if (len) {
 		ret = -EFAULT;
-out:
-	spin_unlock(&dev->iotlb_lock);
+		goto fail;
+	}
 	*nr = n;
+	return 0;
+
+fail:
+	if (va)
+		vbs_unpin_bvecs(bv, n, false);
+	*nr = 0;
 	return ret;
 }
 
@@ -244,25 +325,32 @@ out:
  * @dev: the device
  * @iova: address of the byte
  * @perm: access the device needs
+ * @va: VA mode: the page is pinned; release it with unpin_user_page()
  * @page: the page
  * @off: offset of the byte in @page
  *
  * Return: 0, -EFAULT or -EPERM.
  */
-int vbs_iotlb_locate(struct vbs_dev *dev, u64 iova, u32 perm,
+int vbs_iotlb_locate(struct vbs_dev *dev, u64 iova, u32 perm, bool va,
 		     struct page **page, unsigned int *off)
 {
-	u64 len = 1, pa;
+	u64 len = 1, addr;
 	int ret;
 
-	spin_lock(&dev->iotlb_lock);
-	ret = vbs_iotlb_lookup(dev, iova, &len, perm, &pa);
-	spin_unlock(&dev->iotlb_lock);
+	ret = vbs_iotlb_chunk(dev, iova, &len, perm, &addr);
 	if (ret)
 		return ret;
-	if (!pfn_valid(PHYS_PFN(pa)))
+	*off = offset_in_page(addr);
+	if (va) {
+		if (addr > TASK_SIZE_MAX)
+			return -EFAULT;
+		ret = pin_user_pages_fast(addr & PAGE_MASK, 1,
+					  perm & VHOST_MAP_WO ? FOLL_WRITE : 0,
+					  page);
+		return ret == 1 ? 0 : -EFAULT;
+	}
+	if (!pfn_valid(PHYS_PFN(addr)))
 		return -EFAULT;
-	*page = pfn_to_page(PHYS_PFN(pa));
-	*off = offset_in_page(pa);
+	*page = pfn_to_page(PHYS_PFN(addr));
 	return 0;
 }

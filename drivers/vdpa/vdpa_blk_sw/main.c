@@ -46,6 +46,11 @@ module_param_named(default_poll_idle_us, vbs_default_poll_idle_us, uint, 0444);
 MODULE_PARM_DESC(default_poll_idle_us,
 		 "Busy-poll window in microseconds, 0 for notifications only. Default: 50");
 
+static bool default_use_va;
+module_param(default_use_va, bool, 0444);
+MODULE_PARM_DESC(default_use_va,
+		 "vhost-vdpa VA mode (guest memory by user address, shared file-backed memory only) instead of PA mode (pinned pages). Default: N");
+
 static bool default_direct = true;
 module_param(default_direct, bool, 0444);
 MODULE_PARM_DESC(default_direct,
@@ -77,6 +82,7 @@ void vbs_params_init(struct vbs_params *p)
 	memset(p, 0, sizeof(*p));
 	p->size = (u64)default_size_mb << 20;
 	p->direct = default_direct;
+	p->use_va = default_use_va;
 	p->num_queues = default_num_queues;
 	p->num_workers = 1;
 	p->queue_size = default_queue_size;
@@ -187,7 +193,7 @@ static int vbs_dev_setup(struct vbs_dev *dev)
 		return -EINVAL;
 	vbs_config_fill(dev);
 
-	dev->bvec_pool = mempool_create_kmalloc_pool(1, VBS_MAX_BVECS *
+	dev->bvec_pool = mempool_create_kmalloc_pool(4, VBS_MAX_BVECS *
 						     sizeof(struct bio_vec));
 	if (!dev->bvec_pool)
 		return -ENOMEM;
@@ -264,7 +270,7 @@ static int vbs_dev_add(struct vdpa_mgmt_dev *mdev, const char *name,
 		goto free_params;
 
 	dev = vdpa_alloc_device(struct vbs_dev, vdpa, mdev->device,
-				&vbs_config_ops, 1, 1, name, false);
+				&vbs_config_ops, 1, 1, name, p->use_va);
 	if (IS_ERR(dev)) {
 		ret = PTR_ERR(dev);
 		goto free_params;

@@ -673,6 +673,44 @@ static int vbs_reset_map(struct vdpa_device *vdpa, unsigned int asid)
 }
 
 /**
+ * vbs_bind_mm() - vhost-vdpa VA mode: use this address space
+ * @vdpa: the vDPA device
+ * @mm: the vhost-vdpa owner's address space; vhost-vdpa keeps it alive
+ *	until vbs_unbind_mm()
+ *
+ * IOVAs then translate to user addresses in @mm, which the workers adopt.
+ *
+ * Return: 0.
+ */
+static int vbs_bind_mm(struct vdpa_device *vdpa, struct mm_struct *mm)
+{
+	struct vbs_dev *dev = vdpa_to_vbs(vdpa);
+
+	down_write(&dev->lock);
+	dev->mm = mm;
+	up_write(&dev->lock);
+	vbs_worker_wake(dev);
+	return 0;
+}
+
+/**
+ * vbs_unbind_mm() - stop using the address space given to vbs_bind_mm()
+ * @vdpa: the vDPA device
+ *
+ * The workers drop it at their next pass; they hold their own reference
+ * until then.
+ */
+static void vbs_unbind_mm(struct vdpa_device *vdpa)
+{
+	struct vbs_dev *dev = vdpa_to_vbs(vdpa);
+
+	down_write(&dev->lock);
+	dev->mm = NULL;
+	up_write(&dev->lock);
+	vbs_worker_wake(dev);
+}
+
+/**
  * vbs_get_vq_dma_dev() - device to map virtqueue memory with
  * @vdpa: the vDPA device
  * @idx: virtqueue index
@@ -752,5 +790,7 @@ const struct vdpa_config_ops vbs_config_ops = {
 	.set_map		= vbs_set_map,
 	.reset_map		= vbs_reset_map,
 	.get_vq_dma_dev		= vbs_get_vq_dma_dev,
+	.bind_mm		= vbs_bind_mm,
+	.unbind_mm		= vbs_unbind_mm,
 	.free			= vbs_free,
 };

@@ -9,6 +9,7 @@
  * given back through the one completion path, vbs_req_complete().
  */
 
+#include <linux/mm.h>
 #include <linux/overflow.h>
 #include <linux/string.h>
 #include <linux/virtio_byteorder.h>
@@ -40,8 +41,11 @@ static int vbs_req_find_status(struct vbs_dev *dev, struct vbs_vq *vq,
 			continue;
 		if (check_add_overflow(iova, (u64)v->iov_len - 1, &last))
 			return -EFAULT;
-		return vbs_iotlb_locate(dev, last, VHOST_MAP_WO,
-					&req->status_page, &req->status_off);
+		if (vbs_iotlb_locate(dev, last, VHOST_MAP_WO, !!dev->mm,
+				     &req->status_page, &req->status_off))
+			return -EFAULT;
+		req->status_pinned = !!dev->mm;
+		return 0;
 	}
 	return -EINVAL;
 }
@@ -58,8 +62,12 @@ static bool vbs_range_ok(struct vbs_dev *dev, u64 sector, u64 bytes)
 	return end <= READ_ONCE(dev->capacity);
 }
 
-/* Helpers return VBS_STARTED once the request is in flight, else a status. */
+/*
+ * Helpers return VBS_STARTED once the request is in flight, VBS_RETRY when
+ * it must be fetched again later, else a status to end it with.
+ */
 #define VBS_STARTED	0xff
+#define VBS_RETRY	0xfe
 
 static u8 vbs_req_rw(struct vbs_dev *dev, struct vbs_vq *vq,
 		     struct vbs_req *req, size_t data_in, size_t data_out)
@@ -68,6 +76,7 @@ static u8 vbs_req_rw(struct vbs_dev *dev, struct vbs_vq *vq,
 	struct vringh_kiov *kiov = write ? &vq->riov : &vq->wiov;
 	u32 perm = write ? VHOST_MAP_RO : VHOST_MAP_WO;
 	unsigned int max = VBS_INLINE_BVECS;
+	bool va = dev->mm;
 	int ret;
 
 	req->len = write ? data_out : data_in;
@@ -89,14 +98,22 @@ static u8 vbs_req_rw(struct vbs_dev *dev, struct vbs_vq *vq,
 		return VIRTIO_BLK_S_OK;
 
 	req->bvec = req->inline_bvec;
-	ret = vbs_iotlb_map_kiov(dev, kiov, req->len, perm, req->bvec, max,
-				 &req->nr_bvec);
+	ret = vbs_iotlb_map_kiov(dev, kiov, req->len, perm, va, req->bvec,
+				 max, &req->nr_bvec);
 	if (ret == -E2BIG) {
-		req->bvec = mempool_alloc(dev->bvec_pool, GFP_NOIO);
+		/*
+		 * The pool's elements come back when the worker reaps, so the
+		 * worker must not wait for one: fetch the request again later.
+		 */
+		req->bvec = mempool_alloc(dev->bvec_pool,
+					  GFP_NOWAIT | __GFP_NOWARN);
+		if (!req->bvec)
+			return VBS_RETRY;
 		max = VBS_MAX_BVECS;
-		ret = vbs_iotlb_map_kiov(dev, kiov, req->len, perm, req->bvec,
-					 max, &req->nr_bvec);
+		ret = vbs_iotlb_map_kiov(dev, kiov, req->len, perm, va,
+					 req->bvec, max, &req->nr_bvec);
 	}
+	req->pinned = va && req->nr_bvec;
 	if (ret) {
 		dev_dbg(&dev->vdpa.dev, "data buffer translation failed: %d\n",
 			ret);
@@ -168,9 +185,13 @@ static u8 vbs_req_dwz(struct vbs_dev *dev, struct vbs_vq *vq,
  * @req: a slot holding the chain's head; the chain is in @vq->riov and
  *	 @vq->wiov
  *
- * Never fails: a bad request completes with an error status.
+ * A bad request completes with an error status: it is never refused.
+ *
+ * Return: false if the request could not start for lack of memory and must
+ * be fetched again once requests in flight have completed (the slot is
+ * clean); true otherwise.
  */
-void vbs_req_start(struct vbs_vq *vq, struct vbs_req *req)
+bool vbs_req_start(struct vbs_vq *vq, struct vbs_req *req)
 {
 	struct vbs_dev *dev = vq->dev;
 	struct virtio_blk_outhdr hdr;
@@ -185,6 +206,8 @@ void vbs_req_start(struct vbs_vq *vq, struct vbs_req *req)
 	req->len = 0;
 	req->ret = 0;
 	req->polled = false;
+	req->pinned = false;
+	req->status_pinned = false;
 	req->dwz_count = 0;
 	req->type = U32_MAX;
 	req->status = VIRTIO_BLK_S_IOERR;
@@ -197,7 +220,7 @@ void vbs_req_start(struct vbs_vq *vq, struct vbs_req *req)
 		dev_dbg(&dev->vdpa.dev, "request without a usable status byte\n");
 		req->status_page = NULL;
 		vbs_req_complete(req);
-		return;
+		return true;
 	}
 	req->in_len = 1;
 	data_in = wlen - 1;
@@ -239,8 +262,16 @@ void vbs_req_start(struct vbs_vq *vq, struct vbs_req *req)
 		break;
 	}
 	if (status == VBS_STARTED)
-		return;
+		return true;
+	if (status == VBS_RETRY) {
+		if (req->status_pinned)
+			unpin_user_page(req->status_page);
+		req->status_pinned = false;
+		vbs_iotlb_unhold(dev, req->srcu_idx);
+		return false;
+	}
 end:
 	req->status = status;
 	vbs_req_complete(req);
+	return true;
 }

@@ -48,6 +48,7 @@ VBS_FIXED_ATTR(queue_size, "%u", dev->p.queue_size);
 VBS_FIXED_ATTR(block_size, "%u", dev->p.block_size);
 VBS_FIXED_ATTR(serial, "%s", dev->p.serial);
 VBS_FIXED_ATTR(iopoll, "%d", dev->p.iopoll);
+VBS_FIXED_ATTR(use_va, "%d", dev->vdpa.use_va);
 
 static ssize_t backing_type_show(struct device *d,
 				 struct device_attribute *attr, char *buf)
@@ -149,6 +150,7 @@ static struct attribute *vbs_attrs[] = {
 	&dev_attr_block_size.attr,
 	&dev_attr_serial.attr,
 	&dev_attr_iopoll.attr,
+	&dev_attr_use_va.attr,
 	&dev_attr_poll_idle_us.attr,
 	&dev_attr_resize.attr,
 	NULL,

@@ -11,6 +11,7 @@
 #include <linux/kthread.h>
 #include <linux/llist.h>
 #include <linux/mempool.h>
+#include <linux/mm_types.h>
 #include <linux/rwsem.h>
 #include <linux/spinlock.h>
 #include <linux/srcu.h>
@@ -32,8 +33,8 @@
 #define VBS_QUEUE_SIZE_MIN	2
 /* Data segments per request; the guest is told seg_max = this. */
 #define VBS_SEG_MAX		254
-/* bio_vecs one request may need: segments, each maybe split by the IOTLB. */
-#define VBS_MAX_BVECS		(2 * VBS_SEG_MAX)
+/* bio_vecs one request may use: 4 MiB in pinned pages (VA mode). */
+#define VBS_MAX_BVECS		1024
 #define VBS_INLINE_BVECS	8
 /* Ranges in one DISCARD or WRITE_ZEROES request. */
 #define VBS_MAX_DWZ_SEGS	16
@@ -57,6 +58,7 @@
  * @serial: identifier returned by GET_ID (at most 20 bytes)
  * @poll_idle_us: busy-poll window before sleeping; 0 disables polling
  * @iopoll: submit with IOCB_HIPRI and reap with ->iopoll()
+ * @use_va: offer vhost-vdpa's VA mode (guest memory by user address)
  *
  * A device gets a copy at creation; only @poll_idle_us changes later.
  */
@@ -72,6 +74,7 @@ struct vbs_params {
 	char serial[VBS_SERIAL_MAX + 1];
 	u32 poll_idle_us;
 	bool iopoll;
+	bool use_va;
 };
 
 struct vbs_dev;
@@ -84,12 +87,15 @@ struct vbs_vq;
  * @index: serves the virtqueues whose index modulo the number of workers
  *	is @index
  * @kicked: a notification arrived since the thread last looked
+ * @mm: the address space the thread has adopted (VA mode), with a
+ *	reference on its users
  */
 struct vbs_worker {
 	struct vbs_dev *dev;
 	struct task_struct *task;
 	unsigned int index;
 	atomic_t kicked;
+	struct mm_struct *mm;
 };
 
 /**
@@ -127,6 +133,8 @@ struct vbs_stats {
  * @type: VIRTIO_BLK_T_* of the request
  * @status: VIRTIO_BLK_S_* to write back
  * @polled: submitted with IOCB_HIPRI, reaped by the worker
+ * @pinned: the bio_vecs hold pinned user pages (VA mode)
+ * @status_pinned: @status_page is a pinned user page (VA mode)
  * @srcu_idx: IOTLB read-side section held while the I/O uses guest pages
  * @nr_bvec: number of entries used in @bvec
  * @len: data length in bytes
@@ -153,6 +161,8 @@ struct vbs_req {
 	u32 type;
 	u8 status;
 	bool polled;
+	bool pinned;
+	bool status_pinned;
 	int srcu_idx;
 	unsigned int nr_bvec;
 	size_t len;
@@ -245,6 +255,7 @@ struct vbs_vq {
  * @nworkers: number of @workers
  * @worker_wq: control operations wait here for the queues to go idle
  * @poll_idle_us: live busy-poll window
+ * @mm: the vhost-vdpa owner's address space while bound (VA mode)
  * @iotlb: the single address space
  * @iotlb_lock: protects @iotlb
  * @iotlb_pt: @iotlb is the identity map used by virtio-vdpa
@@ -281,6 +292,7 @@ struct vbs_dev {
 	u32 nworkers;
 	wait_queue_head_t worker_wq;
 	u32 poll_idle_us;
+	struct mm_struct *mm;
 	struct vhost_iotlb *iotlb;
 	spinlock_t iotlb_lock;	/* see above */
 	bool iotlb_pt;
@@ -323,12 +335,13 @@ void vbs_iotlb_free(struct vbs_dev *dev);
 void vbs_iotlb_reset_pt(struct vbs_dev *dev);
 void vbs_iotlb_check_pt(struct vbs_dev *dev);
 int vbs_iotlb_map_kiov(struct vbs_dev *dev, struct vringh_kiov *kiov,
-		       size_t len, u32 perm, struct bio_vec *bv,
+		       size_t len, u32 perm, bool va, struct bio_vec *bv,
 		       unsigned int max, unsigned int *nr);
+int vbs_iotlb_locate(struct vbs_dev *dev, u64 iova, u32 perm, bool va,
+		     struct page **page, unsigned int *off);
+void vbs_unpin_bvecs(struct bio_vec *bv, unsigned int n, bool dirty);
 int vbs_iotlb_hold(struct vbs_dev *dev);
 void vbs_iotlb_unhold(struct vbs_dev *dev, int idx);
-int vbs_iotlb_locate(struct vbs_dev *dev, u64 iova, u32 perm,
-		     struct page **page, unsigned int *off);
 
 /* worker.c */
 int vbs_worker_start(struct vbs_dev *dev);
@@ -343,7 +356,7 @@ void vbs_dev_quiesce(struct vbs_dev *dev);
 void vbs_dev_set_broken(struct vbs_dev *dev);
 
 /* req.c */
-void vbs_req_start(struct vbs_vq *vq, struct vbs_req *req);
+bool vbs_req_start(struct vbs_vq *vq, struct vbs_req *req);
 
 /* ops.c */
 extern const struct vdpa_config_ops vbs_config_ops;

@@ -14,6 +14,8 @@
 
 #include <linux/highmem.h>
 #include <linux/ktime.h>
+#include <linux/mm.h>
+#include <linux/sched/mm.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
 #include <uapi/linux/virtio_config.h>
@@ -104,11 +106,21 @@ static void vbs_vq_notify(struct vbs_vq *vq)
 void vbs_vq_setup_ring(struct vbs_vq *vq)
 {
 	u16 last_avail = vq->vring.last_avail_idx;
+	struct vbs_dev *dev = vq->dev;
 
-	vringh_init_iotlb(&vq->vring, vq->dev->driver_features, vq->num, true,
-			  (struct vring_desc *)(uintptr_t)vq->desc_addr,
-			  (struct vring_avail *)(uintptr_t)vq->driver_addr,
-			  (struct vring_used *)(uintptr_t)vq->device_addr);
+	/* With an address space bound (VA mode) ring addresses are user VAs. */
+	if (dev->mm)
+		vringh_init_iotlb_va(&vq->vring, dev->driver_features, vq->num,
+				     true,
+				     (struct vring_desc *)(uintptr_t)vq->desc_addr,
+				     (struct vring_avail *)(uintptr_t)vq->driver_addr,
+				     (struct vring_used *)(uintptr_t)vq->device_addr);
+	else
+		vringh_init_iotlb(&vq->vring, dev->driver_features, vq->num,
+				  true,
+				  (struct vring_desc *)(uintptr_t)vq->desc_addr,
+				  (struct vring_avail *)(uintptr_t)vq->driver_addr,
+				  (struct vring_used *)(uintptr_t)vq->device_addr);
 	vringh_set_iotlb(&vq->vring, vq->dev->iotlb, &vq->dev->iotlb_lock);
 	vq->vring.last_avail_idx = last_avail;
 	vq->vring.last_used_idx = last_avail - (u16)vq->inflight;
@@ -183,6 +195,21 @@ static bool vbs_req_publish(struct vbs_vq *vq, struct vbs_req *req)
 	return !vringh_complete_iotlb(&vq->vring, req->head, req->in_len);
 }
 
+/* Give back what a request holds: pinned pages, a large bio_vec array. */
+static void vbs_req_release(struct vbs_req *req)
+{
+	if (req->pinned)
+		vbs_unpin_bvecs(req->bvec, req->nr_bvec,
+				req->type == VIRTIO_BLK_T_IN);
+	if (req->status_pinned)
+		unpin_user_pages_dirty_lock(&req->status_page, 1, true);
+	if (req->bvec && req->bvec != req->inline_bvec)
+		mempool_free(req->bvec, req->vq->dev->bvec_pool);
+	req->bvec = NULL;
+	req->pinned = false;
+	req->status_pinned = false;
+}
+
 /* Publish what finished since the last pass; true if anything did. */
 static bool vbs_vq_reap(struct vbs_vq *vq)
 {
@@ -206,6 +233,7 @@ static bool vbs_vq_reap(struct vbs_vq *vq)
 			else
 				vbs_dev_set_broken(dev);
 		}
+		vbs_req_release(req);
 		vbs_iotlb_unhold(dev, req->srcu_idx);
 		vq->inflight--;
 		llist_add(&req->node, &vq->free);
@@ -251,7 +279,13 @@ static bool vbs_vq_fetch(struct vbs_vq *vq)
 		vq->inflight++;
 		req->head = head;
 		req->epoch = vq->epoch;
-		vbs_req_start(vq, req);
+		if (!vbs_req_start(vq, req)) {
+			/* Out of bio_vec arrays: retry once some come back. */
+			vringh_abandon_iotlb(&vq->vring, 1);
+			vq->inflight--;
+			llist_add(node, &vq->free);
+			break;
+		}
 		n++;
 	}
 	return n;
@@ -274,6 +308,9 @@ static bool vbs_worker_pass(struct vbs_worker *w, bool polling)
 			vbs_iopoll(vq);
 			busy = true;
 		}
+		/* VA mode needs the owner's address space adopted. */
+		if (dev->mm && !w->mm)
+			continue;
 		if (vq->ready && !vq->broken && !dev->suspended &&
 		    vbs_dev_running(dev)) {
 			fetched = vbs_vq_fetch(vq);
@@ -327,6 +364,25 @@ static bool vbs_worker_has_work(struct vbs_worker *w)
 	return kthread_should_stop();
 }
 
+/*
+ * VA mode: run with the vhost-vdpa owner's address space, so that vringh's
+ * user accessors and pin_user_pages_fast() work on it.  NULL drops it.
+ */
+static void vbs_worker_adopt_mm(struct vbs_worker *w, struct mm_struct *mm)
+{
+	if (w->mm == mm)
+		return;
+	if (w->mm) {
+		kthread_unuse_mm(w->mm);
+		mmput(w->mm);
+		w->mm = NULL;
+	}
+	if (mm && mmget_not_zero(mm)) {
+		kthread_use_mm(mm);
+		w->mm = mm;
+	}
+}
+
 static int vbs_worker_fn(void *data)
 {
 	struct vbs_worker *w = data;
@@ -340,6 +396,7 @@ static int vbs_worker_fn(void *data)
 		bool busy;
 
 		down_read(&dev->lock);
+		vbs_worker_adopt_mm(w, dev->mm);
 		idx = srcu_read_lock(&dev->iotlb_srcu);
 		if (window && !notify_off) {
 			vbs_worker_set_notify(w, false);
@@ -371,6 +428,8 @@ static int vbs_worker_fn(void *data)
 		if (busy)
 			continue;
 
+		/* Do not keep a process's memory alive while asleep. */
+		vbs_worker_adopt_mm(w, NULL);
 		set_current_state(TASK_INTERRUPTIBLE);
 		if (vbs_worker_has_work(w)) {
 			__set_current_state(TASK_RUNNING);
@@ -378,6 +437,7 @@ static int vbs_worker_fn(void *data)
 		}
 		schedule();
 	}
+	vbs_worker_adopt_mm(w, NULL);
 	return 0;
 }
 
