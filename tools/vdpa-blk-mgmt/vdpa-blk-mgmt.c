@@ -639,8 +639,8 @@ static int create(struct vbm_nl *nl, struct vbm_spec *s, bool print)
 	ret = do_bind(s->name, b, node, sizeof(node));
 	if (ret)
 		return ret;
-	if (print && !g_json)
-		printf("%s\n", node[0] ? node : "(unbound)");
+	if (print && node[0])
+		printf("%s\n", node);
 	return 0;
 unlock:
 	global_unlock();
