@@ -240,6 +240,10 @@ static int vbs_dev_add(struct vdpa_mgmt_dev *mdev, const char *name,
 	u64 features;
 	int ret;
 
+	/* The vdpa core would try to register a device with no name. */
+	if (!name[0])
+		return -EINVAL;
+
 	p = kmalloc(sizeof(*p), GFP_KERNEL);
 	if (!p)
 		return -ENOMEM;
