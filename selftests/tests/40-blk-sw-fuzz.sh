@@ -3,9 +3,10 @@
 #
 # Hostile guest: selftests/vhost_vdpa/vdpa_fuzz against vdpa_blk_sw through
 # vhost-vdpa. A time-bounded pass (FUZZ_ITERATIONS requests, default
-# 100000, or FUZZ_SECONDS, default 150, whichever comes first) on an 8 MiB
-# memory-backed device, with a seed printed for replay, then the
-# regression cases. run.sh fails the test on any kernel warning.
+# 100000, or FUZZ_SECONDS, default 120, whichever comes first) on an 8 MiB
+# memory-backed device in PA mode, with a seed printed for replay, the
+# regression cases, then a pass half as long on a device in VA mode
+# (use_va=1). run.sh fails the test on any kernel warning.
 #
 #   FUZZ_SEED=S FUZZ_ITERATIONS=N FUZZ_SECONDS=T FUZZ_QSIZE=Q
 #   FUZZ_STRICT=1   the bvec-limit case fails the test (known bug)
@@ -21,7 +22,7 @@
 fuzz=${FUZZ_BIN:-$REPO/selftests/vhost_vdpa/vdpa_fuzz}
 seed=${FUZZ_SEED:-$(date +%s)}
 iters=${FUZZ_ITERATIONS:-100000}
-secs=${FUZZ_SECONDS:-150}
+secs=${FUZZ_SECONDS:-120}
 
 require_root
 [ -x "$fuzz" ] || skip "$fuzz not built (make -C selftests on the host)"
@@ -61,3 +62,17 @@ if ! run_fuzz bvec --seed "$seed" --case bvec; then
 fi
 vdpa_unbind fz0
 vdpa_dev_del fz0
+
+# VA mode: the IOTLB holds user addresses, the device pins pages itself.
+if [ -e "$BSW_CFS/fz0/use_va" ]; then
+	bsw_add fzva size=$((8 << 20)) queue_size=256 use_va=1
+	vhost=$(vdpa_bind_vhost fzva) || exit
+	log "VA mode: $vhost, seed $((seed + 1))"
+	secs=$((secs / 2))
+	run_fuzz va --seed $((seed + 1)) --iterations "$iters" --seconds "$secs" ||
+		fail "vdpa_fuzz failed in VA mode (seed $((seed + 1)))"
+	run_fuzz va-status-wrap --seed "$seed" --case status-wrap ||
+		fail "VA mode: status byte written through a wrapping descriptor"
+	vdpa_unbind fzva
+	vdpa_dev_del fzva
+fi
