@@ -17,6 +17,8 @@
 #   make demo          the device under fio in the lab VM
 #                      (DEMO_MGMTDEV=vdpasim_blk for the reference peer)
 #   make vm-shell      interactive shell in the lab VM
+#   make fuzz          hostile-guest fuzzer, FUZZ_REQUESTS (10^6) per seed
+#                      (FUZZ_SEEDS="S..." to choose them), in the lab VM
 #
 # W=, C=, V= and KBUILD_EXTRA_SYMBOLS= reach the kernel build unchanged.
 
@@ -90,9 +92,12 @@ check:
 demo:
 	$(LAB)/demo $(DEMO_MGMTDEV)
 
+fuzz: lab
+	scripts/fuzz $(or $(FUZZ_REQUESTS),1000000) $(FUZZ_SEEDS)
+
 vm-shell: lab
 	@$(MAKE) --no-print-directory lab-module || echo "vm-shell: module build failed; booting without it" >&2
 	$(LAB)/vm-run --shell
 
 .PHONY: all modules compat install dkms-install clean lab lab-module selftests check-style \
-	check demo vm-shell
+	check demo vm-shell fuzz
