@@ -3,10 +3,11 @@
 #
 # Hostile guest: selftests/vhost_vdpa/vdpa_fuzz against vdpa_blk_sw through
 # vhost-vdpa. A time-bounded pass (FUZZ_ITERATIONS requests, default
-# 100000, or FUZZ_SECONDS, default 120, whichever comes first) on an 8 MiB
+# 100000, or FUZZ_SECONDS, default 90, whichever comes first) on an 8 MiB
 # memory-backed device in PA mode, with a seed printed for replay, the
-# regression cases, then a pass half as long on a device in VA mode
-# (use_va=1). run.sh fails the test on any kernel warning.
+# regression cases, then passes half as long on a device in VA mode
+# (use_va=1) and on a block device backing (null_blk, O_DIRECT: the
+# asynchronous path). run.sh fails the test on any kernel warning.
 #
 #   FUZZ_SEED=S FUZZ_ITERATIONS=N FUZZ_SECONDS=T FUZZ_QSIZE=Q
 #   FUZZ_STRICT=1   the bvec-limit case fails the test (known bug)
@@ -22,7 +23,7 @@
 fuzz=${FUZZ_BIN:-$REPO/selftests/vhost_vdpa/vdpa_fuzz}
 seed=${FUZZ_SEED:-$(date +%s)}
 iters=${FUZZ_ITERATIONS:-100000}
-secs=${FUZZ_SECONDS:-120}
+secs=${FUZZ_SECONDS:-90}
 
 require_root
 [ -x "$fuzz" ] || skip "$fuzz not built (make -C selftests on the host)"
@@ -68,11 +69,23 @@ if [ -e "$BSW_CFS/fz0/use_va" ]; then
 	bsw_add fzva size=$((8 << 20)) queue_size=256 use_va=1
 	vhost=$(vdpa_bind_vhost fzva) || exit
 	log "VA mode: $vhost, seed $((seed + 1))"
-	secs=$((secs / 2))
-	run_fuzz va --seed $((seed + 1)) --iterations "$iters" --seconds "$secs" ||
+	run_fuzz va --seed $((seed + 1)) --iterations "$iters" --seconds $((secs / 2)) ||
 		fail "vdpa_fuzz failed in VA mode (seed $((seed + 1)))"
 	run_fuzz va-status-wrap --seed "$seed" --case status-wrap ||
 		fail "VA mode: status byte written through a wrapping descriptor"
 	vdpa_unbind fzva
 	vdpa_dev_del fzva
+fi
+
+# A block device backing with direct I/O: completions come from the block
+# layer, asynchronously.
+if modinfo null_blk > /dev/null 2>&1; then
+	bsw_nullb
+	bsw_add fznb backing="$BSW_NULLB" direct=1 queue_size=256
+	vhost=$(vdpa_bind_vhost fznb) || exit
+	log "null_blk backing: $vhost, seed $((seed + 2))"
+	run_fuzz nullb --seed $((seed + 2)) --iterations "$iters" --seconds $((secs / 2)) ||
+		fail "vdpa_fuzz failed on a block device backing (seed $((seed + 2)))"
+	vdpa_unbind fznb
+	vdpa_dev_del fznb
 fi

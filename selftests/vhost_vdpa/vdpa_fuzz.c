@@ -352,8 +352,8 @@ static void dev_setup(const char *path)
 	map_scat();
 	dev_start();
 	fz.cap = vd_capacity(fz.dev);
-	if (!fz.cap || fz.cap > (512ULL << 11))
-		fail("capacity %" PRIu64 " sectors: the fuzzer wants 1 sector to 512 MiB",
+	if (!fz.cap || fz.cap > (1ULL << 21))
+		fail("capacity %" PRIu64 " sectors: the fuzzer wants 1 sector to 1 GiB",
 		     fz.cap);
 	fz.model = calloc(fz.cap, 512);
 	fz.known = calloc(fz.cap, 1);
