@@ -6,8 +6,9 @@
 # loop device under the backing file system sees the writes only after
 # fsync on /dev/vdX); DISCARD punches a hole (SEEK_HOLE) that reads back as
 # zeroes; WRITE_ZEROES zeroes the range without and (fallocate -p) with
-# UNMAP; a read-only device reaches the driver as read-only and leaves the
-# backing untouched; GET_ID gives the configured serial; the topology and
+# UNMAP; switching the write cache off (CONFIG_WCE, cache_type "write
+# through") makes each write reach the backing's disk; a read-only device
+# reaches the driver as read-only and leaves the backing untouched; GET_ID gives the configured serial; the topology and
 # limits reach /sys/block/vdX/queue.
 # timeout=400
 
@@ -61,6 +62,20 @@ w2=$(loop_writes)
 log "loop writes after fsync on $dev: $w2"
 [ $((w2 - w0)) -ge 8192 ] || fail "FLUSH did not write the data to the backing's disk"
 cmp -n $((4 << 20)) pattern "$img" || fail "backing file differs from what was written"
+
+# --- CONFIG_WCE: in write-through mode every write is durable at once ------
+cache=/sys/block/$(basename "$dev")/cache_type
+expect_eq cache_type "$(cat "$cache")" "write back"
+expect_eq "device write_cache" "$(bsw_attr req write_cache)" "write back"
+echo "write through" > "$cache" || fail "cannot switch $dev to write through"
+expect_eq "device write_cache" "$(bsw_attr req write_cache)" "write through"
+w0=$(loop_writes)
+dd if=pattern of="$dev" bs=1M seek=8 oflag=direct status=none || fail "write failed"
+w1=$(loop_writes)
+log "loop writes: $w0 before, $w1 after a write-through write"
+[ $((w1 - w0)) -ge 8192 ] || fail "write through: the write did not reach the backing's disk"
+echo "write back" > "$cache" || fail "cannot switch $dev back to write back"
+expect_eq "device write_cache" "$(bsw_attr req write_cache)" "write back"
 
 # --- DISCARD: a hole in the backing file, zeroes on read -------------------
 head -c 8M /dev/urandom > pattern8

@@ -300,6 +300,8 @@ static void vbs_rw_submit(struct vbs_req *req)
 	iocb->ki_filp = dev->file;
 	iocb->ki_pos = req->sector << SECTOR_SHIFT;
 	iocb->ki_flags = dev->file->f_iocb_flags;
+	if (vbs_req_is_write(req) && READ_ONCE(dev->writethrough))
+		iocb->ki_flags |= IOCB_DSYNC;
 	if (vbs_req_is_write(req) && vbs_backing_is_reg(dev))
 		kiocb_start_write(iocb);
 

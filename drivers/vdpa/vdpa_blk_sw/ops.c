@@ -70,6 +70,8 @@ void vbs_config_fill(struct vbs_dev *dev)
 							VBS_MAX_DWZ_SECTORS);
 	c->max_write_zeroes_seg = __cpu_to_virtio32(true, VBS_MAX_DWZ_SEGS);
 	c->write_zeroes_may_unmap = 1;
+	/* Writeback until the driver says otherwise (CONFIG_WCE). */
+	c->wce = !dev->writethrough;
 }
 
 /**
@@ -467,6 +469,10 @@ static int vbs_do_reset(struct vdpa_device *vdpa, u32 flags)
 		vbs_vq_reset(&dev->vqs[i]);
 	dev->driver_features = 0;
 	dev->suspended = false;
+	spin_lock(&dev->config_lock);
+	dev->writethrough = false;
+	dev->config.wce = 1;
+	spin_unlock(&dev->config_lock);
 	dev->pending_kick = false;
 	memset(&dev->config_cb, 0, sizeof(dev->config_cb));
 	spin_lock(&dev->config_lock);
@@ -584,13 +590,29 @@ static void vbs_get_config(struct vdpa_device *vdpa, unsigned int offset,
  * @buf: source
  * @len: bytes
  *
- * No field is writable without CONFIG_WCE, which is not offered: ignored.
+ * The only writable field is wce, once CONFIG_WCE is negotiated: 0 makes
+ * the device write through (every write durable when it completes), 1
+ * back (durability on FLUSH).  Other writes are ignored.
  */
 static void vbs_set_config(struct vdpa_device *vdpa, unsigned int offset,
 			   const void *buf, unsigned int len)
 {
-	dev_dbg(&vdpa->dev, "ignored config write of %u bytes at %u\n", len,
-		offset);
+	struct vbs_dev *dev = vdpa_to_vbs(vdpa);
+	u8 wce;
+
+	if (offset != offsetof(struct virtio_blk_config, wce) || len != 1 ||
+	    !(READ_ONCE(dev->driver_features) &
+	      BIT_ULL(VIRTIO_BLK_F_CONFIG_WCE))) {
+		dev_dbg(&vdpa->dev, "ignored config write of %u bytes at %u\n",
+			len, offset);
+		return;
+	}
+	wce = !!*(const u8 *)buf;
+	spin_lock(&dev->config_lock);
+	dev->config.wce = wce;
+	WRITE_ONCE(dev->writethrough, !wce);
+	dev->generation++;
+	spin_unlock(&dev->config_lock);
 }
 
 /**

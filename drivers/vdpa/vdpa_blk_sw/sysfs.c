@@ -78,6 +78,14 @@ static ssize_t worker_pids_show(struct device *d,
 }
 static DEVICE_ATTR_RO(worker_pids);
 
+static ssize_t write_cache_show(struct device *d,
+				struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%s\n", READ_ONCE(to_vbs(d)->writethrough) ?
+			  "write through" : "write back");
+}
+static DEVICE_ATTR_RO(write_cache);
+
 static ssize_t capacity_show(struct device *d, struct device_attribute *attr,
 			     char *buf)
 {
@@ -141,6 +149,7 @@ static struct attribute *vbs_attrs[] = {
 	&dev_attr_backing.attr,
 	&dev_attr_backing_type.attr,
 	&dev_attr_capacity.attr,
+	&dev_attr_write_cache.attr,
 	&dev_attr_read_only.attr,
 	&dev_attr_direct.attr,
 	&dev_attr_num_queues.attr,

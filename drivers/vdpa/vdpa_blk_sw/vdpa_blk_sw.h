@@ -236,6 +236,8 @@ struct vbs_vq {
  * @nowait: the backing supports IOCB_NOWAIT
  * @inline_buffered: buffered I/O may run in the worker (memory backing)
  * @dio_align_mask: alignment direct I/O needs, minus one
+ * @writethrough: the driver turned the write cache off (CONFIG_WCE):
+ *	writes are durable when they complete (IOCB_DSYNC)
  * @capacity: size in 512-byte sectors seen by the guest
  * @features: device features offered (after provisioning)
  * @driver_features: features the driver accepted
@@ -275,6 +277,7 @@ struct vbs_dev {
 	bool nowait;
 	bool inline_buffered;
 	unsigned int dio_align_mask;
+	bool writethrough;
 	u64 capacity;
 	u64 features;
 	u64 driver_features;
