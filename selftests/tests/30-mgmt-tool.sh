@@ -66,14 +66,12 @@ for c in create destroy list show stats set resize bind apply; do
 done
 expect_rc 2 "unknown command" "$T" frobnicate
 expect_rc 2 "usage" "$T"
+# (the parsers are covered by make -C tools/vdpa-blk-mgmt check; these are
+# the ones that reach the guest's exit codes)
 expect_rc 2 "missing device name" "$T" create
 expect_rc 2 "invalid device name" "$T" create 'a/b'
 expect_rc 2 "invalid size" "$T" create e0 --size 1000
-expect_rc 2 "unknown unit" "$T" create e0 --size 12Q
 expect_rc 2 "unknown feature name 'FOO'" "$T" create e0 --features VERSION_1,FOO
-expect_rc 2 "power of two" "$T" create e0 --queue-size 100
-expect_rc 2 "out of range" "$T" create e0 --queues 17
-expect_rc 2 "iopoll needs" "$T" create e0 --iopoll
 expect_rc 2 "unknown option" "$T" create e0 --frob
 expect_rc 2 "virtio, vhost or none" "$T" create e0 --bind qemu
 expect_rc 2 "nothing to set" "$T" set e0
