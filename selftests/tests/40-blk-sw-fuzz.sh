@@ -3,7 +3,8 @@
 #
 # Hostile guest: selftests/vhost_vdpa/vdpa_fuzz against vdpa_blk_sw through
 # vhost-vdpa. A time-bounded pass (FUZZ_ITERATIONS requests, default
-# 100000, or FUZZ_SECONDS, default 90, whichever comes first) on an 8 MiB
+# 100000, or FUZZ_SECONDS, default 90, whichever comes first) on an 8 MiB,
+# two-queue (the fuzzer drives one of them, chosen again at each reset)
 # memory-backed device in PA mode, with a seed printed for replay, the
 # regression cases, then passes half as long on a device in VA mode
 # (use_va=1) and on a block device backing (null_blk, O_DIRECT: the
@@ -31,7 +32,7 @@ bsw_setup
 # Pinned pages of the fuzzer's regions (PA mode) count against this.
 ulimit -l unlimited
 
-bsw_add fz0 size=$((8 << 20)) serial=vdpa-fuzz-serial-01 queue_size=256
+bsw_add fz0 size=$((8 << 20)) serial=vdpa-fuzz-serial-01 queue_size=256 num_queues=2
 vhost=$(vdpa_bind_vhost fz0) || exit
 log "fuzzing $vhost: seed $seed, up to $iters requests or $secs s"
 

@@ -124,6 +124,7 @@ static struct {
 	struct vd_vq *vq;
 	struct rg rg[NRG];
 	unsigned int qsize;
+	unsigned int qidx;	/* the virtqueue in use */
 	uint64_t cap;		/* sectors */
 	uint8_t *model;
 	uint8_t *known;		/* per sector */
@@ -316,9 +317,11 @@ static void dev_start(void)
 		fail("negotiate: %s", vd_last_error);
 	if (!vd_has_backend(fz.dev, VHOST_BACKEND_F_IOTLB_PERSIST))
 		map_scat();
-	if (vd_vq_setup(fz.dev, 0, fz.qsize, fz.rg[RG_RING].r))
-		fail("vq setup: %s", vd_last_error);
-	fz.vq = &fz.dev->vqs[0];
+	/* one of the first two queues: each may be served by its own worker */
+	fz.qidx = rn(fz.dev->nvqs < 2 ? 1 : 2);
+	if (vd_vq_setup(fz.dev, fz.qidx, fz.qsize, fz.rg[RG_RING].r))
+		fail("vq %u setup: %s", fz.qidx, vd_last_error);
+	fz.vq = &fz.dev->vqs[fz.qidx];
 	vd_vq_set_interrupts(fz.vq, chance(70));
 	if (vd_driver_ok(fz.dev))
 		fail("DRIVER_OK: %s", vd_last_error);
@@ -1736,7 +1739,7 @@ static void sc_suspend_mid(void)
 	msleep(rn(4));
 	if (vd_suspend(fz.dev))
 		fail("suspend: %s", vd_last_error);
-	if (vd_get_vring_base(fz.dev, 0, &base))
+	if (vd_get_vring_base(fz.dev, fz.qidx, &base))
 		fail("get vring base: %s", vd_last_error);
 	u = vd_used_idx(fz.vq);
 	if (u != base)
