@@ -133,7 +133,7 @@ log "$show"
 jq_eq "config capacity" "$show" .config.capacity $((64 << 11))
 jq_eq "config blk_size" "$show" .config.blk_size 4096
 jq_eq "config seg_max" "$show" .config.seg_max 126
-jq_eq "config size_max" "$show" .config.size_max 1048576
+jq_eq "config size_max" "$show" .config.size_max 4096
 jq_eq "config num_queues" "$show" .config.num_queues 2
 jq_eq "config max_discard_seg" "$show" .config.max_discard_seg 16
 jq_eq "config max_write_zeroes_seg" "$show" .config.max_write_zeroes_seg 16

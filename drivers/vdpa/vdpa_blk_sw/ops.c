@@ -53,7 +53,12 @@ void vbs_config_fill(struct vbs_dev *dev)
 
 	memset(c, 0, sizeof(*c));
 	c->capacity = __cpu_to_virtio64(true, dev->capacity);
-	c->size_max = __cpu_to_virtio32(true, SZ_1M);
+	/*
+	 * One page per segment: a segment then spans at most two pages, so
+	 * a request of seg_max segments always fits VBS_MAX_BVECS bio_vecs
+	 * however scattered the guest's memory is.
+	 */
+	c->size_max = __cpu_to_virtio32(true, PAGE_SIZE);
 	c->seg_max = __cpu_to_virtio32(true, min_t(u32, VBS_SEG_MAX,
 						   dev->p.queue_size - 2));
 	c->blk_size = __cpu_to_virtio32(true, bs);
@@ -648,7 +653,10 @@ static struct vdpa_iova_range vbs_get_iova_range(struct vdpa_device *vdpa)
  * @asid: address space, 0
  * @iotlb: the mappings
  *
- * Returns only once no request uses a page of the old mapping.
+ * The new tree is built aside and swapped in with the workers paused, so a
+ * failure (-ENOMEM, or -ENOSPC past VBS_MAX_IOTLB_ENTRIES) leaves the old
+ * mappings in place.  Returns only once no request uses a page of the old
+ * mapping.
  *
  * Return: 0, -EINVAL for a bad @asid, -ENOMEM or -ENOSPC.
  */
@@ -656,27 +664,41 @@ static int vbs_set_map(struct vdpa_device *vdpa, unsigned int asid,
 		       struct vhost_iotlb *iotlb)
 {
 	struct vbs_dev *dev = vdpa_to_vbs(vdpa);
+	struct vhost_iotlb *new, *old;
 	struct vhost_iotlb_map *map;
-	int ret = 0;
+	int ret;
+	u32 i;
 
 	if (asid)
 		return -EINVAL;
 
-	spin_lock(&dev->iotlb_lock);
-	vhost_iotlb_reset(dev->iotlb);
-	dev->iotlb_pt = false;
+	new = vhost_iotlb_alloc(VBS_MAX_IOTLB_ENTRIES, 0);
+	if (!new)
+		return -ENOMEM;
 	for (map = vhost_iotlb_itree_first(iotlb, 0, ULLONG_MAX); map;
 	     map = vhost_iotlb_itree_next(map, 0, ULLONG_MAX)) {
-		ret = vhost_iotlb_add_range(dev->iotlb, map->start, map->last,
+		ret = vhost_iotlb_add_range(new, map->start, map->last,
 					    map->addr, map->perm);
 		if (ret) {
-			vhost_iotlb_reset(dev->iotlb);
-			break;
+			vhost_iotlb_free(new);
+			return ret;
 		}
 	}
+
+	/* vringh holds the tree too: swap it with no worker running. */
+	down_write(&dev->lock);
+	spin_lock(&dev->iotlb_lock);
+	old = dev->iotlb;
+	dev->iotlb = new;
+	dev->iotlb_pt = false;
+	for (i = 0; i < dev->nvqs; i++)
+		vringh_set_iotlb(&dev->vqs[i].vring, new, &dev->iotlb_lock);
 	spin_unlock(&dev->iotlb_lock);
+	up_write(&dev->lock);
+
 	synchronize_srcu(&dev->iotlb_srcu);
-	return ret;
+	vhost_iotlb_free(old);
+	return 0;
 }
 
 /**
