@@ -18,6 +18,7 @@
 #                      (DEMO_MGMTDEV=vdpasim_blk for the reference peer)
 #   make vm-shell      interactive shell in the lab VM
 #   make fuzz          hostile-guest fuzzer, FUZZ_REQUESTS (10^6) per seed
+#   make bench-quick   ours vs raw io_uring, loop-dio, vdpa_sim_blk: IOPS ratios
 #                      (FUZZ_SEEDS="S..." to choose them), in the lab VM
 #
 # W=, C=, V= and KBUILD_EXTRA_SYMBOLS= reach the kernel build unchanged.
@@ -92,6 +93,9 @@ check:
 demo:
 	$(LAB)/demo $(DEMO_MGMTDEV)
 
+bench-quick: lab
+	scripts/bench-quick
+
 fuzz: lab
 	scripts/fuzz $(or $(FUZZ_REQUESTS),1000000) $(FUZZ_SEEDS)
 
@@ -100,4 +104,4 @@ vm-shell: lab
 	$(LAB)/vm-run --shell
 
 .PHONY: all modules compat install dkms-install clean lab lab-module selftests check-style \
-	check demo vm-shell fuzz
+	check demo vm-shell fuzz bench-quick
