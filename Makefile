@@ -18,8 +18,8 @@
 #                      (DEMO_MGMTDEV=vdpasim_blk for the reference peer)
 #   make vm-shell      interactive shell in the lab VM
 #   make fuzz          hostile-guest fuzzer, FUZZ_REQUESTS (10^6) per seed
-#   make bench-quick   ours vs raw io_uring, loop-dio, vdpa_sim_blk: IOPS ratios
 #                      (FUZZ_SEEDS="S..." to choose them), in the lab VM
+#   make bench-quick   ours vs raw io_uring, loop-dio, vdpa_sim_blk: IOPS ratios
 #
 # W=, C=, V= and KBUILD_EXTRA_SYMBOLS= reach the kernel build unchanged.
 
