@@ -84,7 +84,14 @@ static bool vbs_backing_is_reg(struct vbs_dev *dev)
 	return S_ISREG(file_inode(dev->file)->i_mode);
 }
 
-static struct block_device *vbs_backing_bdev(struct vbs_dev *dev)
+/**
+ * vbs_backing_bdev() - the block device under the backing
+ * @dev: the device, with its backing open
+ *
+ * Return: the backing itself if it is a block device, else the block
+ * device of the file's file system; NULL for one without (tmpfs, shmem).
+ */
+struct block_device *vbs_backing_bdev(struct vbs_dev *dev)
 {
 	struct inode *inode = file_inode(dev->file);
 

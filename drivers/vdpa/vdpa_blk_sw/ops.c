@@ -37,14 +37,9 @@ void vbs_config_fill(struct vbs_dev *dev)
 {
 	struct virtio_blk_config *c = &dev->config;
 	u32 bs = dev->p.block_size, per_block = bs >> SECTOR_SHIFT;
-	struct block_device *bdev = NULL;
+	struct block_device *bdev = vbs_backing_bdev(dev);
 	unsigned int pbs = bs, io_min = bs, io_opt = 0;
-	struct inode *inode = file_inode(dev->file);
 
-	if (S_ISBLK(inode->i_mode))
-		bdev = I_BDEV(dev->file->f_mapping->host);
-	else if (dev->p.backing[0])
-		bdev = inode->i_sb->s_bdev;
 	if (bdev) {
 		pbs = max(bdev_physical_block_size(bdev), bs);
 		io_min = max(bdev_io_min(bdev), bs);
