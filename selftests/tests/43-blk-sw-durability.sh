@@ -1,0 +1,191 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Durability: a write acknowledged before a FLUSH, or any acknowledged
+# write in write-through mode, is on the backing.
+#
+# The backing is dm-log-writes over a data and a log loop device (files on
+# /scratch). dm-log-writes logs a write only once it is durable on the data
+# device (at the first FLUSH after it completed, or when a FUA write
+# completes), so replaying the log to a point gives what the backing would
+# hold after a power cut there. In the lab host, /dev/vdX (virtio_vdpa on
+# our device) is written by selftests/durability/dur_writer: 4 threads of
+# O_DIRECT 4 KiB writes of self-describing blocks, and at each checkpoint a
+# snapshot of what was acknowledged, then (write back) a mark "nf-K", fsync
+# (VIRTIO_BLK_T_FLUSH -> vfs_fsync -> REQ_PREFLUSH on the dm device) and a
+# mark "f-K", or (write through, "write through" written to the disk's
+# cache_type: CONFIG_WCE) a mark "wt-K" and no fsync. lw_replay then replays the
+# log and checks the image at every mark:
+#  - "f-K" and "wt-K": every acknowledged write (or a later write of the
+#    block) is there, complete; no block is torn or misplaced;
+#  - "nf-K", the negative control: the point just before the FLUSH, where
+#    the same snapshot must show missing writes (else the checker, or the
+#    log, could not see a lost write);
+#  - write through: every write in the log carries FUA;
+#  - the replay of the whole log equals the data device, byte for byte
+#    (the replayer is right).
+# Then the same with the backing a file on ext4 over dm-log-writes
+# (FLUSH -> ext4 fsync: data and the extent conversion in the journal):
+# after each "f-K", the replayed file system, mounted (journal recovery),
+# holds every acknowledged block of the file.
+#
+#   DUR_ROUNDS=N   checkpoints per pass (default 8)
+# timeout=600
+
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../blk_sw.sh"
+
+ROUNDS=${DUR_ROUNDS:-8}
+BIN=$REPO/selftests/durability
+MB=$((1 << 20))
+DATA_SIZE=$((64 * MB))
+LOG_SIZE=$((768 * MB))
+BLOCKS=4096	# 16 MiB of 4 KiB blocks
+
+require_root
+require_cmd dmsetup losetup cmp mkfs.ext4
+require_module dm_mod dm_log_writes loop
+[ -x "$BIN/dur_writer" ] && [ -x "$BIN/lw_replay" ] ||
+	skip "$BIN not built (make -C selftests on the host)"
+bsw_setup
+load_modules dm_mod dm_log_writes loop
+# No udev in the lab: libdevmapper makes the /dev/mapper nodes itself.
+export DM_DISABLE_UDEV=1
+
+_dm_remove()
+{
+	dmsetup remove --noudevsync --retry "$1" 2> /dev/null
+	return 0
+}
+
+# lw_create NAME: data and log loop devices over new /scratch files and
+# dm-log-writes over them; sets LW_DATA, LW_LOG (loop devices), LW_DEV.
+lw_create()
+{
+	local name=$1 f
+
+	for f in data log; do
+		truncate -s "$([ $f = data ] && echo $DATA_SIZE || echo $LOG_SIZE)" \
+			"/scratch/$name.$f" || fail "truncate failed"
+		defer rm -f "/scratch/$name.$f"
+	done
+	LW_DATA=$(losetup --find --show "/scratch/$name.data") || fail "losetup failed"
+	defer losetup -d "$LW_DATA"
+	LW_LOG=$(losetup --find --show "/scratch/$name.log") || fail "losetup failed"
+	defer losetup -d "$LW_LOG"
+	echo "0 $((DATA_SIZE / 512)) log-writes $LW_DATA $LW_LOG" |
+		dmsetup create --noudevsync "$name" || fail "dmsetup create $name failed"
+	defer _dm_remove "$name"
+	dmsetup mknodes "$name"
+	LW_DEV=/dev/mapper/$name
+	wait_for 5 test -b "$LW_DEV" || fail "$LW_DEV did not appear"
+}
+
+_umount_if()
+{
+	! mountpoint -q "$1" || umount -l "$1"
+}
+
+# lw_finish NAME: remove the target (logs what is left, ends the log)
+lw_finish()
+{
+	log "$1: $(dmsetup status "$1" | awk '{print $4 " entries logged"}')"
+	dmsetup remove --noudevsync "$1" || fail "dmsetup remove $1 failed"
+}
+
+# replay TAG ARGS...: lw_replay onto a new zero image; sets IMG
+replay()
+{
+	local tag=$1 rc=0
+
+	shift
+	IMG=/scratch/$tag.img
+	rm -f "$IMG"
+	truncate -s $DATA_SIZE "$IMG" || fail "truncate failed"
+	defer rm -f "$IMG"
+	"$BIN/lw_replay" --log "$LW_LOG" --image "$IMG" "$@" > "$RESULTS_DIR/$tag.replay" 2>&1 || rc=$?
+	sed "s/^/$tag: /" "$RESULTS_DIR/$tag.replay" >&2
+	return "$rc"
+}
+
+# count_ok TAG KIND: marks of KIND that passed
+count_ok()
+{
+	grep -c "($2[^)]*): .*: OK$" "$RESULTS_DIR/$1.replay"
+}
+
+# --- write back: FLUSH makes acknowledged writes durable ------------------
+lw_create lwwb
+bsw_add dwb backing="$LW_DEV"
+dev=$(vdpa_bind_virtio dwb) || exit
+expect_eq "dwb write_cache" "$(bsw_attr dwb write_cache)" "write back"
+expect_eq "$dev write_cache" "$(cat "/sys/block/${dev#/dev/}/queue/write_cache")" "write back"
+"$BIN/dur_writer" --dev "$dev" --lw lwwb --journal wb.journal --mode flush \
+	--blocks $BLOCKS --rounds "$ROUNDS" >&2 || fail "dur_writer (write back) failed"
+vdpa_unbind dwb
+vdpa_dev_del dwb
+lw_finish lwwb
+replay wb --journal wb.journal || fail "write back: durability check failed"
+expect_eq "write back: flush points verified" "$(count_ok wb 'must hold')" "$ROUNDS"
+expect_eq "write back: negative controls that saw missing writes" \
+	"$(count_ok wb 'negative control')" "$ROUNDS"
+grep -q " \([1-9][0-9]*\) flushes," "$RESULTS_DIR/wb.replay" || fail "write back: no FLUSH in the log"
+cmp "$IMG" "$LW_DATA" || fail "write back: the replayed log differs from the data device"
+log "write back: $ROUNDS flush points replayed and verified, $ROUNDS negative controls detected missing writes"
+
+# --- write through: every acknowledged write is durable, FUA --------------
+lw_create lwwt
+bsw_add dwt backing="$LW_DEV"
+dev=$(vdpa_bind_virtio dwt) || exit
+# virtio_blk's cache_type writes the config space's wce (CONFIG_WCE);
+# queue/write_cache would only stop the host from sending FLUSH.
+blk=/sys/block/${dev#/dev/}
+echo "write through" > "$blk/cache_type" || fail "cannot turn the write cache off"
+expect_eq "dwt write_cache" "$(bsw_attr dwt write_cache)" "write through"
+expect_eq "$dev cache_type" "$(cat "$blk/cache_type")" "write through"
+expect_eq "$dev queue/write_cache" "$(cat "$blk/queue/write_cache")" "write through"
+"$BIN/dur_writer" --dev "$dev" --lw lwwt --journal wt.journal --mode wt \
+	--blocks $BLOCKS --rounds "$ROUNDS" >&2 || fail "dur_writer (write through) failed"
+vdpa_unbind dwt
+vdpa_dev_del dwt
+lw_finish lwwt
+replay wt --journal wt.journal --expect-fua || fail "write through: durability check failed"
+expect_eq "write through: checkpoints verified" "$(count_ok wt 'must hold')" "$ROUNDS"
+cmp "$IMG" "$LW_DATA" || fail "write through: the replayed log differs from the data device"
+log "write through: $ROUNDS checkpoints replayed and verified, every logged write FUA"
+
+# --- a file on ext4 over dm-log-writes -------------------------------------
+# FLUSH is ext4's fsync: the data, and the unwritten-extent conversion of
+# the preallocated file, committed in the journal. After each "f-K", the
+# replayed file system (journal recovered by mounting it) must hold every
+# acknowledged block of the file.
+FS_ROUNDS=$(( ROUNDS < 4 ? ROUNDS : 4 ))
+lw_create lwfs
+mkfs.ext4 -q -F -E nodiscard "$LW_DEV" > /dev/null || fail "mkfs.ext4 failed"
+mnt=$(mktemp -d /tmp/dur-fs.XXXXXX) || fail "mktemp -d failed"
+mount "$LW_DEV" "$mnt" || fail "mount $LW_DEV failed"
+defer _umount_if "$mnt"
+fallocate -l $((BLOCKS * 4096)) "$mnt/backing" || fail "fallocate failed"
+sync
+bsw_add dfs backing="$mnt/backing"
+dev=$(vdpa_bind_virtio dfs) || exit
+"$BIN/dur_writer" --dev "$dev" --lw lwfs --journal fs.journal --mode flush \
+	--blocks $BLOCKS --rounds "$FS_ROUNDS" >&2 || fail "dur_writer (ext4) failed"
+vdpa_unbind dfs
+vdpa_dev_del dfs
+umount "$mnt" || fail "umount $mnt failed"
+lw_finish lwfs
+load_modules loop
+rmnt=$(mktemp -d /tmp/dur-replayed.XXXXXX) || fail "mktemp -d failed"
+defer _umount_if "$rmnt"
+for k in $(seq "$FS_ROUNDS"); do
+	replay "fs-$k" --end-mark "f-$k" || fail "ext4: replay to f-$k failed"
+	mount -o loop "$IMG" "$rmnt" || fail "ext4: the file system replayed to f-$k does not mount"
+	rc=0
+	"$BIN/lw_replay" --journal fs.journal --check-mark "f-$k" \
+		--image "$rmnt/backing" >&2 || rc=$?
+	umount "$rmnt" || fail "umount $rmnt failed"
+	rm -f "$IMG"
+	[ "$rc" = 0 ] || fail "ext4: acknowledged writes missing at f-$k"
+done
+log "ext4: $FS_ROUNDS flush points replayed, mounted and verified"
