@@ -18,12 +18,17 @@
  *                  before the FLUSH was sent is durable).
  *   --mode wt      (write cache off) snapshot; mark "wt-K" (MUST_HOLD: each
  *                  acknowledged write is already durable, no FLUSH sent).
+ *   --mode load    no checkpoint: just load for the lifecycle races (test
+ *                  44), until --rounds * --interval-ms pass or the disk
+ *                  goes away; a write failing with EIO, ENXIO, ENODEV or
+ *                  ENOSPC (a deleted disk has no capacity)
+ *                  ends the run with status 0, any other error with 1.
  *
  * A mark is "dmsetup message LW 0 mark NAME"; dm-log-writes puts it in the
  * log after every write it had logged by then (writes are logged at the
  * next FLUSH after they complete, FUA writes as soon as they complete).
  *
- * usage: dur_writer --dev DEV --lw DMNAME --journal FILE --mode flush|wt
+ * usage: dur_writer --dev DEV --mode flush|wt|load [--lw DMNAME --journal FILE]
  *                   [--blocks N] [--bs BYTES] [--offset BYTES]
  *                   [--threads T] [--rounds R] [--interval-ms MS]
  */
@@ -55,6 +60,8 @@ static struct {
 	uint64_t epoch;		/* checkpoint round (atomic) */
 	uint64_t nwrites;	/* acknowledged writes (atomic) */
 	int stop;		/* (atomic) */
+	bool load;
+	int err;		/* first write error in load mode (atomic) */
 	FILE *jf;
 } w = {
 	.nblocks = 4096, .bs = 4096, .threads = 4, .rounds = 10,
@@ -91,6 +98,14 @@ static void *writer(void *arg)
 		dur_fill(buf, w.bs, b, seq,
 			 __atomic_load_n(&w.epoch, __ATOMIC_RELAXED));
 		n = pwrite(w.fd, buf, w.bs, w.offset + b * w.bs);
+		if (n < 0 && w.load) {
+			int zero = 0;
+
+			__atomic_compare_exchange_n(&w.err, &zero, errno, false,
+						    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+			__atomic_store_n(&w.stop, 1, __ATOMIC_RELEASE);
+			break;
+		}
 		if (n != (ssize_t)w.bs)
 			die("write of block %" PRIu64 " (seq %" PRIu64 "): %s",
 			    b, seq, n < 0 ? strerror(errno) : "short write");
@@ -176,11 +191,16 @@ int main(int argc, char **argv)
 		default: die("bad option (see the comment at the top)");
 		}
 	}
-	if (!w.dev || !w.lw || !w.journal || !mode)
-		die("--dev, --lw, --journal and --mode are required");
-	if (strcmp(mode, "flush") && strcmp(mode, "wt"))
-		die("--mode flush or wt");
+	if (!w.dev || !mode)
+		die("--dev and --mode are required");
+	if (strcmp(mode, "flush") && strcmp(mode, "wt") && strcmp(mode, "load"))
+		die("--mode flush, wt or load");
 	w.wt = !strcmp(mode, "wt");
+	w.load = !strcmp(mode, "load");
+	if (!w.load && (!w.lw || !w.journal))
+		die("--lw and --journal are required");
+	if (w.load)
+		w.journal = "/dev/null";
 	if (!w.nblocks || w.bs < 512 || w.bs % 512 || !w.threads ||
 	    w.threads > w.nblocks || !w.rounds)
 		die("bad sizes");
@@ -208,6 +228,11 @@ int main(int argc, char **argv)
 		uint64_t b, n = 0;
 
 		msleep(w.interval_ms);
+		if (w.load) {
+			if (__atomic_load_n(&w.stop, __ATOMIC_ACQUIRE))
+				break;
+			continue;
+		}
 		/* Seqs are published after their acknowledgement only. */
 		max_seq = __atomic_load_n(&w.seq, __ATOMIC_ACQUIRE);
 		for (b = 0; b < w.nblocks; b++) {
@@ -236,6 +261,12 @@ int main(int argc, char **argv)
 		pthread_join(tids[t], NULL);
 	if (fclose(w.jf))
 		die("writing the journal: %s", strerror(errno));
+	if (w.load) {
+		if (w.err && w.err != EIO && w.err != ENXIO && w.err != ENODEV &&
+		    w.err != ENOSPC)
+			die("write: %s", strerror(w.err));
+		return 0;
+	}
 	printf("dur_writer: mode %s, %u checkpoints, %" PRIu64
 	       " acknowledged writes, %" PRIu64 " blocks written at the last checkpoint\n",
 	       mode, w.rounds, w.nwrites, total_snap);

@@ -132,6 +132,7 @@ static struct {
 	bool serial_known;
 	uint64_t features;
 	bool strict;
+	bool lifecycle;		/* resets and suspends only */
 	bool edge_used;
 	/* rng */
 	uint64_t rs;
@@ -1983,15 +1984,38 @@ static const char *find_dev(void)
 	return path;
 }
 
+static void save_file(const char *path, const void *buf, size_t len)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f || fwrite(buf, 1, len, f) != len || fclose(f))
+		fail("cannot write %s", path);
+}
+
+/* The disk as the model knows it, to compare with the backing later. */
+static void save_model(const char *path)
+{
+	char known[4096];
+
+	snprintf(known, sizeof(known), "%s.known", path);
+	save_file(path, fz.model, fz.cap * 512);
+	save_file(known, fz.known, fz.cap);
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
 		"usage: vdpa_fuzz [--dev /dev/vhost-vdpa-N] [--seed S] [--iterations N]\n"
 		"                 [--seconds T] [--qsize Q] [--strict] [--case NAME] [-v]\n"
+		"                 [--lifecycle] [--save-model FILE]\n"
 		"  --iterations N  stop after N requests (default 10000)\n"
 		"  --seconds T     stop after T seconds (whichever first)\n"
 		"  --strict        no allowance for known device limits\n"
-		"  --case NAME     run one regression case: bvec, status-wrap, iotlb-limit\n");
+		"  --case NAME     run one regression case: bvec, status-wrap, iotlb-limit\n"
+		"  --lifecycle     well-formed batches, resets and suspends with requests\n"
+		"                  in flight, nothing else\n"
+		"  --save-model FILE  at the end, write the disk model to FILE and which\n"
+		"                  512-byte sectors it knows (one byte each) to FILE.known\n");
 	exit(2);
 }
 
@@ -2006,16 +2030,18 @@ int main(int argc, char **argv)
 		{ "strict", no_argument, NULL, 'S' },
 		{ "case", required_argument, NULL, 'c' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "lifecycle", no_argument, NULL, 'L' },
+		{ "save-model", required_argument, NULL, 'M' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *path = NULL, *cas = NULL;
+	const char *path = NULL, *cas = NULL, *save = NULL;
 	uint64_t iters = 10000, seconds = 0, t0, last_report;
 	struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
 	unsigned int qsize = 0;
 	int c;
 
 	fz.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
-	while ((c = getopt_long(argc, argv, "d:s:n:t:q:Sc:v", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:s:n:t:q:Sc:vLM:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			path = optarg;
@@ -2037,6 +2063,12 @@ int main(int argc, char **argv)
 			break;
 		case 'c':
 			cas = optarg;
+			break;
+		case 'L':
+			fz.lifecycle = true;
+			break;
+		case 'M':
+			save = optarg;
 			break;
 		case 'v':
 			verbose++;
@@ -2105,7 +2137,14 @@ int main(int argc, char **argv)
 		alarm(WATCHDOG_S);
 		fz.nbatch++;
 		r = rn(100);
-		if (r < 72)
+		if (fz.lifecycle) {
+			if (r < 40)
+				sc_batch();
+			else if (r < 70)
+				sc_reset_mid();
+			else
+				sc_suspend_mid();
+		} else if (r < 72)
 			sc_batch();
 		else if (r < 82)
 			sc_breaker(rn(NBREAK));
@@ -2134,6 +2173,8 @@ int main(int argc, char **argv)
 	       fz.nst[1], fz.nst[2], fz.nnostatus, fz.nany, fz.nbreak, fz.njump,
 	       fz.njumpfetch, fz.nreset, fz.nsuspend, fz.nunmap, fz.nbvec_skip);
 	vd_close(fz.dev);
+	if (save)
+		save_model(save);
 	printf("vdpa_fuzz: PASS\n");
 	return 0;
 }
