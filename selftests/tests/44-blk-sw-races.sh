@@ -22,8 +22,9 @@
 #     them, as documented), modprobe, add on the same backing; and rmmod
 #     while /dev/vhost-vdpa-N is held open (waits for the close);
 #  e) "vdpa dev add"/"del" from several processes at once, on distinct
-#     names (all succeed) and on one name (exactly one add and one del
-#     win, the others get EEXIST and ENODEV);
+#     names (all succeed) and on one name, with and without a staged
+#     backing (exactly one add and one del win, the others get EEXIST and
+#     ENODEV);
 #  f) two devices asked to share one writable backing: the second is
 #     refused with EBUSY (a file, also under another path; a block device);
 #     once the first is deleted the backing can be used again.
@@ -296,8 +297,16 @@ for i in $(seq "$FAST"); do
 	race del same "No such device"
 done
 [ -z "$(ls "$VDPA_SYSFS/devices")" ] || fail "devices left: $(ls "$VDPA_SYSFS/devices")"
+# The same with a staged backing: the losers are told the name is taken
+# (EEXIST), not that the backing is busy (regression: they got EBUSY).
+bsw_stage samef backing="$img"
+for i in $(seq $((FAST / 4))); do
+	race add samef "File exists"
+	race del samef "No such device"
+done
+rmdir "$BSW_CFS/samef" || fail "rmdir samef failed"
 [ -z "$(ls "$VDPA_SYSFS/devices")" ] || fail "devices left: $(ls "$VDPA_SYSFS/devices")"
-case_time "e) $PROCS processes race for one name" "$FAST"
+case_time "e) $PROCS processes race for one name" $((FAST + FAST / 4))
 
 # --- f) two devices, one writable backing ---------------------------------
 # expect_busy NAME: "vdpa dev add" of NAME fails with EBUSY, leaves nothing

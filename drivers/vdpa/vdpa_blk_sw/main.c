@@ -231,11 +231,13 @@ static u64 vbs_features_for(const struct vbs_params *p)
  * @name: name of the new device
  * @config: netlink attributes; only device_features is accepted
  *
- * Return: 0 or -errno; -EINVAL for invalid parameters or features.
+ * Return: 0 or -errno; -EINVAL for invalid parameters or features, -EEXIST
+ * for a name in use, -EBUSY for a backing another device has open.
  */
 static int vbs_dev_add(struct vdpa_mgmt_dev *mdev, const char *name,
 		       const struct vdpa_dev_set_config *config)
 {
+	struct device *existing;
 	struct vbs_params *p;
 	struct vbs_dev *dev;
 	u64 features;
@@ -244,6 +246,17 @@ static int vbs_dev_add(struct vdpa_mgmt_dev *mdev, const char *name,
 	/* The vdpa core would try to register a device with no name. */
 	if (!name[0])
 		return -EINVAL;
+	/*
+	 * A name in use is EEXIST, as the vdpa core says at registration;
+	 * checked first, or the staged backing, which the existing device
+	 * holds, would make it EBUSY.  dev_add and dev_del are serialized
+	 * by the vdpa core.
+	 */
+	existing = device_find_child_by_name(&vbs_root, name);
+	if (existing) {
+		put_device(existing);
+		return -EEXIST;
+	}
 
 	p = kmalloc(sizeof(*p), GFP_KERNEL);
 	if (!p)
