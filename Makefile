@@ -20,6 +20,9 @@
 #   make fuzz          hostile-guest fuzzer, FUZZ_REQUESTS (10^6) per seed
 #                      (FUZZ_SEEDS="S..." to choose them), in the lab VM
 #   make bench-quick   ours vs raw io_uring, loop-dio, vdpa_sim_blk: IOPS ratios
+#   make stress        tests 43 (durability) and 44 (lifecycle races) with
+#                      thousands of cycles (RACE_CYCLES, RACE_FAST_CYCLES,
+#                      DUR_ROUNDS, STRESS_TIMEOUT), in the lab VM
 #
 # W=, C=, V= and KBUILD_EXTRA_SYMBOLS= reach the kernel build unchanged.
 
@@ -99,9 +102,12 @@ bench-quick: lab
 fuzz: lab
 	scripts/fuzz $(or $(FUZZ_REQUESTS),1000000) $(FUZZ_SEEDS)
 
+stress: lab
+	scripts/stress
+
 vm-shell: lab
 	@$(MAKE) --no-print-directory lab-module || echo "vm-shell: module build failed; booting without it" >&2
 	$(LAB)/vm-run --shell
 
 .PHONY: all modules compat install dkms-install clean lab lab-module selftests check-style \
-	check demo vm-shell fuzz bench-quick
+	check demo vm-shell fuzz bench-quick stress

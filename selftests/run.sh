@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Run the selftests in the lab guest (as root) and report in TAP 13.
+# SELFTESTS_TIMEOUT=SECONDS replaces every test's own limit (make stress).
 #
 # usage: run.sh [-l] [PATTERN...]
 #   -l        list the tests and exit
@@ -98,7 +99,7 @@ for t in "${tests[@]}"; do
 	mkdir -p "$rdir"
 	wdir=$(mktemp -d "/tmp/$name.XXXXXX")
 	allow=$(mktemp "/tmp/$name.dmesg-allow.XXXXXX")
-	limit=$(test_timeout "$t")
+	limit=${SELFTESTS_TIMEOUT:-$(test_timeout "$t")}
 
 	emit "# $name: start (timeout $limit s)"
 	dmesg -C
