@@ -5,12 +5,16 @@
 # and the data checked afterwards. Test 24 covers each operation once; this
 # one repeats them under load.
 #
-#   RACE_CYCLES=N       cycles of (a) and (b) (default 20: each takes about
-#                       4 s under TCG), (d) runs N/5
-#   RACE_FAST_CYCLES=N  cycles of (e), and at least N/2 resets and N/2
-#                       suspends in (c) (default 200)
-# "make stress" runs RACE_CYCLES=500 RACE_FAST_CYCLES=2000.
-# timeout=900
+#   RACE_CYCLES=N       cycles of (a) and (b) (default 10), (d) runs N/5;
+#                       under TCG each takes 4 s (10 s with other VMs)
+#   RACE_FAST_CYCLES=N  cycles of (e) on distinct names (default 20), N/2
+#                       and N/4 on one name; each add + del takes about
+#                       0.9 s under TCG (several with other VMs), and the
+#                       vdpa core serializes them
+#   RACE_RESETS=N       at least N/2 resets and N/2 suspends in (c)
+#                       (default 100; about 3 a second)
+# "make stress" runs RACE_CYCLES=500 RACE_FAST_CYCLES=1000 RACE_RESETS=4000.
+# timeout=1200
 #
 #  a) virtio_vdpa unbind/bind while fio writes;
 #  b) "vdpa dev del" while fio writes, then add again on the same backing;
@@ -38,8 +42,9 @@
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../blk_sw.sh"
 
-CYCLES=${RACE_CYCLES:-20}
-FAST=${RACE_FAST_CYCLES:-200}
+CYCLES=${RACE_CYCLES:-10}
+FAST=${RACE_FAST_CYCLES:-20}
+RESETS=${RACE_RESETS:-100}
 MB=$((1 << 20))
 SIZE=$((64 * MB))
 PROCS=4
@@ -164,7 +169,7 @@ vdpa_dev_del rc
 # --- c) reset and suspend/resume with requests in flight -------------------
 if [ -x "$fuzz" ]; then
 	ulimit -l unlimited
-	want=$((FAST / 2))
+	want=$((RESETS / 2))
 	truncate -s $((8 * MB)) /scratch/races-fz.img || fail "truncate failed"
 	defer rm -f /scratch/races-fz.img
 	bsw_stage rfz backing=/scratch/races-fz.img queue_size=256
@@ -173,10 +178,10 @@ if [ -x "$fuzz" ]; then
 	resets=0 suspends=0 runs=0
 	while [ $((resets < want || suspends < want)) = 1 ]; do
 		runs=$((runs + 1))
-		[ "$runs" -le 20 ] || fail "reset/suspend: only $resets resets, $suspends suspends in 20 runs"
+		[ "$runs" -le $((20 + want / 50)) ] || fail "reset/suspend: only $resets resets, $suspends suspends in $runs runs"
 		timeout --kill-after=10 300 "$fuzz" --dev "$vhost" --lifecycle \
 			--seed $((RANDOM * 32768 + RANDOM)) --iterations 100000000 \
-			--seconds $((want / 8 + 5)) --save-model /tmp/races-model \
+			--seconds $((want / 4 + 5)) --save-model /tmp/races-model \
 			> "$RESULTS_DIR/fuzz-$runs.log" 2>&1 ||
 			{ tail -n 20 "$RESULTS_DIR/fuzz-$runs.log" >&2; fail "vdpa_fuzz --lifecycle failed"; }
 		line=$(grep ' resets ' "$RESULTS_DIR/fuzz-$runs.log")
@@ -292,7 +297,7 @@ race()
 	done
 	[ "$won" = 1 ] || fail "$op $name: $won of $PROCS processes succeeded"
 }
-for i in $(seq "$FAST"); do
+for i in $(seq $((FAST / 2))); do
 	race add same "File exists"
 	race del same "No such device"
 done
@@ -306,7 +311,7 @@ for i in $(seq $((FAST / 4))); do
 done
 rmdir "$BSW_CFS/samef" || fail "rmdir samef failed"
 [ -z "$(ls "$VDPA_SYSFS/devices")" ] || fail "devices left: $(ls "$VDPA_SYSFS/devices")"
-case_time "e) $PROCS processes race for one name" $((FAST + FAST / 4))
+case_time "e) $PROCS processes race for one name" $((FAST / 2 + FAST / 4))
 
 # --- f) two devices, one writable backing ---------------------------------
 # expect_busy NAME: "vdpa dev add" of NAME fails with EBUSY, leaves nothing
