@@ -357,7 +357,8 @@ void vbs_vq_reset(struct vbs_vq *vq);
 int vbs_vq_alloc_slots(struct vbs_vq *vq);
 void vbs_vq_free_slots(struct vbs_vq *vq);
 void vbs_dev_quiesce(struct vbs_dev *dev);
-void vbs_dev_set_broken(struct vbs_dev *dev);
+void vbs_dev_set_broken(struct vbs_dev *dev, struct vbs_vq *vq,
+			const char *what, int err);
 
 /* req.c */
 bool vbs_req_start(struct vbs_vq *vq, struct vbs_req *req);

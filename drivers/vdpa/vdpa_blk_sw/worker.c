@@ -149,11 +149,18 @@ void vbs_vq_reset(struct vbs_vq *vq)
 /**
  * vbs_dev_set_broken() - tell the driver the device needs a reset
  * @dev: the device; @dev->lock held (for reading by a worker)
+ * @vq: the virtqueue that failed
+ * @what: what failed, for the log
+ * @err: the error vringh returned
  *
  * Used when a ring cannot be read or written: the device stops processing
- * and raises a configuration interrupt with DEVICE_NEEDS_RESET set.
+ * and raises a configuration interrupt with DEVICE_NEEDS_RESET set, and
+ * says so once per reset (rate-limited).  In VA mode the usual cause is
+ * guest memory that vhost-vdpa did not map: it maps only shared,
+ * file-backed memory there, and silently skips the rest.
  */
-void vbs_dev_set_broken(struct vbs_dev *dev)
+void vbs_dev_set_broken(struct vbs_dev *dev, struct vbs_vq *vq,
+			const char *what, int err)
 {
 	spin_lock(&dev->config_lock);
 	if (dev->status & VIRTIO_CONFIG_S_NEEDS_RESET) {
@@ -163,7 +170,10 @@ void vbs_dev_set_broken(struct vbs_dev *dev)
 	WRITE_ONCE(dev->status, dev->status | VIRTIO_CONFIG_S_NEEDS_RESET);
 	spin_unlock(&dev->config_lock);
 	dev_warn_ratelimited(&dev->vdpa.dev,
-			     "malformed virtqueue, device needs reset\n");
+			     "vq %u: %s (%d), device needs reset%s\n",
+			     vq->index, what, err, dev->vdpa.use_va ?
+			     "; VA mode maps only shared file-backed memory" :
+			     "");
 	if (dev->config_cb.callback)
 		dev->config_cb.callback(dev->config_cb.private);
 }
@@ -231,7 +241,9 @@ static bool vbs_vq_reap(struct vbs_vq *vq)
 			if (vbs_req_publish(vq, req))
 				pushed = true;
 			else
-				vbs_dev_set_broken(dev);
+				vbs_dev_set_broken(dev, vq,
+						   "cannot write the used ring",
+						   -EFAULT);
 		}
 		vbs_req_release(req);
 		vbs_iotlb_unhold(dev, req->srcu_idx);
@@ -268,11 +280,10 @@ static bool vbs_vq_fetch(struct vbs_vq *vq)
 		if (ret <= 0) {
 			llist_add(node, &vq->free);
 			if (ret < 0) {
-				dev_dbg(&dev->vdpa.dev,
-					"vq %u: bad descriptor chain: %d\n",
-					vq->index, ret);
 				vq->broken = true;
-				vbs_dev_set_broken(dev);
+				vbs_dev_set_broken(dev, vq,
+						   "cannot read the available ring or a descriptor chain",
+						   ret);
 			}
 			break;
 		}
