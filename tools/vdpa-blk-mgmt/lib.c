@@ -30,6 +30,7 @@ void vbm_spec_init(struct vbm_spec *s)
 	s->read_only = -1;
 	s->direct = -1;
 	s->iopoll = -1;
+	s->use_va = -1;
 }
 
 void vbm_spec_free(struct vbm_spec *s)
@@ -315,7 +316,7 @@ static char *xstrdup(const char *s)
 
 /* Options that take no value on the command line (a yes/no in a file). */
 static const char *const flag_keys[] = {
-	"ro", "read-only", "direct", "buffered", "iopoll",
+	"ro", "read-only", "direct", "buffered", "iopoll", "use-va",
 };
 
 static const char *const value_keys[] = {
@@ -358,8 +359,10 @@ int vbm_spec_set(struct vbm_spec *s, const char *key, const char *val,
 			s->direct = b;
 		else if (!strcmp(key, "buffered"))
 			s->direct = !b;
-		else
+		else if (!strcmp(key, "iopoll"))
 			s->iopoll = b;
+		else
+			s->use_va = b;
 		return 0;
 	}
 	if (!strcmp(key, "backing")) {
@@ -427,7 +430,7 @@ int vbm_spec_check(const struct vbm_spec *s, char *err, size_t errlen)
 	if (s->mgmtdev && strcmp(s->mgmtdev, VBM_MGMTDEV) &&
 	    (s->backing || s->has_size || s->read_only >= 0 || s->direct >= 0 ||
 	     s->has_queues || s->has_queue_size || s->has_block_size ||
-	     s->serial || s->has_poll_us || s->iopoll >= 0))
+	     s->serial || s->has_poll_us || s->iopoll >= 0 || s->use_va >= 0))
 		return errf(err, errlen,
 			    "only --features and --bind apply to management device %s",
 			    s->mgmtdev);

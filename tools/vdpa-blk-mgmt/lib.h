@@ -42,6 +42,7 @@ struct vbm_spec {
 	bool has_queues, has_queue_size, has_block_size, has_poll_us, has_size;
 	char *serial;
 	int iopoll;		/* -1 unset */
+	int use_va;		/* -1 unset */
 	uint64_t features;
 	bool has_features;
 	enum vbm_bind bind;

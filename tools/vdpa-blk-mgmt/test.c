@@ -142,6 +142,13 @@ static void test_create_args(void)
 	      s.bind == VBM_BIND_NONE && !strcmp(s.name, "d1"), "create: --opt=value form");
 	CHECK(!parse("d2 --backing /x --iopoll", &s) && s.iopoll == 1, "create: --iopoll");
 	CHECK(parse("d2 --iopoll", &s) && strstr(e, "--iopoll needs"), "create: --iopoll alone");
+	CHECK(!parse("d3", &s) && s.use_va == -1, "create: use_va unset by default");
+	CHECK(!parse("d3 --use-va --bind vhost", &s) && s.use_va == 1 && s.bind == VBM_BIND_VHOST,
+	      "create: --use-va");
+	CHECK(parse("d3 --use-va=yes", &s) && strstr(e, "option '--use-va' takes no value"),
+	      "create: --use-va=yes refused (%s)", e);
+	CHECK(parse("d3 --mgmtdev vdpasim_blk --use-va", &s) &&
+	      strstr(e, "only --features and --bind"), "create: --use-va on another mgmtdev");
 	CHECK(parse("d2 --backing /x --iopoll --buffered", &s) && strstr(e, "--iopoll needs"),
 	      "create: --iopoll --buffered");
 	CHECK(parse("", &s) && strstr(e, "missing device name"), "create: no name");
@@ -224,6 +231,10 @@ static void test_config(void)
 	vbm_config_free(&c);
 	CHECK(parse_conf("[a]\niopoll = maybe\n", &c) && strstr(e, "expected yes or no"),
 	      "config: bad boolean (%s)", e);
+	vbm_config_free(&c);
+	CHECK(!parse_conf("[a]\nuse-va = yes\n[b]\nuse-va = no\n[c]\n", &c) && c.n == 3 &&
+	      c.devs[0].use_va == 1 && c.devs[1].use_va == 0 && c.devs[2].use_va == -1,
+	      "config: use-va yes, no, unset");
 	vbm_config_free(&c);
 	CHECK(parse_conf("[a]\nbacking = /x\nsize = 1M\n", &c) && strstr(e, "test.conf:1: [a]"),
 	      "config: section checked as a whole (%s)", e);

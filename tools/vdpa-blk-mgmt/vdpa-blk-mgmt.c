@@ -403,7 +403,7 @@ static int stage(const struct vbm_spec *s)
 		const char *attr;
 		bool set;
 		char val[64];
-	} a[9];
+	} a[10];
 	int i, n = 0, ret;
 
 	ret = cfs_ready();
@@ -444,6 +444,7 @@ static int stage(const struct vbm_spec *s)
 	ADD("serial", s->serial != NULL, "%s", s->serial ? s->serial : "");
 	ADD("poll_idle_us", s->has_poll_us, "%" PRIu32, s->poll_us);
 	ADD("iopoll", s->iopoll >= 0, "%d", s->iopoll);
+	ADD("use_va", s->use_va >= 0, "%d", s->use_va);
 #undef ADD
 	for (i = 0; i < n; i++) {
 		if (!a[i].set)
@@ -782,6 +783,7 @@ static int get_dev(struct vbm_nl *nl, const char *name, struct devinfo *d)
 static const char *const rt_attrs[] = {
 	"backing", "backing_type", "capacity", "read_only", "direct", "iopoll",
 	"num_queues", "queue_size", "block_size", "serial", "poll_idle_us",
+	"use_va",
 };
 
 #define NRT (sizeof(rt_attrs) / sizeof(rt_attrs[0]))
@@ -1009,7 +1011,8 @@ static int cmd_show(int argc, char **argv)
 					vbm_json_str(&j, "serial", v);
 				else if (!strcmp(rt_attrs[i], "read_only") ||
 					 !strcmp(rt_attrs[i], "direct") ||
-					 !strcmp(rt_attrs[i], "iopoll"))
+					 !strcmp(rt_attrs[i], "iopoll") ||
+					 !strcmp(rt_attrs[i], "use_va"))
 					vbm_json_bool(&j, rt_attrs[i], !strcmp(v, "1"));
 				else
 					vbm_json_u64(&j, rt_attrs[i], strtoull(v, NULL, 10));
@@ -1054,9 +1057,9 @@ static int cmd_show(int argc, char **argv)
 		       rt_get(rt, "backing_type"));
 		printf("  capacity:    %s (%" PRIu64 " sectors)\n",
 		       vbm_human_size(cap * 512, hs, sizeof(hs)), cap);
-		printf("  tunables:    read_only %s, direct %s, iopoll %s, poll_idle_us %s\n",
+		printf("  tunables:    read_only %s, direct %s, iopoll %s, poll_idle_us %s, use_va %s\n",
 		       rt_get(rt, "read_only"), rt_get(rt, "direct"), rt_get(rt, "iopoll"),
-		       rt_get(rt, "poll_idle_us"));
+		       rt_get(rt, "poll_idle_us"), rt_get(rt, "use_va"));
 		printf("  geometry:    num_queues %s, queue_size %s, block_size %s, serial '%s'\n",
 		       rt_get(rt, "num_queues"), rt_get(rt, "queue_size"),
 		       rt_get(rt, "block_size"), rt_get(rt, "serial"));
@@ -1447,6 +1450,7 @@ static int compare(struct vbm_nl *nl, const struct vbm_spec *s, bool *need_poll,
 		CMP("read_only", s->read_only >= 0, "%d", s->read_only);
 		CMP("direct", s->direct >= 0, "%d", s->direct);
 		CMP("iopoll", s->iopoll >= 0, "%d", s->iopoll);
+		CMP("use_va", s->use_va >= 0, "%d", s->use_va);
 		CMP("num_queues", s->has_queues, "%" PRIu32, s->queues);
 		CMP("queue_size", s->has_queue_size, "%" PRIu32, s->queue_size);
 		CMP("block_size", s->has_block_size, "%" PRIu32, s->block_size);
@@ -1562,7 +1566,7 @@ static const struct {
 	{ "create", cmd_create,
 	  "create NAME [--backing PATH | --size BYTES] [--ro] [--direct|--buffered]\n"
 	  "       [--queues N] [--queue-size N] [--block-size N] [--serial S]\n"
-	  "       [--poll-us N] [--iopoll] [--features LIST|0xHEX]\n"
+	  "       [--poll-us N] [--iopoll] [--use-va] [--features LIST|0xHEX]\n"
 	  "       [--bind virtio|vhost|none] [--mgmtdev NAME]",
 	  "Stage the parameters in configfs, create the device over vdpa netlink,\n"
 	  "bind it (default: virtio) and print its node (/dev/vdX or\n"
