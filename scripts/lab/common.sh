@@ -38,6 +38,7 @@ LAB_SRC=$LAB_CACHE/src/$LAB_KERNEL_PKGVER/linux-source-$LAB_KERNEL_SERIES
 LAB_EXT=$LAB_CACHE/ext/$LAB_KVER
 LAB_ROOTFS=$LAB_CACHE/rootfs/$LAB_GUEST_SUITE
 LAB_INITRAMFS=$LAB_CACHE/initramfs/$LAB_KVER/initramfs.cpio.gz
+LAB_NESTED=$LAB_CACHE/nested
 
 LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 LAB_REPO=$(cd "$LAB_DIR/../.." && pwd)
