@@ -1920,10 +1920,11 @@ static int case_status_wrap(void)
 }
 
 /*
- * Regression: more IOTLB entries than the device keeps (16384, one per
- * physically contiguous run in PA mode, so a fragmented guest gets there).
- * Whether or not the new mappings are taken, the old ones must keep
- * working: a request on them still completes, no DEVICE_NEEDS_RESET.
+ * Regression: more IOTLB entries than the device once kept (16384, one per
+ * physically contiguous run in PA mode, so a fragmented guest gets there;
+ * it now takes whatever vhost-vdpa accepted).  Whether or not the new
+ * mappings are taken, the old ones must keep working: a request on them
+ * still completes, no DEVICE_NEEDS_RESET.
  */
 static int case_iotlb_limit(void)
 {

@@ -649,11 +649,13 @@ static struct vdpa_iova_range vbs_get_iova_range(struct vdpa_device *vdpa)
  * @iotlb: the mappings
  *
  * The new tree is built aside and swapped in with the workers paused, so a
- * failure (-ENOMEM, or -ENOSPC past VBS_MAX_IOTLB_ENTRIES) leaves the old
- * mappings in place.  Returns only once no request uses a page of the old
- * mapping.
+ * failure (-ENOMEM) leaves the old mappings in place.  It holds every entry
+ * of @iotlb: vhost-vdpa already bounded their number (max_iotlb_entries;
+ * in PA mode, RLIMIT_MEMLOCK too), and refusing some would fail a guest
+ * whose memory vhost-vdpa accepted, such as 256 MiB of 4 KiB shmem pages.
+ * Returns only once no request uses a page of the old mapping.
  *
- * Return: 0, -EINVAL for a bad @asid, -ENOMEM or -ENOSPC.
+ * Return: 0, -EINVAL for a bad @asid or -ENOMEM.
  */
 static int vbs_set_map(struct vdpa_device *vdpa, unsigned int asid,
 		       struct vhost_iotlb *iotlb)
@@ -667,7 +669,8 @@ static int vbs_set_map(struct vdpa_device *vdpa, unsigned int asid,
 	if (asid)
 		return -EINVAL;
 
-	new = vhost_iotlb_alloc(VBS_MAX_IOTLB_ENTRIES, 0);
+	new = vhost_iotlb_alloc(max_t(unsigned int, iotlb->nmaps,
+				      VBS_MAX_IOTLB_ENTRIES), 0);
 	if (!new)
 		return -ENOMEM;
 	for (map = vhost_iotlb_itree_first(iotlb, 0, ULLONG_MAX); map;

@@ -42,6 +42,11 @@
 /* Requests one virtqueue may start in one pass of the worker. */
 #define VBS_BUDGET		64
 #define VBS_SERIAL_MAX		VIRTIO_BLK_ID_BYTES
+/*
+ * IOTLB entries the device keeps at least; set_map() takes as many as
+ * vhost-vdpa's tree holds (its max_iotlb_entries), since in PA mode each
+ * physically contiguous run of pinned pages is one entry.
+ */
 #define VBS_MAX_IOTLB_ENTRIES	16384
 
 /**
