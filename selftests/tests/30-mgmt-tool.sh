@@ -209,6 +209,25 @@ jq_eq "f0 capacity" "$OUT" .config.capacity $((16 << 11))
 jq_eq "f0 blk_size" "$OUT" .config.blk_size 512
 jq_eq "f0 seg_max" "$OUT" .config.seg_max 254
 jq_eq "f0 num_queues" "$OUT" .config.num_queues 1
+jq_eq "f0 use_va (PA mode by default)" "$OUT" .use_va false
+expect_eq "f0 sysfs use_va" "$(bsw_attr f0 use_va)" 0
+
+# --use-va: vhost-vdpa VA mode, staged before the device exists
+expect_rc 0 "" "$T" create va0 --size 16M --bind vhost --use-va
+[ -c "$OUT" ] || fail "create --use-va printed '$OUT'"
+expect_eq "va0 sysfs use_va" "$(bsw_attr va0 use_va)" 1
+expect_rc 0 "" "$T" show va0 --json
+jq_eq "va0 use_va" "$OUT" .use_va true
+expect_rc 0 "" "$T" show va0
+grep -q 'use_va 1' <<< "$OUT" || fail "show va0: no 'use_va 1' in: $OUT"
+vaconf=$(mktemp /tmp/mgmt-va.XXXXXX.conf)
+printf '[va0]\nsize = 16M\nbind = vhost\nuse-va = no\n' > "$vaconf"
+expect_rc 8 "" "$T" apply "$vaconf"
+grep -q '^va0: differs: use_va is 1, wanted 0' <<< "$OUT" || fail "apply use-va = no: $OUT"
+printf '[va0]\nsize = 16M\nbind = vhost\nuse-va = yes\n' > "$vaconf"
+expect_rc 0 "" "$T" apply "$vaconf"
+rm -f "$vaconf"
+expect_rc 0 "" "$T" destroy va0
 
 truncate -s 24M "$img"
 expect_rc 0 "" "$T" resize f0
