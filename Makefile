@@ -14,6 +14,9 @@
 #   make check-style   checkpatch --strict on every source file
 #   make check         lab + module + all selftests in one VM boot;
 #                      ends with "N passed, N failed, N skipped"
+#   make check-nested  the nested-guest test (28) with all its QEMU runs:
+#                      both memory modes x both QEMU forms, and VA mode
+#                      on private RAM (builds the tiny nested kernel)
 #   make demo          the device under fio in the lab VM
 #                      (DEMO_MGMTDEV=vdpasim_blk for the reference peer)
 #   make vm-shell      interactive shell in the lab VM
@@ -93,6 +96,9 @@ check-style:
 check:
 	$(LAB)/check
 
+check-nested:
+	NESTED_RUNS=all $(LAB)/check 28-blk-sw-nested
+
 demo:
 	$(LAB)/demo $(DEMO_MGMTDEV)
 
@@ -110,4 +116,4 @@ vm-shell: lab
 	$(LAB)/vm-run --shell
 
 .PHONY: all modules compat install dkms-install clean lab lab-module selftests check-style \
-	check demo vm-shell fuzz bench-quick stress
+	check check-nested demo vm-shell fuzz bench-quick stress

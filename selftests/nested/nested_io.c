@@ -1,0 +1,245 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * nested_io: the nested guest's whole userspace, and its checker.
+ *
+ * As /init of the nested guest's initramfs (started by the kernel, PID 1):
+ * mounts devtmpfs, writes a seeded pattern to /dev/vda with O_DIRECT,
+ * flushes, reads it back with O_DIRECT, compares it with the pattern and
+ * prints one line on the serial console:
+ *
+ *	NESTED-IO result=ok bytes=4194304 seed=42 sum=0123456789abcdef
+ *	NESTED-IO result=fail reason=...
+ *
+ * then reboots, which with QEMU's -no-reboot ends the VM.  NESTED_SEED and
+ * NESTED_BYTES come from the kernel command line (the kernel hands unknown
+ * name=value words to init as environment variables).
+ *
+ * In the lab guest, the same program checks what the nested guest left:
+ *
+ *	nested_io expect BYTES SEED	print the sum of the pattern
+ *	nested_io sum FILE BYTES	print the sum of FILE's first BYTES
+ *
+ * The sum is a 64-bit FNV-1a hash, printed as 16 hex digits.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CHUNK		(64 * 1024)
+#define DISK		"/dev/vda"
+#define DISK_WAIT_S	120
+
+/* Word at byte offset @off of the pattern for @seed (splitmix64). */
+static uint64_t pattern_word(uint64_t seed, uint64_t off)
+{
+	uint64_t z = seed ^ (off * 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+static void pattern_fill(uint64_t seed, uint64_t off, void *buf, size_t len)
+{
+	uint64_t *w = buf;
+	size_t i;
+
+	for (i = 0; i < len / 8; i++)
+		w[i] = pattern_word(seed, off + i * 8);
+}
+
+static uint64_t fnv1a(uint64_t h, const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+#define FNV_INIT	0xcbf29ce484222325ULL
+
+static uint64_t parse_u64(const char *s, const char *what)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s ? s : "", &end, 0);
+	if (errno || !s || !*s || *end) {
+		fprintf(stderr, "nested_io: bad %s '%s'\n", what, s ? s : "");
+		exit(2);
+	}
+	return v;
+}
+
+static uint64_t parse_bytes(const char *s)
+{
+	uint64_t bytes = parse_u64(s, "byte count");
+
+	if (!bytes || bytes % CHUNK) {
+		fprintf(stderr, "nested_io: byte count must be a multiple of %d\n",
+			CHUNK);
+		exit(2);
+	}
+	return bytes;
+}
+
+static int cmd_expect(uint64_t bytes, uint64_t seed)
+{
+	static uint64_t buf[CHUNK / 8];
+	uint64_t off, h = FNV_INIT;
+
+	for (off = 0; off < bytes; off += CHUNK) {
+		pattern_fill(seed, off, buf, CHUNK);
+		h = fnv1a(h, buf, CHUNK);
+	}
+	printf("%016llx\n", (unsigned long long)h);
+	return 0;
+}
+
+static int cmd_sum(const char *path, uint64_t bytes)
+{
+	static unsigned char buf[CHUNK];
+	uint64_t off, h = FNV_INIT;
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0) {
+		perror(path);
+		return 1;
+	}
+	for (off = 0; off < bytes; off += CHUNK) {
+		ssize_t n = pread(fd, buf, CHUNK, off);
+
+		if (n != CHUNK) {
+			fprintf(stderr, "%s: short read at %llu\n", path,
+				(unsigned long long)off);
+			close(fd);
+			return 1;
+		}
+		h = fnv1a(h, buf, CHUNK);
+	}
+	close(fd);
+	printf("%016llx\n", (unsigned long long)h);
+	return 0;
+}
+
+/* PID 1: report one line, then end the VM. */
+static void __attribute__((noreturn, format(printf, 1, 2)))
+finish(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	printf("NESTED-IO ");
+	vprintf(fmt, ap);
+	printf("\n");
+	va_end(ap);
+	fflush(stdout);
+	sync();
+	reboot(RB_AUTOBOOT);
+	for (;;)
+		pause();
+}
+
+static void console_open(void)
+{
+	int fd;
+
+	mkdir("/dev", 0755);
+	if (mount("devtmpfs", "/dev", "devtmpfs", 0, NULL) && errno != EBUSY)
+		return;
+	fd = open("/dev/console", O_RDWR);
+	if (fd < 0)
+		return;
+	dup2(fd, 0);
+	dup2(fd, 1);
+	dup2(fd, 2);
+	if (fd > 2)
+		close(fd);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+}
+
+static int init_main(void)
+{
+	uint64_t seed, bytes, off, h = FNV_INIT;
+	struct timespec t0, t1;
+	unsigned char *buf, *want;
+	struct stat st;
+	int fd, i;
+
+	console_open();
+	seed = parse_u64(getenv("NESTED_SEED"), "NESTED_SEED");
+	bytes = parse_bytes(getenv("NESTED_BYTES"));
+	if (posix_memalign((void **)&buf, 4096, CHUNK) ||
+	    posix_memalign((void **)&want, 4096, CHUNK))
+		finish("result=fail reason=nomem");
+
+	/* Built-in drivers probe before init runs; wait anyway. */
+	for (i = 0; i < DISK_WAIT_S * 10; i++) {
+		if (!stat(DISK, &st) && S_ISBLK(st.st_mode))
+			break;
+		usleep(100000);
+	}
+	fd = open(DISK, O_RDWR | O_DIRECT);
+	if (fd < 0)
+		finish("result=fail reason=open-%s errno=%d", DISK, errno);
+	printf("NESTED-IO start bytes=%llu seed=%llu\n",
+	       (unsigned long long)bytes, (unsigned long long)seed);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+
+	for (off = 0; off < bytes; off += CHUNK) {
+		pattern_fill(seed, off, buf, CHUNK);
+		if (pwrite(fd, buf, CHUNK, off) != CHUNK)
+			finish("result=fail reason=write off=%llu errno=%d",
+			       (unsigned long long)off, errno);
+	}
+	if (fsync(fd))
+		finish("result=fail reason=fsync errno=%d", errno);
+	for (off = 0; off < bytes; off += CHUNK) {
+		memset(buf, 0, CHUNK);
+		if (pread(fd, buf, CHUNK, off) != CHUNK)
+			finish("result=fail reason=read off=%llu errno=%d",
+			       (unsigned long long)off, errno);
+		pattern_fill(seed, off, want, CHUNK);
+		if (memcmp(buf, want, CHUNK))
+			finish("result=fail reason=mismatch off=%llu",
+			       (unsigned long long)off);
+		h = fnv1a(h, buf, CHUNK);
+	}
+	close(fd);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	finish("result=ok bytes=%llu seed=%llu sum=%016llx io_ms=%lld",
+	       (unsigned long long)bytes, (unsigned long long)seed,
+	       (unsigned long long)h,
+	       (long long)((t1.tv_sec - t0.tv_sec) * 1000 +
+			   (t1.tv_nsec - t0.tv_nsec) / 1000000));
+}
+
+int main(int argc, char **argv)
+{
+	if (getpid() == 1)
+		return init_main();
+	if (argc == 4 && !strcmp(argv[1], "expect"))
+		return cmd_expect(parse_bytes(argv[2]),
+				  parse_u64(argv[3], "seed"));
+	if (argc == 4 && !strcmp(argv[1], "sum"))
+		return cmd_sum(argv[2], parse_bytes(argv[3]));
+	fprintf(stderr,
+		"usage: nested_io expect BYTES SEED | nested_io sum FILE BYTES\n"
+		"       (as PID 1: the nested guest's /init, see the source)\n");
+	return 2;
+}
