@@ -21,10 +21,11 @@
 # must say so and mark itself DEVICE_NEEDS_RESET at the first kick rather
 # than leave the guest waiting silently; afterwards a reset device works.
 #
-# NESTED_RUNS: runs to do, among va-dev va-blk pa-dev pa-blk va-noshare, or
-# "all" (make check-nested) or "none"; default "va-dev pa-blk" (make check). Each
-# nested QEMU has a hard time limit, NESTED_TIMEOUT seconds (600); reaching
-# it fails the run. Wall times go to $RESULTS_DIR/timings.
+# NESTED_RUNS: runs to do, among va-dev va-blk pa-dev pa-blk va-noshare,
+# "all" (make check-nested) or "none" (make check, unless it is set);
+# default "va-dev pa-blk". Each nested QEMU has a hard time limit,
+# NESTED_TIMEOUT seconds (600); reaching it fails the run. Wall times go to
+# $RESULTS_DIR/timings.
 
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../blk_sw.sh"
