@@ -26,6 +26,7 @@
 #   make stress        tests 43 (durability) and 44 (lifecycle races) with
 #                      thousands of cycles (RACE_CYCLES, RACE_FAST_CYCLES,
 #                      DUR_ROUNDS, STRESS_TIMEOUT), in the lab VM
+#   make bench         every peer, every backing, one VM run: bench/results/
 #
 # W=, C=, V= and KBUILD_EXTRA_SYMBOLS= reach the kernel build unchanged.
 
@@ -107,6 +108,9 @@ demo:
 bench-quick: lab
 	scripts/bench-quick
 
+bench: lab
+	scripts/bench-full
+
 fuzz: lab
 	scripts/fuzz $(or $(FUZZ_REQUESTS),1000000) $(FUZZ_SEEDS)
 
@@ -118,4 +122,4 @@ vm-shell: lab
 	$(LAB)/vm-run --shell
 
 .PHONY: all modules compat install dkms-install clean lab lab-module selftests check-style \
-	check check-nested demo vm-shell fuzz bench-quick stress
+	check check-nested demo vm-shell fuzz bench-quick stress bench
