@@ -5,9 +5,10 @@
  * Reads and writes go through the backing's ->read_iter()/->write_iter()
  * with a bio_vec iterator over the guest's own pages: no bounce copy.
  * Direct I/O is asynchronous (ki_complete), optionally polled with
- * IOCB_HIPRI and ->iopoll().  Buffered I/O is first tried with IOCB_NOWAIT
- * when the file supports it and otherwise, like flush, discard and write
- * zeroes, runs on a workqueue so that it never blocks the polling worker.
+ * IOCB_HIPRI and ->iopoll() (then also IOCB_NOWAIT: see vbs_rw_punt()).
+ * Buffered I/O is first tried with IOCB_NOWAIT when the file supports it
+ * and otherwise, like flush, discard and write zeroes, runs on a workqueue
+ * so that it never blocks the polling worker.
  * Every path ends in vbs_rw_done() or vbs_req_complete().
  */
 
@@ -229,11 +230,19 @@ static bool vbs_req_is_write(struct vbs_req *req)
 	return req->type == VIRTIO_BLK_T_OUT;
 }
 
+static void vbs_rw_punt(struct vbs_req *req);
+
 static void vbs_rw_done(struct kiocb *iocb, long ret)
 {
 	struct vbs_req *req = container_of(iocb, struct vbs_req, iocb);
 	struct vbs_dev *dev = req->vq->dev;
 
+	/* A polled request that would have waited: issue it again, blocking. */
+	if ((ret == -EAGAIN || ret == -EOPNOTSUPP) &&
+	    (iocb->ki_flags & IOCB_NOWAIT)) {
+		vbs_rw_punt(req);
+		return;
+	}
 	if (vbs_req_is_write(req) && vbs_backing_is_reg(dev))
 		kiocb_end_write(iocb);
 	req->ret = ret;
@@ -286,6 +295,33 @@ static void vbs_rw_work(struct work_struct *work)
 	vbs_rw_sync(container_of(work, struct vbs_req, work));
 }
 
+static void vbs_req_iter_init(struct vbs_req *req)
+{
+	iov_iter_bvec(&req->iter, vbs_req_is_write(req) ? ITER_SOURCE :
+		      ITER_DEST, req->bvec, req->nr_bvec, req->len);
+}
+
+/*
+ * Polled requests are submitted with IOCB_NOWAIT: waiting for a tag that
+ * only the worker's own polling would free deadlocks until the block
+ * layer's timeout fails the requests.  The block layer fails such a
+ * request with -EAGAIN instead (returned, or through ->ki_complete()); it
+ * is issued again from the workqueue, blocking and not polled, from the
+ * start since the failed attempt may have consumed the iterator.
+ */
+static void vbs_rw_punt(struct vbs_req *req)
+{
+	if (req->polled) {
+		/* Pairs with vbs_iopoll(): this kiocb is no longer polled. */
+		smp_store_release(&req->iopoll_done, true);
+	}
+	req->ret = 0;
+	req->iocb.ki_pos = req->sector << SECTOR_SHIFT;
+	vbs_req_iter_init(req);
+	INIT_WORK(&req->work, vbs_rw_work);
+	queue_work(req->vq->dev->io_wq, &req->work);
+}
+
 static bool vbs_dio_aligned(struct vbs_dev *dev, struct vbs_req *req)
 {
 	unsigned long mask = dev->dio_align_mask;
@@ -301,8 +337,7 @@ static void vbs_rw_submit(struct vbs_req *req)
 	struct kiocb *iocb = &req->iocb;
 	ssize_t ret;
 
-	iov_iter_bvec(&req->iter, vbs_req_is_write(req) ? ITER_SOURCE :
-		      ITER_DEST, req->bvec, req->nr_bvec, req->len);
+	vbs_req_iter_init(req);
 	memset(iocb, 0, sizeof(*iocb));
 	iocb->ki_filp = dev->file;
 	iocb->ki_pos = req->sector << SECTOR_SHIFT;
@@ -320,6 +355,8 @@ static void vbs_rw_submit(struct vbs_req *req)
 		iocb->ki_complete = vbs_rw_done;
 		if (dev->p.iopoll) {
 			iocb->ki_flags |= IOCB_HIPRI;
+			if (dev->nowait)
+				iocb->ki_flags |= IOCB_NOWAIT;	/* vbs_rw_punt() */
 			req->polled = true;
 			req->iopoll_done = false;
 			list_add_tail(&req->poll_node, &req->vq->polled);
