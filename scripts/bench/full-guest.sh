@@ -97,8 +97,9 @@ vb_args()
 
 # systems_for BACKING: the systems to run on it, BENCH_SYSTEMS (in its
 # order) if set. Variants of ours: a suffix -pN sets the poll window to N
-# us, -wN the number of workers, -cN pins the device's threads and the
-# fio jobs to CPU N (ours-p200, ours-np-w2, ours-np-c0, vb-ours-p0).
+# us, -wN the number of workers; on any system -cN pins the device's
+# threads (ours, vduse) and the fio jobs to CPU N, -kN only the device's
+# threads (ours-p200, ours-np-w2, ours-np-c0, vduse-c0, raw-c0).
 systems_for()
 {
 	local all s
@@ -113,7 +114,7 @@ systems_for()
 		case $1:$s in
 		mem:ours-mem* | mem:sim) ;;
 		mem:* | *:ours-mem* | *:sim) continue ;;
-		vdisk:raw-hipri | vdisk:*iopoll*) continue ;;
+		vdisk:raw-hipri* | vdisk:*iopoll*) continue ;;
 		esac
 		echo -n "$s "
 	done
@@ -126,8 +127,9 @@ systems_for()
 # exec_prerun and exec_postrun append a snapshot to $SNAP_FILE: busy and
 # total jiffies of all CPUs (/proc/stat) and utime + stime of the device's
 # threads ($SNAP_PIDS, /proc/PID/stat), outside the job's timed window;
-# and the context switches and interrupts (IPIs included) of the guest,
-# per I/O: under TCG a wake-up on the other vCPU is what costs.
+# and the context switches, interrupts (timer ticks included) and
+# rescheduling + function-call IPIs of the guest, per I/O: under TCG a
+# wake-up on the other vCPU is what costs.
 
 snap=/run/bench-snap
 cat > "$snap" << 'EOF_SNAP'
@@ -147,7 +149,19 @@ for p in $SNAP_PIDS; do
 	read -r -a f <<< "${line##*) }"
 	dev=$((dev + f[11] + f[12]))
 done
-echo "$2 $1 $busy $total $dev $ctxt $intr" >> "$SNAP_FILE"
+# rescheduling and function-call IPIs (per-CPU columns of RES and CAL)
+ipi=0
+while read -r k rest; do
+	case $k in
+	RES: | CAL:)
+		for v in $rest; do
+			[[ $v == [0-9]* ]] || break
+			ipi=$((ipi + v))
+		done
+		;;
+	esac
+done < /proc/interrupts
+echo "$2 $1 $busy $total $dev $ctxt $intr $ipi" >> "$SNAP_FILE"
 EOF_SNAP
 chmod +x "$snap"
 
@@ -166,7 +180,7 @@ dev_regex()
 {
 	case $1 in
 	ours* | vb-ours*) echo '^vbs-' ;;
-	vduse | vb-vduse) echo '^qemu-storage' ;;
+	vduse* | vb-vduse*) echo '^qemu-storage' ;;
 	sim) echo '^vDPA sim' ;;
 	*) echo '' ;;
 	esac
@@ -247,7 +261,7 @@ ours_up()
 		echo "${kv#*=}" > "$BSW_CFS/bench0/${kv%%=*}" || bail "bench0: $kv" || return
 	done
 	vdpa dev add mgmtdev "$BSW_MGMTDEV" name bench0 || bail "vdpa dev add ($s)" || return
-	if [[ $s =~ -c([0-9]+) ]]; then
+	if [[ $s =~ -[ck]([0-9]+) ]]; then
 		for kv in $(dev_pids '^vbs-bench0/'); do
 			taskset -pc "${BASH_REMATCH[1]}" "$kv" > /dev/null || bail "taskset $kv" || return
 		done
@@ -269,6 +283,10 @@ vduse_up()
 		>> "$out/qsd-$b.log" 2>&1 &
 	qsd_pid=$!
 	wait_for 20 test -e "/dev/vduse/$name" || bail "no /dev/vduse/$name" || return
+	if [[ $2 =~ -[ck]([0-9]+) ]]; then
+		taskset -apc "${BASH_REMATCH[1]}" "$qsd_pid" > /dev/null ||
+			bail "taskset $qsd_pid" || return
+	fi
 	vdev=$name
 	vdpa dev add name "$vdev" mgmtdev vduse || bail "vdpa dev add (vduse $name)"
 }
@@ -295,8 +313,8 @@ sys_up()
 	vhost=
 	vdev=bench0
 	case $s in
-	raw | raw-hipri) path=${backing_path[$b]} ;;
-	loop)
+	raw*) path=${backing_path[$b]} ;;
+	loop*)
 		path=$(losetup --direct-io=on --show -f "${backing_path[$b]}") ||
 			bail "losetup" || return
 		echo none > "/sys/block/${path#/dev/}/queue/scheduler" ||
@@ -304,12 +322,12 @@ sys_up()
 		;;
 	ours*) ours_up "$b" "$s" || return ;;
 	vb-ours*) ours_up "$b" "${s#vb-}" || return ;;
-	vduse | vb-vduse) vduse_up "$b" || return ;;
+	vduse* | vb-vduse*) vduse_up "$b" "$s" || return ;;
 	sim) vdpa dev add mgmtdev vdpasim_blk name bench0 || bail "vdpa dev add (sim)" || return ;;
 	esac
 	case $s in
 	vb-*) vhost=$(bind vhost_vdpa) || return ;;
-	ours* | vduse | sim)
+	ours* | vduse* | sim)
 		path=$(bind virtio_vdpa) || return
 		wait_for 5 test -b "$path" || bail "no $path" || return
 		# single-queue devices (vduse, sim) would get mq-deadline
@@ -345,19 +363,19 @@ sys_down()
 	return 0
 }
 
-# cpu_of JOB HAS_DEV IOPS: "guest% dev% ctxt/io intr/io" of JOB from
+# cpu_of JOB HAS_DEV IOPS: "guest% dev% ctxt/io intr/io ipi/io" of JOB from
 # $SNAP_FILE
 cpu_of()
 {
 	awk -v j="$1" -v has_dev="$2" -v iops="$3" -v rt="$runtime" '
-		$1 == j && $2 == "pre" && !p { p = 1; b0 = $3; t0 = $4; d0 = $5; c0 = $6; i0 = $7 }
-		$1 == j && $2 == "post" { b1 = $3; t1 = $4; d1 = $5; c1 = $6; i1 = $7 }
-		END { t = t1 - t0; if (!p || t <= 0) { print "-\t-\t-\t-"; exit }
+		$1 == j && $2 == "pre" && !p { p = 1; b0 = $3; t0 = $4; d0 = $5; c0 = $6; i0 = $7; x0 = $8 }
+		$1 == j && $2 == "post" { b1 = $3; t1 = $4; d1 = $5; c1 = $6; i1 = $7; x1 = $8 }
+		END { t = t1 - t0; if (!p || t <= 0) { print "-\t-\t-\t-\t-"; exit }
 			printf "%.1f\t", 100 * (b1 - b0) / t
 			if (has_dev) printf "%.1f\t", 100 * (d1 - d0) / t; else printf "-\t"
 			n = iops * rt
-			if (n > 0) printf "%.2f\t%.2f\n", (c1 - c0) / n, (i1 - i0) / n
-			else print "-\t-" }' "$SNAP_FILE"
+			if (n > 0) printf "%.2f\t%.2f\t%.2f\n", (c1 - c0) / n, (i1 - i0) / n, (x1 - x0) / n
+			else print "-\t-\t-" }' "$SNAP_FILE"
 }
 
 # run_system REP BACKING SYSTEM: every job of SYSTEM, lines of runs.tsv
@@ -397,7 +415,7 @@ run_system()
 	{
 		printf '[global]\nfilename=%s\nsize=%s\nioengine=io_uring\ndirect=1\n' "$path" "$fsize"
 		printf 'time_based=1\nruntime=%s\ngroup_reporting=1\nrandrepeat=0\n' "$runtime"
-		[ "$s" = raw-hipri ] && printf 'hipri=1\n'
+		[[ $s == raw-hipri* ]] && printf 'hipri=1\n'
 		[[ $s =~ -c([0-9]+) ]] && printf 'cpus_allowed=%s\n' "${BASH_REMATCH[1]}"
 		while IFS= read -r j; do
 			name=${j%%:*}
@@ -431,7 +449,7 @@ bsw_setup
 load_modules vdpa_sim_blk vduse
 trap 'sys_down; _run_deferred' EXIT
 make_backings
-printf 'rep\tbacking\tsystem\tjob\tiops\tlat_mean_us\tlat_p99_us\tcpu_pct\tdev_cpu_pct\tctxt_per_io\tintr_per_io\n' > "$tsv"
+printf 'rep\tbacking\tsystem\tjob\tiops\tlat_mean_us\tlat_p99_us\tcpu_pct\tdev_cpu_pct\tctxt_per_io\tintr_per_io\tipi_per_io\n' > "$tsv"
 {
 	echo "kernel $(uname -r), $(nproc) vCPUs, $(awk '/MemTotal/ { print $2 }' /proc/meminfo) kB"
 	echo "fio $(fio --version), runtime ${runtime}s, reps $reps, poll_idle_us $poll_us," \
