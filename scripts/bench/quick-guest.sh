@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Guest side of "make bench-quick": the same fio jobs, interleaved, on
+# Guest side of "make bench-quick": the same fio jobs, interleaved (each
+# repetition runs every system once), on
 #   raw     fio io_uring O_DIRECT on the backing file itself (the limit)
 #   ours    vdpa_blk_sw on that file (virtio_vdpa /dev/vdX), polling 50 us
 #   ours-np vdpa_blk_sw on that file, notifications only (poll 0)
@@ -45,19 +46,27 @@ for s in "${systems[@]}"; do
 	log "$s: ${path[$s]}"
 done
 
+# fio takes over a second to start under TCG: one fio process per system
+# and repetition runs the jobs one after the other (stonewall).
+jobfile=/tmp/bench-quick.fio
 for ((r = 1; r <= reps; r++)); do
-	for j in "${jobs[@]}"; do
-		for s in "${systems[@]}"; do
-			case $s in
-			ours) echo 50 > "$poll" ;;
-			ours-np) echo 0 > "$poll" ;;
-			esac
-			# shellcheck disable=SC2086
-			fio --name="$s" --filename="${path[$s]}" --bs=4k --size=128M \
-				--ioengine=io_uring --direct=1 --time_based --runtime="$runtime" \
-				${j#*:} --output-format=json --output="$out/$s-${j%%:*}-$r.json" \
-				> /dev/null 2>&1 || fail "fio $s ${j%%:*} failed"
-		done
+	for s in "${systems[@]}"; do
+		case $s in
+		ours) echo 50 > "$poll" ;;
+		ours-np) echo 0 > "$poll" ;;
+		esac
+		{
+			printf '[global]\nfilename=%s\nbs=4k\nsize=128M\nioengine=io_uring\n' "${path[$s]}"
+			printf 'direct=1\ntime_based=1\nruntime=%s\n' "$runtime"
+			for j in "${jobs[@]}"; do
+				printf '\n[%s]\nstonewall\n' "${j%%:*}"
+				for kv in ${j#*:}; do
+					echo "${kv#--}"
+				done
+			done
+		} > "$jobfile"
+		fio --output-format=json --output="$out/$s-$r.json" "$jobfile" \
+			> /dev/null 2>&1 || fail "fio $s failed"
 	done
 done
 
@@ -66,8 +75,8 @@ median()
 {
 	local s=$1 job=$2 f
 
-	for f in "$out/$s-$job-"*.json; do
-		jq '.jobs[0] | .read.iops + .write.iops' "$f"
+	for f in "$out/$s-"[0-9]*.json; do
+		jq --arg j "$job" '.jobs[] | select(.jobname == $j) | .read.iops + .write.iops' "$f"
 	done | sort -g | awk '{ v[NR] = $1 } END { print int(v[int((NR + 1) / 2)]) }'
 }
 
