@@ -169,6 +169,17 @@ int vbs_backend_open(struct vbs_dev *dev)
 
 	dev->nowait = dev->file->f_mode & FMODE_NOWAIT;
 	bdev = vbs_backing_bdev(dev);
+	/*
+	 * The worker must never sleep for a tag of the queue it polls: only
+	 * its own polling frees one.  IOCB_NOWAIT covers block devices, but
+	 * iomap's direct I/O (ext4, xfs) does not pass it to its bios, so
+	 * the worker also keeps fewer polled requests in flight than the
+	 * queue has tags (see vbs_rw_punt()).
+	 */
+	atomic_set(&dev->polled_inflight, 0);
+	dev->poll_limit = 0;
+	if (dev->p.iopoll && bdev)
+		dev->poll_limit = bdev_get_queue(bdev)->nr_requests;
 	dev->dio_align_mask = (bdev ? bdev_logical_block_size(bdev) :
 			       SECTOR_SIZE) - 1;
 	return 0;
@@ -359,6 +370,7 @@ static void vbs_rw_submit(struct vbs_req *req)
 				iocb->ki_flags |= IOCB_NOWAIT;	/* vbs_rw_punt() */
 			req->polled = true;
 			req->iopoll_done = false;
+			atomic_inc(&dev->polled_inflight);
 			list_add_tail(&req->poll_node, &req->vq->polled);
 		}
 		ret = vbs_call_iter(req);

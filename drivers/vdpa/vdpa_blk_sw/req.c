@@ -96,6 +96,10 @@ static u8 vbs_req_rw(struct vbs_dev *dev, struct vbs_vq *vq,
 	}
 	if (!req->len)
 		return VIRTIO_BLK_S_OK;
+	/* IOPOLL: one more would risk a tag wait nobody polls (backend.c). */
+	if (dev->poll_limit &&
+	    atomic_read(&dev->polled_inflight) >= dev->poll_limit)
+		return VBS_RETRY;
 
 	req->bvec = req->inline_bvec;
 	ret = vbs_iotlb_map_kiov(dev, kiov, req->len, perm, va, req->bvec,

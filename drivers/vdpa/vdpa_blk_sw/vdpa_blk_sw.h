@@ -239,6 +239,9 @@ struct vbs_vq {
  * @file: the open backing
  * @inode_claimed: this device registered @file's inode as in use
  * @nowait: the backing supports IOCB_NOWAIT
+ * @poll_limit: most polled requests in flight (IOPOLL): the tag depth of
+ *	the backing's request queue; 0 for no limit
+ * @polled_inflight: polled requests started and not yet reaped
  * @inline_buffered: buffered I/O may run in the worker (memory backing)
  * @dio_align_mask: alignment direct I/O needs, minus one
  * @writethrough: the driver turned the write cache off (CONFIG_WCE):
@@ -280,6 +283,8 @@ struct vbs_dev {
 	struct file *file;
 	bool inode_claimed;
 	bool nowait;
+	unsigned int poll_limit;
+	atomic_t polled_inflight;
 	bool inline_buffered;
 	unsigned int dio_align_mask;
 	bool writethrough;

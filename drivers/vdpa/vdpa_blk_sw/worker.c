@@ -235,8 +235,10 @@ static bool vbs_vq_reap(struct vbs_vq *vq)
 	live = vbs_dev_running(dev) && vq->num;
 
 	llist_for_each_entry_safe(req, tmp, list, node) {
-		if (req->polled)
+		if (req->polled) {
 			list_del(&req->poll_node);
+			atomic_dec(&dev->polled_inflight);
+		}
 		if (live && req->epoch == vq->epoch) {
 			if (vbs_req_publish(vq, req))
 				pushed = true;
@@ -291,7 +293,10 @@ static bool vbs_vq_fetch(struct vbs_vq *vq)
 		req->head = head;
 		req->epoch = vq->epoch;
 		if (!vbs_req_start(vq, req)) {
-			/* Out of bio_vec arrays: retry once some come back. */
+			/*
+			 * Out of bio_vec arrays, or of polled slots: retry
+			 * once some come back.
+			 */
 			vringh_abandon_iotlb(&vq->vring, 1);
 			vq->inflight--;
 			llist_add(node, &vq->free);
