@@ -14,6 +14,9 @@
 #   VDPA_BLK_SW_GUEST_SUITE  Debian suite of the guest userspace (trixie)
 #   VDPA_BLK_SW_MIRROR       Debian mirror URI (default: read from the host's
 #                            apt sources at run time)
+#   VDPA_BLK_SW_FLAVOUR      guest kernel: "distro" (Debian's, the default) or
+#                            "debug" (built from linux-source by debug-kernel
+#                            with scripts/lab/debug.config: KASAN, lockdep...)
 
 LAB_CACHE=${VDPA_BLK_SW_CACHE:-/var/cache/vdpa-blk-sw}
 LAB_KERNEL_PKGVER=${VDPA_BLK_SW_KERNEL:-6.12.117-1~deb12u1}
@@ -39,6 +42,36 @@ LAB_EXT=$LAB_CACHE/ext/$LAB_KVER
 LAB_ROOTFS=$LAB_CACHE/rootfs/$LAB_GUEST_SUITE
 LAB_INITRAMFS=$LAB_CACHE/initramfs/$LAB_KVER/initramfs.cpio.gz
 LAB_NESTED=$LAB_CACHE/nested
+
+LAB_LOCKFILE=$LAB_CACHE/.lock
+
+# The debug flavour swaps the kernel, its modules, build tree and initramfs
+# for its own, all under $LAB_DEBUG; the rest of the lab (guest root, source,
+# host packages) is the distro flavour's.
+# The steps that set up that shared part always work on the distro flavour.
+LAB_FLAVOUR=${VDPA_BLK_SW_FLAVOUR:-distro}
+case $(basename "$0") in
+host-deps|fetch-kernel|unpack-kernel|unpack-source|build-ext|rootfs) LAB_FLAVOUR=distro ;;
+esac
+case $LAB_FLAVOUR in
+distro) ;;
+debug)
+	LAB_DEBUG=$LAB_CACHE/debug
+	LAB_KVER=$LAB_KERNEL_UPSTREAM-vbs-debug
+	LAB_STAMPS=$LAB_DEBUG/stamps
+	LAB_LOCKFILE=$LAB_DEBUG/.lock
+	LAB_KROOT=$LAB_DEBUG/root
+	LAB_KDIR=$LAB_DEBUG/build
+	LAB_VMLINUZ=$LAB_KROOT/boot/vmlinuz-$LAB_KVER
+	LAB_KMODS=$LAB_KROOT/lib/modules/$LAB_KVER
+	LAB_EXT=$LAB_DEBUG/ext
+	LAB_INITRAMFS=$LAB_DEBUG/initramfs/initramfs.cpio.gz
+	;;
+*)
+	echo "[lab] error: VDPA_BLK_SW_FLAVOUR=$LAB_FLAVOUR: want distro or debug" >&2
+	exit 1
+	;;
+esac
 
 LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 LAB_REPO=$(cd "$LAB_DIR/../.." && pwd)
@@ -100,8 +133,8 @@ lab_stamp_clear()
 lab_lock()
 {
 	[ "${LAB_LOCKED:-}" = 1 ] && return 0
-	mkdir -p "$LAB_CACHE"
-	exec 9>"$LAB_CACHE/.lock"
+	mkdir -p "$(dirname "$LAB_LOCKFILE")"
+	exec 9>"$LAB_LOCKFILE"
 	if ! flock -n 9; then
 		lab_log "waiting for another lab setup to finish"
 		flock 9
