@@ -15,6 +15,11 @@
 # $SELFTESTS_RESULTS/selftests.tap (/results by default), each test's output
 # and dmesg to $SELFTESTS_RESULTS/tests/NAME/. Ends with the line
 # "N passed, N failed, N skipped"; exits 1 if anything failed.
+#
+# $SELFTESTS_TIMEOUT_SCALE (an integer, 1) multiplies every test's timeout
+# (the debug kernel is several times slower). On a kernel with kmemleak, a
+# last TAP point "kmemleak" unloads the vdpa modules, scans and fails on
+# any leak found since the suite started.
 
 set -u
 
@@ -22,7 +27,14 @@ here=$(cd "$(dirname "$0")" && pwd)
 results=${SELFTESTS_RESULTS:-/results}
 default_timeout=$(sed -n 's/^timeout=//p' "$here/settings" 2> /dev/null)
 default_timeout=${default_timeout:-600}
+timeout_scale=${SELFTESTS_TIMEOUT_SCALE:-1}
 dmesg_bad='WARNING:|BUG:|Oops|general protection|KASAN|UBSAN|Call Trace|hung_task|soft lockup|refcount_t'
+# the debug kernel's checkers (most also print WARNING: or BUG:)
+dmesg_bad+='|KFENCE:|kmemleak:.*suspected|unreferenced object|circular locking|inconsistent lock state'
+dmesg_bad+='|possible recursive locking|suspicious RCU usage|sleeping function called|list_(add|del) corruption'
+kmemleak=/sys/kernel/debug/kmemleak
+[ -w "$kmemleak" ] || kmemleak=
+extra=$([ -n "$kmemleak" ] && echo 1 || echo 0)
 
 list=0
 if [ "${1:-}" = -l ]; then
@@ -72,7 +84,7 @@ test_timeout()
 	local t
 
 	t=$(head -n 20 "$1" | tr -d '\0' | sed -n 's/^#[[:space:]]*timeout=\([0-9][0-9]*\).*/\1/p' | head -n 1)
-	echo "${t:-$default_timeout}"
+	echo $(( ${t:-$default_timeout} * timeout_scale ))
 }
 
 # Delete vdpa devices a test left behind, so the next test starts clean.
@@ -87,9 +99,37 @@ reap_vdpa_devices()
 	done
 }
 
+# kmemleak_check N: the last TAP point on a kernel with kmemleak. With
+# the vdpa modules gone, two scans (an object must stay unreferenced
+# across one) report what leaked since the suite started.
+kmemleak_check()
+{
+	local log=$results/tests/kmemleak.log leaks
+
+	modprobe -r -a vdpa_blk_sw vdpa_sim_blk vdpa_sim vduse virtio_vdpa vhost_vdpa 2> /dev/null
+	sleep 6
+	echo scan > "$kmemleak"
+	echo scan > "$kmemleak"
+	cat "$kmemleak" > "$log"
+	leaks=$(grep -c '^unreferenced object' "$log")
+	if [ "$leaks" = 0 ]; then
+		emit "ok $1 - kmemleak # no leak"
+		pass=$((pass + 1))
+	else
+		sed -n '1,40s/^/# kmemleak: /p' "$log" | tee -a "$tap"
+		emit "not ok $1 - kmemleak # $leaks unreferenced objects: see tests/kmemleak.log"
+		fail=$((fail + 1))
+	fi
+}
+
 pass=0 fail=0 skip=0 n=0
 emit "TAP version 13"
-emit "1..${#tests[@]}"
+emit "1..$(( ${#tests[@]} + extra ))"
+if [ -n "$kmemleak" ]; then
+	# forget what booting leaked: only the suite's leaks count
+	echo scan > "$kmemleak"
+	echo clear > "$kmemleak"
+fi
 for t in "${tests[@]}"; do
 	n=$((n + 1))
 	name=$(basename "$t")
@@ -142,6 +182,7 @@ for t in "${tests[@]}"; do
 	fi
 done
 
+[ -z "$kmemleak" ] || kmemleak_check $((n + 1))
 emit "# Totals: pass:$pass fail:$fail xfail:0 xpass:0 skip:$skip error:0"
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" = 0 ]
