@@ -17,6 +17,8 @@
 #   make check-nested  the nested-guest test (28) with all its QEMU runs:
 #                      both memory modes x both QEMU forms, and VA mode
 #                      on private RAM (builds the tiny nested kernel)
+#   make check-debug   the same under the debug kernel (KASAN, lockdep,
+#                      kmemleak, KFENCE, UBSAN), built first if not cached
 #   make demo          the device under fio in the lab VM
 #                      (DEMO_MGMTDEV=vdpasim_blk for the reference peer)
 #   make vm-shell      interactive shell in the lab VM
@@ -102,6 +104,9 @@ check:
 check-nested:
 	NESTED_RUNS=all $(LAB)/check 28-blk-sw-nested
 
+check-debug:
+	VDPA_BLK_SW_FLAVOUR=debug $(LAB)/check
+
 demo:
 	$(LAB)/demo $(DEMO_MGMTDEV)
 
@@ -122,4 +127,4 @@ vm-shell: lab
 	$(LAB)/vm-run --shell
 
 .PHONY: all modules compat install dkms-install clean lab lab-module selftests check-style \
-	check check-nested demo vm-shell fuzz bench-quick stress bench
+	check check-nested check-debug demo vm-shell fuzz bench-quick stress bench
