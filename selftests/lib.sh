@@ -41,6 +41,7 @@
 #   require_module MOD...        skip unless every module exists
 #   load_modules MOD...          modprobe each
 #   wait_for SECONDS CMD [ARG...]   retry CMD every 0.1 s; status 1 on timeout
+#                                   (SECONDS times $SELFTESTS_TIMEOUT_SCALE)
 #   dmesg_allow REGEX            do not fail the test on dmesg lines matching REGEX
 #   vdpa_setup                   load the vdpa bus, virtio_vdpa, vhost_vdpa, virtio_blk
 #   vdpa_mgmtdev_load MGMTDEV    load the module that provides MGMTDEV; skip if none
@@ -137,7 +138,8 @@ load_modules()
 
 wait_for()
 {
-	local deadline=$(($(date +%s%N) + ${1%.*} * 1000000000))
+	# SELFTESTS_TIMEOUT_SCALE: see run.sh (the debug kernel is slower)
+	local deadline=$(($(date +%s%N) + ${1%.*} * ${SELFTESTS_TIMEOUT_SCALE:-1} * 1000000000))
 
 	shift
 	until "$@" > /dev/null 2>&1; do
