@@ -17,7 +17,7 @@
 #   make check-nested  the nested-guest test (28) with all its QEMU runs:
 #                      both memory modes x both QEMU forms, and VA mode
 #                      on private RAM (builds the tiny nested kernel)
-#   make check-debug   the same under the debug kernel (KASAN, lockdep,
+#   make check-debug   make check under the debug kernel (KASAN, lockdep,
 #                      kmemleak, KFENCE, UBSAN), built first if not cached
 #   make demo          the device under fio in the lab VM
 #                      (DEMO_MGMTDEV=vdpasim_blk for the reference peer)
@@ -105,7 +105,7 @@ check-nested:
 	NESTED_RUNS=all $(LAB)/check 28-blk-sw-nested
 
 check-debug:
-	VDPA_BLK_SW_FLAVOUR=debug $(LAB)/check
+	NESTED_RUNS=$(or $(NESTED_RUNS),none) VDPA_BLK_SW_FLAVOUR=debug $(LAB)/check
 
 demo:
 	$(LAB)/demo $(DEMO_MGMTDEV)
