@@ -44,6 +44,11 @@ LAB_INITRAMFS=$LAB_CACHE/initramfs/$LAB_KVER/initramfs.cpio.gz
 LAB_NESTED=$LAB_CACHE/nested
 
 LAB_LOCKFILE=$LAB_CACHE/.lock
+# QEMU machine type. The debug flavour boots on q35: on i440fx ("pc") every
+# PCI device's _PRT is an AML While loop over 128 entries, which under
+# KASAN + lockdep + TCG runs into ACPI's 30 s loop timeout; q35's _PRT
+# returns static packages.
+LAB_MACHINE=pc
 
 # The debug flavour swaps the kernel, its modules, build tree and initramfs
 # for its own, all under $LAB_DEBUG; the rest of the lab (guest root, source,
@@ -66,6 +71,7 @@ debug)
 	LAB_KMODS=$LAB_KROOT/lib/modules/$LAB_KVER
 	LAB_EXT=$LAB_DEBUG/ext
 	LAB_INITRAMFS=$LAB_DEBUG/initramfs/initramfs.cpio.gz
+	LAB_MACHINE=q35
 	;;
 *)
 	echo "[lab] error: VDPA_BLK_SW_FLAVOUR=$LAB_FLAVOUR: want distro or debug" >&2
