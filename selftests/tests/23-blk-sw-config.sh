@@ -98,6 +98,29 @@ expect_eq "$dev size" "$(bsw_sectors "$dev")" $((32 << 11))
 expect_eq "$dev logical_block_size" \
 	"$(cat "/sys/block/$(basename "$dev")/queue/logical_block_size")" 4096
 fio_verify "$dev" 16M --bs=8k
+# fixed windows: every worker polls for poll_idle_us exactly
+echo 0 > "$VDPA_SYSFS/devices/cfg/blk_sw/poll_adaptive" || fail "poll_adaptive not writable"
+expect_eq "fixed poll_window_ns" "$(bsw_attr cfg poll_window_ns)" "200000 200000"
+fio_verify "$dev" 4M --bs=4k --iodepth=1
+# adaptive: requests 50 ms apart on each CPU are idle periods far longer
+# than poll_idle_us, so each worker's window halves to 0 or, after a
+# completion the window missed, restarts at 10 us; never more
+echo 1 > "$VDPA_SYSFS/devices/cfg/blk_sw/poll_adaptive"
+for i in $(seq 12); do
+	for cpu in 0 1; do
+		taskset -c "$cpu" dd if="$dev" of=/dev/null bs=4k count=1 \
+			skip=$((i * 2 + cpu)) iflag=direct status=none ||
+			fail "spaced read $i on CPU $cpu failed"
+		sleep 0.05
+	done
+done
+for w in $(bsw_attr cfg poll_window_ns); do
+	[ "$w" -le 10000 ] || fail "adaptive window after spaced reads: $w ns, want <= 10000"
+done
+# no window at all with poll_idle_us 0, adaptive or not
+echo 0 > "$VDPA_SYSFS/devices/cfg/blk_sw/poll_idle_us"
+expect_eq "poll_window_ns with polling off" "$(bsw_attr cfg poll_window_ns)" "0 0"
+echo 200 > "$VDPA_SYSFS/devices/cfg/blk_sw/poll_idle_us"
 # the live poll window: polling on, then off, with I/O in between
 echo 0 > "$VDPA_SYSFS/devices/cfg/blk_sw/poll_idle_us"
 fio_verify "$dev" 8M --bs=4k --iodepth=1

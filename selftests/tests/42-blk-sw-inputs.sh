@@ -101,6 +101,10 @@ done
 s=$VDPA_SYSFS/devices/in0/blk_sw
 for v in "${bad_num[@]}" 1000001; do reject "$s/poll_idle_us" "$v"; done
 accept "$s/poll_idle_us" 77 77
+for v in abc 2 -1 " " "$long"; do reject "$s/poll_adaptive" "$v"; done
+accept "$s/poll_adaptive" off 0
+accept "$s/poll_adaptive" y 1
+reject "$s/poll_window_ns" 5
 for v in 0 abc 2 "$long"; do
 	printf '%s' "$v" 2> /dev/null > "$s/resize" && fail "resize accepted '${v:0:20}'"
 done

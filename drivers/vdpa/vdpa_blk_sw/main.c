@@ -46,6 +46,11 @@ module_param_named(default_poll_idle_us, vbs_default_poll_idle_us, uint, 0444);
 MODULE_PARM_DESC(default_poll_idle_us,
 		 "Busy-poll window in microseconds, 0 for notifications only. Default: 50");
 
+bool vbs_default_poll_adaptive = true;
+module_param_named(default_poll_adaptive, vbs_default_poll_adaptive, bool, 0444);
+MODULE_PARM_DESC(default_poll_adaptive,
+		 "Size the busy-poll window within default_poll_idle_us from observed idle times. Default: Y");
+
 static bool default_use_va;
 module_param(default_use_va, bool, 0444);
 MODULE_PARM_DESC(default_use_va,
@@ -167,6 +172,7 @@ static int vbs_dev_setup(struct vbs_dev *dev)
 	spin_lock_init(&dev->config_lock);
 	dev->nvqs = dev->p.num_queues;
 	dev->poll_idle_us = dev->p.poll_idle_us;
+	dev->poll_adaptive = vbs_default_poll_adaptive;
 
 	ret = init_srcu_struct(&dev->iotlb_srcu);
 	if (ret)

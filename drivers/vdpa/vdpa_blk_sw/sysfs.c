@@ -78,6 +78,22 @@ static ssize_t worker_pids_show(struct device *d,
 }
 static DEVICE_ATTR_RO(worker_pids);
 
+/* Each worker's current busy-poll window in ns, worker 0 first. */
+static ssize_t poll_window_ns_show(struct device *d,
+				   struct device_attribute *attr, char *buf)
+{
+	struct vbs_dev *dev = to_vbs(d);
+	int len = 0;
+	u32 i;
+
+	for (i = 0; i < dev->nworkers; i++)
+		len += sysfs_emit_at(buf, len, "%s%llu", i ? " " : "",
+				     vbs_worker_window(&dev->workers[i]));
+	len += sysfs_emit_at(buf, len, "\n");
+	return len;
+}
+static DEVICE_ATTR_RO(poll_window_ns);
+
 static ssize_t write_cache_show(struct device *d,
 				struct device_attribute *attr, char *buf)
 {
@@ -117,6 +133,29 @@ static ssize_t poll_idle_us_store(struct device *d,
 	return count;
 }
 static DEVICE_ATTR_RW(poll_idle_us);
+
+static ssize_t poll_adaptive_show(struct device *d,
+				  struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%d\n", READ_ONCE(to_vbs(d)->poll_adaptive));
+}
+
+static ssize_t poll_adaptive_store(struct device *d,
+				   struct device_attribute *attr,
+				   const char *buf, size_t count)
+{
+	struct vbs_dev *dev = to_vbs(d);
+	bool val;
+	int ret;
+
+	ret = kstrtobool(buf, &val);
+	if (ret)
+		return ret;
+	WRITE_ONCE(dev->poll_adaptive, val);
+	vbs_worker_wake(dev);
+	return count;
+}
+static DEVICE_ATTR_RW(poll_adaptive);
 
 /* The backing grew (or shrank): new capacity, and tell the driver. */
 static ssize_t resize_store(struct device *d, struct device_attribute *attr,
@@ -161,6 +200,8 @@ static struct attribute *vbs_attrs[] = {
 	&dev_attr_iopoll.attr,
 	&dev_attr_use_va.attr,
 	&dev_attr_poll_idle_us.attr,
+	&dev_attr_poll_adaptive.attr,
+	&dev_attr_poll_window_ns.attr,
 	&dev_attr_resize.attr,
 	NULL,
 };

@@ -94,6 +94,8 @@ struct vbs_vq;
  * @kicked: a notification arrived since the thread last looked
  * @mm: the address space the thread has adopted (VA mode), with a
  *	reference on its users
+ * @poll_ns: the adaptive busy-poll window, at most the device's
+ *	@poll_idle_us; written only by the thread
  */
 struct vbs_worker {
 	struct vbs_dev *dev;
@@ -101,6 +103,7 @@ struct vbs_worker {
 	unsigned int index;
 	atomic_t kicked;
 	struct mm_struct *mm;
+	u64 poll_ns;
 };
 
 /**
@@ -264,7 +267,9 @@ struct vbs_vq {
  * @workers: the polling threads
  * @nworkers: number of @workers
  * @worker_wq: control operations wait here for the queues to go idle
- * @poll_idle_us: live busy-poll window
+ * @poll_idle_us: live busy-poll window (the maximum when adaptive)
+ * @poll_adaptive: live: each worker sizes its window within @poll_idle_us
+ *	from the idle times it sees, like KVM's halt polling
  * @mm: the vhost-vdpa owner's address space while bound (VA mode)
  * @iotlb: the single address space
  * @iotlb_lock: protects @iotlb
@@ -305,6 +310,7 @@ struct vbs_dev {
 	u32 nworkers;
 	wait_queue_head_t worker_wq;
 	u32 poll_idle_us;
+	bool poll_adaptive;
 	struct mm_struct *mm;
 	struct vhost_iotlb *iotlb;
 	spinlock_t iotlb_lock;	/* see above */
@@ -325,6 +331,7 @@ static inline struct vbs_dev *vdpa_to_vbs(struct vdpa_device *vdpa)
 
 /* main.c */
 extern unsigned int vbs_default_poll_idle_us;
+extern bool vbs_default_poll_adaptive;
 void vbs_params_init(struct vbs_params *p);
 int vbs_params_validate(const struct vbs_params *p);
 
@@ -360,6 +367,7 @@ void vbs_iotlb_unhold(struct vbs_dev *dev, int idx);
 /* worker.c */
 int vbs_worker_start(struct vbs_dev *dev);
 void vbs_worker_stop(struct vbs_dev *dev);
+u64 vbs_worker_window(struct vbs_worker *w);
 void vbs_worker_wake(struct vbs_dev *dev);
 void vbs_vq_wake(struct vbs_vq *vq);
 void vbs_vq_setup_ring(struct vbs_vq *vq);

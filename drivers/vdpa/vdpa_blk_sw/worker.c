@@ -7,20 +7,32 @@
  * for reading, a worker publishes finished requests (status byte, used
  * ring, one batched notification), reaps IOPOLL completions, and starts at
  * most VBS_BUDGET new requests per virtqueue.  When a pass finds nothing it keeps
- * polling for poll_idle_us with guest notifications suppressed, like
- * io_uring's SQPOLL; then it re-enables notifications, looks once more and
- * sleeps until a kick or a completion wakes it.
+ * polling with guest notifications suppressed, like io_uring's SQPOLL, for
+ * a window of at most poll_idle_us; then it re-enables notifications, looks
+ * once more and sleeps until a kick or a completion wakes it.  It stops
+ * polling early when another task is waiting for its CPU: on a small
+ * machine the submitter is often that task.
+ *
+ * With poll_adaptive (the default) the window follows KVM's halt polling:
+ * an idle period longer than poll_idle_us halves it (down to 0: no
+ * polling), one that a longer window would have caught doubles it (from
+ * VBS_POLL_GROW_START_NS), one the window caught leaves it alone.  A
+ * guest that submits back to back gets the full window, one that pauses
+ * between requests gets none and costs no CPU.
  */
 
 #include <linux/highmem.h>
 #include <linux/ktime.h>
 #include <linux/mm.h>
 #include <linux/sched/mm.h>
+#include <linux/sched/stat.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
 #include <uapi/linux/virtio_config.h>
 
 #include "vdpa_blk_sw.h"
+
+#define VBS_POLL_GROW_START_NS	(10 * NSEC_PER_USEC)
 
 /**
  * vbs_vq_wake() - make the worker of a virtqueue look at it again
@@ -32,6 +44,42 @@ void vbs_vq_wake(struct vbs_vq *vq)
 {
 	atomic_set(&vq->worker->kicked, 1);
 	wake_up_process(vq->worker->task);
+}
+
+/**
+ * vbs_worker_window() - the busy-poll window a worker uses now
+ * @w: the worker
+ *
+ * Return: the window in nanoseconds: @w->poll_ns capped at the device's
+ * poll_idle_us when adaptive, poll_idle_us itself otherwise.
+ */
+u64 vbs_worker_window(struct vbs_worker *w)
+{
+	u64 max = (u64)READ_ONCE(w->dev->poll_idle_us) * NSEC_PER_USEC;
+
+	if (!READ_ONCE(w->dev->poll_adaptive))
+		return max;
+	return min(READ_ONCE(w->poll_ns), max);
+}
+
+/*
+ * An idle period of @idle ns just ended with work: size the next window
+ * (KVM's grow/shrink rule, see the top of the file).
+ */
+static void vbs_worker_adapt(struct vbs_worker *w, u64 idle)
+{
+	u64 max = (u64)READ_ONCE(w->dev->poll_idle_us) * NSEC_PER_USEC;
+	u64 cur = min(w->poll_ns, max);
+
+	if (idle <= cur)
+		return;
+	if (idle > max)
+		cur /= 2;
+	else
+		cur = cur ? cur * 2 : VBS_POLL_GROW_START_NS;
+	if (cur < VBS_POLL_GROW_START_NS)
+		cur = 0;
+	WRITE_ONCE(w->poll_ns, min(cur, max));
 }
 
 /**
@@ -404,12 +452,13 @@ static int vbs_worker_fn(void *data)
 	struct vbs_worker *w = data;
 	struct vbs_dev *dev = w->dev;
 	bool notify_off = false;
-	u64 last_busy = 0;
+	u64 last_busy = 0, idle_since = 0;
 	int idx;
 
 	while (!kthread_should_stop()) {
-		u64 window = (u64)READ_ONCE(dev->poll_idle_us) * NSEC_PER_USEC;
+		u64 window = vbs_worker_window(w);
 		bool busy;
+		u64 now;
 
 		down_read(&dev->lock);
 		vbs_worker_adopt_mm(w, dev->mm);
@@ -422,12 +471,20 @@ static int vbs_worker_fn(void *data)
 		srcu_read_unlock(&dev->iotlb_srcu, idx);
 		up_read(&dev->lock);
 
+		now = ktime_get_ns();
 		if (busy) {
-			last_busy = ktime_get_ns();
+			if (idle_since) {
+				if (READ_ONCE(dev->poll_adaptive))
+					vbs_worker_adapt(w, now - idle_since);
+				idle_since = 0;
+			}
+			last_busy = now;
 			cond_resched();
 			continue;
 		}
-		if (window && ktime_get_ns() - last_busy < window) {
+		if (!idle_since)
+			idle_since = now;
+		if (window && now - last_busy < window && single_task_running()) {
 			atomic_set(&w->kicked, 0);
 			cond_resched();
 			cpu_relax();
