@@ -16,6 +16,7 @@
 #   raw-hipri   the same with hipri (IOPOLL), where the backing polls
 #   ours-np     vdpa_blk_sw via virtio_vdpa, poll_idle_us=0
 #   ours        vdpa_blk_sw via virtio_vdpa, poll_idle_us=$BENCH_POLL_US
+#               (adaptive, the default; the suffix -fx: a fixed window)
 #   ours-iopoll vdpa_blk_sw with iopoll=1 (and polling), where it polls
 #   loop        losetup --direct-io=on on the backing
 #   vduse       qemu-storage-daemon --export vduse-blk, via virtio_vdpa
@@ -261,6 +262,10 @@ ours_up()
 		echo "${kv#*=}" > "$BSW_CFS/bench0/${kv%%=*}" || bail "bench0: $kv" || return
 	done
 	vdpa dev add mgmtdev "$BSW_MGMTDEV" name bench0 || bail "vdpa dev add ($s)" || return
+	if [[ $s == *-fx* ]]; then
+		echo 0 > "$VDPA_SYSFS/devices/bench0/blk_sw/poll_adaptive" ||
+			bail "bench0: poll_adaptive 0" || return
+	fi
 	if [[ $s =~ -[ck]([0-9]+) ]]; then
 		for kv in $(dev_pids '^vbs-bench0/'); do
 			taskset -pc "${BASH_REMATCH[1]}" "$kv" > /dev/null || bail "taskset $kv" || return

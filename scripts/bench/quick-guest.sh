@@ -4,7 +4,9 @@
 # Guest side of "make bench-quick": the same fio jobs, interleaved (each
 # repetition runs every system once), on
 #   raw     fio io_uring O_DIRECT on the backing file itself (the limit)
-#   ours    vdpa_blk_sw on that file (virtio_vdpa /dev/vdX), polling 50 us
+#   ours    vdpa_blk_sw on that file (virtio_vdpa /dev/vdX), adaptive
+#           polling within 50 us (the defaults)
+#   ours-fx vdpa_blk_sw on that file, a fixed 50 us window (poll_adaptive 0)
 #   ours-np vdpa_blk_sw on that file, notifications only (poll 0)
 #   loop    loop device with --direct-io=on on that file
 #   sim     vdpa_sim_blk (RAM; copies every request), the in-kernel peer
@@ -28,9 +30,9 @@ img=/scratch/bench.img
 truncate -s 128M "$img" && dd if=/dev/urandom of="$img" bs=1M count=128 status=none ||
 	fail "cannot make $img"
 
-# One device of ours serves both "ours" (poll 50 us) and "ours-np" (poll
-# 0): a backing file belongs to one device, and the poll window is live.
-systems=(raw ours ours-np loop sim)
+# One device of ours serves "ours", "ours-fx" and "ours-np": a backing
+# file belongs to one device, and the poll settings are live.
+systems=(raw ours ours-fx ours-np loop sim)
 declare -A path
 bsw_stage ours backing="$img" direct=1
 vdpa_dev_add "$BSW_MGMTDEV" ours
@@ -38,10 +40,12 @@ vdpa_dev_add vdpasim_blk sim
 path[raw]=$img
 path[ours]=$(vdpa_bind_virtio ours) || exit
 path[ours-np]=${path[ours]}
+path[ours-fx]=${path[ours]}
 path[sim]=$(vdpa_bind_virtio sim) || exit
 path[loop]=$(losetup --direct-io=on --show -f "$img") || fail "losetup failed"
 defer losetup -d "${path[loop]}"
 poll=$VDPA_SYSFS/devices/ours/blk_sw/poll_idle_us
+adaptive=$VDPA_SYSFS/devices/ours/blk_sw/poll_adaptive
 for s in "${systems[@]}"; do
 	log "$s: ${path[$s]}"
 done
@@ -52,7 +56,8 @@ jobfile=/tmp/bench-quick.fio
 for ((r = 1; r <= reps; r++)); do
 	for s in "${systems[@]}"; do
 		case $s in
-		ours) echo 50 > "$poll" ;;
+		ours) echo 50 > "$poll" && echo 1 > "$adaptive" ;;
+		ours-fx) echo 50 > "$poll" && echo 0 > "$adaptive" ;;
 		ours-np) echo 0 > "$poll" ;;
 		esac
 		{
@@ -80,8 +85,8 @@ median()
 	done | sort -g | awk '{ v[NR] = $1 } END { print int(v[int((NR + 1) / 2)]) }'
 }
 
-printf '| job | %s | ours/raw | ours/loop | ours/sim | ours/ours-np |\n' "$(IFS='|'; echo "${systems[*]}" | sed 's/|/ | /g')"
-printf '|---|%s---|---|---|---|\n' "$(printf -- '---|%.0s' "${systems[@]}")"
+printf '| job | %s | ours/raw | ours/loop | ours/sim | ours/ours-np | ours/ours-fx |\n' "$(IFS='|'; echo "${systems[*]}" | sed 's/|/ | /g')"
+printf '|---|%s---|---|---|---|---|\n' "$(printf -- '---|%.0s' "${systems[@]}")"
 for j in "${jobs[@]}"; do
 	job=${j%%:*}
 	declare -A m
@@ -90,7 +95,7 @@ for j in "${jobs[@]}"; do
 		m[$s]=$(median "$s" "$job")
 		row+=" ${m[$s]} |"
 	done
-	for peer in raw loop sim ours-np; do
+	for peer in raw loop sim ours-np ours-fx; do
 		row+=" $(awk -v a="${m[ours]}" -v b="${m[$peer]}" 'BEGIN { printf (b > 0 ? "%.2f" : "n/a"), a / b }') |"
 	done
 	echo "$row"
