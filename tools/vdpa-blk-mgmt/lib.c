@@ -284,6 +284,32 @@ int vbm_parse_bool(const char *s, int *out)
 	return -1;
 }
 
+int vbm_parse_u64_list(const char *s, uint64_t *out, int max, char *err,
+		       size_t errlen)
+{
+	unsigned long long v;
+	const char *p = s;
+	char *end;
+	int n = 0;
+
+	for (;;) {
+		while (*p == ' ')
+			p++;
+		if (!*p)
+			return n;
+		if (*p < '0' || *p > '9')
+			return errf(err, errlen, "'%s' is not a list of numbers", s);
+		if (n == max)
+			return errf(err, errlen, "'%s' has more than %d numbers", s, max);
+		errno = 0;
+		v = strtoull(p, &end, 10);
+		if (errno || (*end && *end != ' '))
+			return errf(err, errlen, "'%s' is not a list of numbers", s);
+		out[n++] = v;
+		p = end;
+	}
+}
+
 int vbm_check_name(const char *s, char *err, size_t errlen)
 {
 	const char *p;

@@ -62,6 +62,12 @@ int vbm_parse_size(const char *s, uint64_t *out, char *err, size_t errlen);
 int vbm_parse_features(const char *s, uint64_t *out, char *err, size_t errlen);
 int vbm_parse_bind(const char *s, enum vbm_bind *out, char *err, size_t errlen);
 int vbm_parse_bool(const char *s, int *out);
+/*
+ * Up to max space-separated numbers (a sysfs list such as poll_window_ns):
+ * their count, or -1 with a message in err.
+ */
+int vbm_parse_u64_list(const char *s, uint64_t *out, int max, char *err,
+		       size_t errlen);
 int vbm_check_name(const char *s, char *err, size_t errlen);
 
 /*

@@ -299,6 +299,27 @@ static void test_human(void)
 	CHECK(!strcmp(vbm_human_size(0, b, sizeof(b)), "0"), "human 0");
 }
 
+static void test_u64_list(void)
+{
+	uint64_t v[4] = { 7, 7, 7, 7 };
+
+	CHECK(vbm_parse_u64_list("20000 0", v, 4, e, sizeof(e)) == 2 && v[0] == 20000 &&
+	      v[1] == 0 && v[2] == 7, "u64 list: two windows");
+	CHECK(vbm_parse_u64_list("18446744073709551615", v, 4, e, sizeof(e)) == 1 &&
+	      v[0] == UINT64_MAX, "u64 list: UINT64_MAX");
+	CHECK(vbm_parse_u64_list(" 1  2 3 ", v, 4, e, sizeof(e)) == 3 && v[0] == 1 &&
+	      v[1] == 2 && v[2] == 3, "u64 list: extra spaces");
+	CHECK(vbm_parse_u64_list("", v, 4, e, sizeof(e)) == 0, "u64 list: empty");
+	CHECK(vbm_parse_u64_list("1 2 3 4 5", v, 4, e, sizeof(e)) == -1 &&
+	      strstr(e, "more than 4"), "u64 list: too many (%s)", e);
+	CHECK(vbm_parse_u64_list("1 x", v, 4, e, sizeof(e)) == -1 &&
+	      strstr(e, "not a list of numbers"), "u64 list: not a number (%s)", e);
+	CHECK(vbm_parse_u64_list("12a", v, 4, e, sizeof(e)) == -1, "u64 list: trailing garbage");
+	CHECK(vbm_parse_u64_list("-1", v, 4, e, sizeof(e)) == -1, "u64 list: negative");
+	CHECK(vbm_parse_u64_list("18446744073709551616", v, 4, e, sizeof(e)) == -1,
+	      "u64 list: overflow");
+}
+
 static void test_misc(void)
 {
 	enum vbm_bind b;
@@ -329,6 +350,7 @@ int main(void)
 	test_config();
 	test_json();
 	test_human();
+	test_u64_list();
 	test_misc();
 	printf("1..%d\n", npass + nfail);
 	printf("%d passed, %d failed\n", npass, nfail);

@@ -780,14 +780,26 @@ static int get_dev(struct vbm_nl *nl, const char *name, struct devinfo *d)
 }
 
 /* Run-time attributes of ours (blk_sw/), as text. */
-static const char *const rt_attrs[] = {
-	"backing", "backing_type", "capacity", "read_only", "direct", "iopoll",
-	"num_queues", "queue_size", "block_size", "serial", "poll_idle_us",
-	"use_va",
+enum rt_type { RT_STR, RT_BOOL, RT_U64, RT_U64_LIST };
+
+static const struct {
+	const char *name;
+	enum rt_type type;
+	bool optional;	/* newer than the first module: "" when missing */
+} rt_attrs[] = {
+	{ "backing", RT_STR, false }, { "backing_type", RT_STR, false },
+	{ "capacity", RT_U64, false }, { "read_only", RT_BOOL, false },
+	{ "direct", RT_BOOL, false }, { "iopoll", RT_BOOL, false },
+	{ "num_queues", RT_U64, false }, { "queue_size", RT_U64, false },
+	{ "block_size", RT_U64, false }, { "serial", RT_STR, false },
+	{ "poll_idle_us", RT_U64, false }, { "use_va", RT_BOOL, false },
+	{ "num_workers", RT_U64, true }, { "poll_adaptive", RT_BOOL, true },
+	{ "poll_window_ns", RT_U64_LIST, true },
 };
 
 #define NRT (sizeof(rt_attrs) / sizeof(rt_attrs[0]))
 
+/* false if a mandatory attribute cannot be read */
 static bool rt_read(const char *name, char vals[][4200])
 {
 	char p[512];
@@ -795,10 +807,11 @@ static bool rt_read(const char *name, char vals[][4200])
 	bool ok = true;
 
 	for (i = 0; i < NRT; i++) {
-		snprintf(p, sizeof(p), VDPA_DEVS "/%s/blk_sw/%s", name, rt_attrs[i]);
+		snprintf(p, sizeof(p), VDPA_DEVS "/%s/blk_sw/%s", name, rt_attrs[i].name);
 		if (read_str(p, vals[i], 4200)) {
 			vals[i][0] = '\0';
-			ok = false;
+			if (!rt_attrs[i].optional)
+				ok = false;
 		}
 	}
 	return ok;
@@ -809,9 +822,51 @@ static const char *rt_get(char vals[][4200], const char *attr)
 	size_t i;
 
 	for (i = 0; i < NRT; i++)
-		if (!strcmp(rt_attrs[i], attr))
+		if (!strcmp(rt_attrs[i].name, attr))
 			return vals[i];
 	return "";
+}
+
+/* For text output: an attribute the module does not have shows as "-". */
+static const char *rt_text(char vals[][4200], const char *attr)
+{
+	const char *v = rt_get(vals, attr);
+
+	return v[0] ? v : "-";
+}
+
+static void json_rt_attr(struct vbm_json *j, size_t i, const char *v)
+{
+	uint64_t list[64];
+	char e[200];
+	int n, k;
+
+	if (rt_attrs[i].optional && !v[0]) {
+		vbm_json_null(j, rt_attrs[i].name);
+		return;
+	}
+	switch (rt_attrs[i].type) {
+	case RT_STR:
+		vbm_json_str(j, rt_attrs[i].name, v);
+		break;
+	case RT_BOOL:
+		vbm_json_bool(j, rt_attrs[i].name, !strcmp(v, "1"));
+		break;
+	case RT_U64:
+		vbm_json_u64(j, rt_attrs[i].name, strtoull(v, NULL, 10));
+		break;
+	case RT_U64_LIST:
+		n = vbm_parse_u64_list(v, list, 64, e, sizeof(e));
+		if (n < 0) {
+			vbm_json_null(j, rt_attrs[i].name);
+			break;
+		}
+		vbm_json_open(j, rt_attrs[i].name, '[');
+		for (k = 0; k < n; k++)
+			vbm_json_u64(j, NULL, list[k]);
+		vbm_json_close(j, ']');
+		break;
+	}
 }
 
 static const char *const qstats[] = {
@@ -1004,19 +1059,8 @@ static int cmd_show(int argc, char **argv)
 		if (ours) {
 			vbm_json_str(&j, "backing", rt_get(rt, "backing"));
 			vbm_json_str(&j, "backing_type", rt_get(rt, "backing_type"));
-			for (i = 2; i < NRT; i++) {
-				const char *v = rt_get(rt, rt_attrs[i]);
-
-				if (!strcmp(rt_attrs[i], "serial"))
-					vbm_json_str(&j, "serial", v);
-				else if (!strcmp(rt_attrs[i], "read_only") ||
-					 !strcmp(rt_attrs[i], "direct") ||
-					 !strcmp(rt_attrs[i], "iopoll") ||
-					 !strcmp(rt_attrs[i], "use_va"))
-					vbm_json_bool(&j, rt_attrs[i], !strcmp(v, "1"));
-				else
-					vbm_json_u64(&j, rt_attrs[i], strtoull(v, NULL, 10));
-			}
+			for (i = 2; i < NRT; i++)
+				json_rt_attr(&j, i, rt[i]);
 			vbm_json_u64(&j, "capacity_bytes",
 				     strtoull(rt_get(rt, "capacity"), NULL, 10) * 512);
 		}
@@ -1057,9 +1101,13 @@ static int cmd_show(int argc, char **argv)
 		       rt_get(rt, "backing_type"));
 		printf("  capacity:    %s (%" PRIu64 " sectors)\n",
 		       vbm_human_size(cap * 512, hs, sizeof(hs)), cap);
-		printf("  tunables:    read_only %s, direct %s, iopoll %s, poll_idle_us %s, use_va %s\n",
+		printf("  tunables:    read_only %s, direct %s, iopoll %s, poll_idle_us %s,",
 		       rt_get(rt, "read_only"), rt_get(rt, "direct"), rt_get(rt, "iopoll"),
-		       rt_get(rt, "poll_idle_us"), rt_get(rt, "use_va"));
+		       rt_get(rt, "poll_idle_us"));
+		printf(" poll_adaptive %s, use_va %s\n", rt_text(rt, "poll_adaptive"),
+		       rt_get(rt, "use_va"));
+		printf("  workers:     num_workers %s, poll_window_ns %s\n",
+		       rt_text(rt, "num_workers"), rt_text(rt, "poll_window_ns"));
 		printf("  geometry:    num_queues %s, queue_size %s, block_size %s, serial '%s'\n",
 		       rt_get(rt, "num_queues"), rt_get(rt, "queue_size"),
 		       rt_get(rt, "block_size"), rt_get(rt, "serial"));
