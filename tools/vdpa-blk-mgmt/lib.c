@@ -31,6 +31,7 @@ void vbm_spec_init(struct vbm_spec *s)
 	s->direct = -1;
 	s->iopoll = -1;
 	s->use_va = -1;
+	s->poll_adaptive = -1;
 }
 
 void vbm_spec_free(struct vbm_spec *s)
@@ -347,7 +348,7 @@ static const char *const flag_keys[] = {
 
 static const char *const value_keys[] = {
 	"backing", "size", "queues", "queue-size", "block-size", "serial",
-	"poll-us", "features", "bind", "mgmtdev",
+	"poll-us", "poll-adaptive", "features", "bind", "mgmtdev",
 };
 
 static bool is_key(const char *key)
@@ -433,6 +434,10 @@ int vbm_spec_set(struct vbm_spec *s, const char *key, const char *val,
 		if (vbm_parse_u32(val, 0, 1000000, &s->poll_us, e, sizeof(e)))
 			return errf(err, errlen, "poll-us: %s", e);
 		s->has_poll_us = true;
+	} else if (!strcmp(key, "poll-adaptive")) {
+		if (vbm_parse_bool(val, &s->poll_adaptive))
+			return errf(err, errlen, "poll-adaptive: expected on or off, got '%s'",
+				    val);
 	} else if (!strcmp(key, "features")) {
 		if (vbm_parse_features(val, &s->features, e, sizeof(e)))
 			return errf(err, errlen, "features: %s", e);
@@ -456,7 +461,8 @@ int vbm_spec_check(const struct vbm_spec *s, char *err, size_t errlen)
 	if (s->mgmtdev && strcmp(s->mgmtdev, VBM_MGMTDEV) &&
 	    (s->backing || s->has_size || s->read_only >= 0 || s->direct >= 0 ||
 	     s->has_queues || s->has_queue_size || s->has_block_size ||
-	     s->serial || s->has_poll_us || s->iopoll >= 0 || s->use_va >= 0))
+	     s->serial || s->has_poll_us || s->iopoll >= 0 || s->use_va >= 0 ||
+	     s->poll_adaptive >= 0))
 		return errf(err, errlen,
 			    "only --features and --bind apply to management device %s",
 			    s->mgmtdev);

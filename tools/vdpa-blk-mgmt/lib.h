@@ -43,6 +43,7 @@ struct vbm_spec {
 	char *serial;
 	int iopoll;		/* -1 unset */
 	int use_va;		/* -1 unset */
+	int poll_adaptive;	/* -1 unset; set in sysfs once the device exists */
 	uint64_t features;
 	bool has_features;
 	enum vbm_bind bind;

@@ -177,6 +177,19 @@ static void test_create_args(void)
 	CHECK(parse("x --bind qemu", &s) && strstr(e, "virtio, vhost or none"), "create: bad bind");
 	CHECK(parse("x --mgmtdev vdpasim_blk --queues 2", &s) &&
 	      strstr(e, "only --features and --bind"), "create: other mgmtdev, our option");
+	CHECK(!parse("d3 --poll-adaptive off", &s) && s.poll_adaptive == 0,
+	      "create: --poll-adaptive off");
+	CHECK(!parse("d3 --poll-adaptive=yes", &s) && s.poll_adaptive == 1,
+	      "create: --poll-adaptive=yes");
+	CHECK(!parse("d3 --poll-us 50", &s) && s.poll_adaptive == -1,
+	      "create: poll-adaptive unset by default");
+	CHECK(parse("d3 --poll-adaptive maybe", &s) &&
+	      strstr(e, "poll-adaptive: expected on or off, got 'maybe'"),
+	      "create: --poll-adaptive maybe (%s)", e);
+	CHECK(parse("d3 --poll-adaptive", &s) && strstr(e, "needs a value"),
+	      "create: --poll-adaptive without a value (%s)", e);
+	CHECK(parse("x --mgmtdev vdpasim_blk --poll-adaptive on", &s) &&
+	      strstr(e, "only --features and --bind"), "create: poll-adaptive on another mgmtdev");
 	CHECK(!parse("x --mgmtdev vdpasim_blk --features VERSION_1 --bind none", &s) &&
 	      !strcmp(s.mgmtdev, "vdpasim_blk"), "create: other mgmtdev");
 	vbm_spec_free(&s);
@@ -235,6 +248,14 @@ static void test_config(void)
 	CHECK(!parse_conf("[a]\nuse-va = yes\n[b]\nuse-va = no\n[c]\n", &c) && c.n == 3 &&
 	      c.devs[0].use_va == 1 && c.devs[1].use_va == 0 && c.devs[2].use_va == -1,
 	      "config: use-va yes, no, unset");
+	vbm_config_free(&c);
+	CHECK(!parse_conf("[a]\npoll-adaptive = off\n[b]\npoll-adaptive = on\n[c]\n", &c) &&
+	      c.n == 3 && c.devs[0].poll_adaptive == 0 && c.devs[1].poll_adaptive == 1 &&
+	      c.devs[2].poll_adaptive == -1, "config: poll-adaptive off, on, unset");
+	vbm_config_free(&c);
+	CHECK(parse_conf("[a]\npoll-adaptive = 2\n", &c) &&
+	      strstr(e, "test.conf:2: poll-adaptive: expected on or off"),
+	      "config: bad poll-adaptive (%s)", e);
 	vbm_config_free(&c);
 	CHECK(parse_conf("[a]\nbacking = /x\nsize = 1M\n", &c) && strstr(e, "test.conf:1: [a]"),
 	      "config: section checked as a whole (%s)", e);
@@ -333,6 +354,10 @@ static void test_misc(void)
 	      "bind none");
 	CHECK(!vbm_parse_bool("On", &v) && v == 1 && !vbm_parse_bool("0", &v) && v == 0 &&
 	      vbm_parse_bool("2", &v), "booleans");
+	CHECK(!vbm_parse_bool("off", &v) && v == 0 && !vbm_parse_bool("yes", &v) && v == 1 &&
+	      !vbm_parse_bool("no", &v) && v == 0 && !vbm_parse_bool("1", &v) && v == 1 &&
+	      vbm_parse_bool("maybe", &v) && v == 1 && vbm_parse_bool("", &v),
+	      "booleans: on/off spellings; a refused one leaves the value");
 	CHECK(!vbm_check_name("blk-0_a.b:c", e, sizeof(e)), "name with - _ . :");
 	CHECK(vbm_check_name("-x", e, sizeof(e)), "name starting with -");
 	CHECK(vbm_check_name("a b", e, sizeof(e)), "name with a space");

@@ -554,6 +554,24 @@ static void features_hint(uint64_t f, uint64_t supported, bool ours)
 	hint("offered: %s", vbm_features_str(supported, names, sizeof(names)));
 }
 
+static int set_adaptive(const char *name, int on)
+{
+	char p[512];
+	int ret;
+
+	ret = write_str(dev_path(p, sizeof(p), name, "blk_sw/poll_adaptive"), on ? "1" : "0");
+	if (ret == -ENOENT)
+		return err(VBM_EFAIL,
+			   "%s: the loaded vdpa_blk_sw has no poll_adaptive (an older module)",
+			   name);
+	if (ret)
+		return err(VBM_EFAIL, "%s: poll_adaptive %d refused: %s", name, on,
+			   strerror(-ret));
+	return 0;
+}
+
+static int destroy(struct vbm_nl *nl, const char *name);
+
 static int create(struct vbm_nl *nl, struct vbm_spec *s, bool print)
 {
 	const char *mgmtdev = s->mgmtdev ? s->mgmtdev : VBM_MGMTDEV;
@@ -580,6 +598,11 @@ static int create(struct vbm_nl *nl, struct vbm_spec *s, bool print)
 		if (ret)
 			return ret;
 	}
+	/* set in sysfs once the device exists: refuse early what cannot be */
+	if (ours && s->poll_adaptive >= 0 &&
+	    !exists("/sys/module/vdpa_blk_sw/parameters/default_poll_adaptive"))
+		return err(VBM_EFAIL,
+			   "the loaded vdpa_blk_sw has no poll_adaptive (an older module)");
 
 	global_lock();
 	if (ours) {
@@ -637,6 +660,14 @@ static int create(struct vbm_nl *nl, struct vbm_spec *s, bool print)
 	}
 	global_unlock();
 
+	/* no configfs attribute: the device's own, before a driver uses it */
+	if (ours && s->poll_adaptive >= 0) {
+		ret = set_adaptive(s->name, s->poll_adaptive);
+		if (ret) {
+			destroy(nl, s->name);
+			return ret;
+		}
+	}
 	ret = do_bind(s->name, b, node, sizeof(node));
 	if (ret)
 		return ret;
@@ -1302,7 +1333,8 @@ static int cmd_set(int argc, char **argv)
 {
 	const char *name = NULL;
 	uint32_t us = 0;
-	bool have = false;
+	bool have_us = false;
+	int adaptive = -1;
 	char e[200];
 	int i, ret;
 
@@ -1312,9 +1344,17 @@ static int cmd_set(int argc, char **argv)
 				return err(VBM_EUSAGE, "--poll-us needs a value");
 			if (vbm_parse_u32(argv[++i], 0, 1000000, &us, e, sizeof(e)))
 				return err(VBM_EUSAGE, "--poll-us: %s", e);
-			have = true;
+			have_us = true;
+		} else if (!strcmp(argv[i], "--poll-adaptive")) {
+			if (i + 1 >= argc)
+				return err(VBM_EUSAGE, "--poll-adaptive needs a value (on or off)");
+			if (vbm_parse_bool(argv[++i], &adaptive))
+				return err(VBM_EUSAGE,
+					   "--poll-adaptive: expected on or off, got '%s'",
+					   argv[i]);
 		} else if (argv[i][0] == '-') {
-			return err(VBM_EUSAGE, "unknown option '%s' (only --poll-us changes at run time; other parameters need the device recreated)",
+			return err(VBM_EUSAGE,
+				   "unknown option '%s' (only --poll-us and --poll-adaptive change at run time; other parameters need the device recreated)",
 				   argv[i]);
 		} else if (name) {
 			return err(VBM_EUSAGE, "unexpected argument '%s'", argv[i]);
@@ -1324,13 +1364,15 @@ static int cmd_set(int argc, char **argv)
 	}
 	if (!name)
 		return err(VBM_EUSAGE, "missing device name");
-	if (!have)
-		return err(VBM_EUSAGE, "nothing to set (--poll-us N)");
+	if (!have_us && adaptive < 0)
+		return err(VBM_EUSAGE, "nothing to set (--poll-us N, --poll-adaptive on|off)");
 	ret = need_root();
 	if (!ret)
 		ret = require_ours(name);
-	if (!ret)
+	if (!ret && have_us)
 		ret = set_poll(name, us);
+	if (!ret && adaptive >= 0)
+		ret = set_adaptive(name, adaptive);
 	return ret;
 }
 
@@ -1462,7 +1504,7 @@ static int cmd_create(int argc, char **argv)
 
 /* Compare an existing device with its section; 0 matches, else mismatches. */
 static int compare(struct vbm_nl *nl, const struct vbm_spec *s, bool *need_poll,
-		   bool *need_bind)
+		   bool *need_adaptive, bool *need_bind)
 {
 	char rt[NRT][4200], drv[64];
 	struct devinfo d;
@@ -1473,7 +1515,7 @@ static int compare(struct vbm_nl *nl, const struct vbm_spec *s, bool *need_poll,
 		printf("%s: differs: %s is %s, wanted %s\n", s->name, what, have, want); \
 		bad++;								\
 	} while (0)
-	*need_poll = *need_bind = false;
+	*need_poll = *need_adaptive = *need_bind = false;
 	if (get_dev(nl, s->name, &d))
 		return -1;
 	if (strcmp(d.mgmtdev, s->mgmtdev ? s->mgmtdev : VBM_MGMTDEV)) {
@@ -1508,6 +1550,10 @@ static int compare(struct vbm_nl *nl, const struct vbm_spec *s, bool *need_poll,
 		if (s->has_poll_us &&
 		    strtoul(rt_get(rt, "poll_idle_us"), NULL, 10) != s->poll_us)
 			*need_poll = true;
+		/* "" (an older module) differs too: set says why it fails */
+		if (s->poll_adaptive >= 0 &&
+		    strcmp(rt_get(rt, "poll_adaptive"), s->poll_adaptive ? "1" : "0"))
+			*need_adaptive = true;
 	}
 	if (s->has_features && d.features != s->features) {
 		char h[32], w[32];
@@ -1560,7 +1606,7 @@ static int cmd_apply(int argc, char **argv)
 	}
 	for (i = 0; i < c.n; i++) {
 		struct vbm_spec *s = &c.devs[i];
-		bool poll, bind;
+		bool poll, adaptive, bind;
 		char node[256];
 
 		if (!dev_exists(s->name)) {
@@ -1570,7 +1616,7 @@ static int cmd_apply(int argc, char **argv)
 				printf("%s: created%s%s\n", s->name, node[0] ? " " : "", node);
 			}
 		} else {
-			r = compare(&nl, s, &poll, &bind);
+			r = compare(&nl, s, &poll, &adaptive, &bind);
 			if (r < 0) {
 				r = VBM_EFAIL;
 			} else if (r > 0) {
@@ -1579,9 +1625,18 @@ static int cmd_apply(int argc, char **argv)
 				mism++;
 				r = 0;
 			} else {
-				if (poll && !(r = set_poll(s->name, s->poll_us)))
-					printf("%s: poll_idle_us set to %" PRIu32 "\n", s->name,
-					       s->poll_us);
+				if (poll) {
+					r = set_poll(s->name, s->poll_us);
+					if (!r)
+						printf("%s: poll_idle_us set to %" PRIu32 "\n",
+						       s->name, s->poll_us);
+				}
+				if (!r && adaptive) {
+					r = set_adaptive(s->name, s->poll_adaptive);
+					if (!r)
+						printf("%s: poll_adaptive set to %d\n", s->name,
+						       s->poll_adaptive);
+				}
 				if (!r && bind) {
 					r = do_bind(s->name, s->bind == VBM_BIND_UNSET ?
 						    VBM_BIND_VIRTIO : s->bind, node, sizeof(node));
@@ -1589,7 +1644,7 @@ static int cmd_apply(int argc, char **argv)
 						printf("%s: bound%s%s\n", s->name,
 						       node[0] ? " " : "", node);
 				}
-				if (!r && !poll && !bind)
+				if (!r && !poll && !adaptive && !bind)
 					printf("%s: unchanged\n", s->name);
 			}
 		}
@@ -1614,14 +1669,17 @@ static const struct {
 	{ "create", cmd_create,
 	  "create NAME [--backing PATH | --size BYTES] [--ro] [--direct|--buffered]\n"
 	  "       [--queues N] [--queue-size N] [--block-size N] [--serial S]\n"
-	  "       [--poll-us N] [--iopoll] [--use-va] [--features LIST|0xHEX]\n"
-	  "       [--bind virtio|vhost|none] [--mgmtdev NAME]",
+	  "       [--poll-us N] [--poll-adaptive on|off] [--iopoll] [--use-va]\n"
+	  "       [--features LIST|0xHEX] [--bind virtio|vhost|none] [--mgmtdev NAME]",
 	  "Stage the parameters in configfs, create the device over vdpa netlink,\n"
 	  "bind it (default: virtio) and print its node (/dev/vdX or\n"
 	  "/dev/vhost-vdpa-N).  Without --backing the device has a memory backing of\n"
 	  "--size bytes (K, M, G, T suffixes; default: the module's default_size_mb).\n"
 	  "--features provisions a subset of the management device's features, by\n"
-	  "name (VERSION_1,ACCESS_PLATFORM,FLUSH,DISCARD,...) or as a hex mask." },
+	  "name (VERSION_1,ACCESS_PLATFORM,FLUSH,DISCARD,...) or as a hex mask.\n"
+	  "--poll-adaptive has no configfs attribute: it is set in sysfs once the\n"
+	  "device exists, before it is bound (default: the module's\n"
+	  "default_poll_adaptive)." },
 	{ "destroy", cmd_destroy, "destroy NAME",
 	  "Delete the device (its driver is unbound first) and its configfs item." },
 	{ "list", cmd_list, "list [--all] [--json]",
@@ -1632,8 +1690,10 @@ static const struct {
 	  "tunables and queue counters." },
 	{ "stats", cmd_stats, "stats NAME [--watch SECONDS [--count N]] [--json]",
 	  "Per-queue counters; with --watch, per-queue rates every SECONDS." },
-	{ "set", cmd_set, "set NAME --poll-us N",
-	  "Change a run-time tunable: the busy-poll window (0 to 1000000 us)." },
+	{ "set", cmd_set, "set NAME [--poll-us N] [--poll-adaptive on|off]",
+	  "Change run-time tunables: the longest busy-poll window (0 to 1000000 us),\n"
+	  "and whether each worker sizes its window within it from the idle periods\n"
+	  "it sees (on, the default) or always polls that long (off)." },
 	{ "resize", cmd_resize, "resize NAME",
 	  "Read the backing's size again after it changed and tell the driver." },
 	{ "bind", cmd_bind, "bind NAME virtio|vhost|none",
@@ -1641,8 +1701,9 @@ static const struct {
 	  "leave it unbound; prints the node." },
 	{ "apply", cmd_apply, "apply FILE",
 	  "Create the devices FILE describes that do not exist, leave matching ones\n"
-	  "alone, update poll-us and bind unbound ones; report devices that differ\n"
-	  "in what only recreation changes (exit 8).  Format: vdpa-blk-mgmt(8)." },
+	  "alone, update poll-us and poll-adaptive and bind unbound ones; report\n"
+	  "devices that differ in what only recreation changes (exit 8).  Format:\n"
+	  "vdpa-blk-mgmt(8)." },
 };
 
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
