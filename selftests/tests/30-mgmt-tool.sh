@@ -8,7 +8,9 @@
 # no such device, kernel refused with its extack message, apply
 # differences). JSON output is checked with jq; show --json's block config
 # fields must equal what was configured: this is the check that the kernel
-# sends the blk config over netlink (VDPA_ATTR_DEV_BLK_CFG_*).
+# sends the blk config over netlink (VDPA_ATTR_DEV_BLK_CFG_*). The live
+# polling tunables (poll_idle_us, poll_adaptive) are checked in sysfs after
+# set, create and apply change them.
 # timeout=300
 
 . "$(dirname "$0")/../lib.sh"
@@ -76,6 +78,9 @@ expect_rc 2 "unknown option" "$T" create e0 --frob
 expect_rc 2 "virtio, vhost or none" "$T" create e0 --bind qemu
 expect_rc 2 "nothing to set" "$T" set e0
 expect_rc 2 "out of range" "$T" set e0 --poll-us 2000000
+expect_rc 2 "expected on or off, got 'maybe'" "$T" set e0 --poll-adaptive maybe
+expect_rc 2 "only --poll-us and --poll-adaptive" "$T" set e0 --queues 2
+expect_rc 2 "poll-adaptive: expected on or off" "$T" create e0 --poll-adaptive maybe
 
 # --- not root ----------------------------------------------------------------------
 expect_rc 3 "must be run as root" setpriv --reuid=65534 --regid=65534 --clear-groups \
@@ -154,8 +159,20 @@ jq_eq "features VERSION_1" "$show" '.features | index("VERSION_1") != null' true
 jq_eq "features DISCARD" "$show" '.features | index("DISCARD") != null' true
 jq_eq "negotiated VERSION_1" "$show" '.negotiated_features | index("VERSION_1") != null' true
 jq_eq "queues" "$show" '.queues | length' 2
+# adaptive polling is the module's default; one window per worker
+expect_eq "m0 sysfs poll_adaptive" "$(bsw_attr m0 poll_adaptive)" 1
+jq_eq "poll_adaptive" "$show" .poll_adaptive true
+nw=$(bsw_attr m0 num_workers)
+jq_eq "num_workers" "$show" .num_workers "$nw"
+jq_eq "poll_window_ns per worker" "$show" '.poll_window_ns | length' "$nw"
+jq_eq "poll_window_ns numbers within poll_idle_us" "$show" \
+	'.poll_window_ns | all(type == "number" and . >= 0 and . <= 20000)' true
 expect_rc 0 "" "$T" show m0
 grep -q 'seg_max 126' <<< "$OUT" || fail "show: $OUT"
+grep -q 'poll_idle_us 20, poll_adaptive 1, use_va 0' <<< "$OUT" ||
+	fail "show: no 'poll_adaptive 1' in: $OUT"
+grep -qE "workers: +num_workers $nw, poll_window_ns [0-9]+" <<< "$OUT" ||
+	fail "show: no poll_window_ns in: $OUT"
 grep -q 'negotiated:.*VERSION_1' <<< "$OUT" || fail "show: $OUT"
 
 # the container flow: a file system on the disk
@@ -185,6 +202,27 @@ grep -q 'req/s' <<< "$OUT" || fail "stats --watch: $OUT"
 
 expect_rc 0 "" "$T" set m0 --poll-us 100
 expect_eq poll_idle_us "$(bsw_attr m0 poll_idle_us)" 100
+# not adaptive: every worker polls the whole poll_idle_us
+expect_rc 0 "" "$T" set m0 --poll-adaptive off
+expect_eq "poll_adaptive off" "$(bsw_attr m0 poll_adaptive)" 0
+expect_rc 0 "" "$T" show m0 --json
+jq_eq "poll_adaptive off" "$OUT" .poll_adaptive false
+jq_eq "poll_window_ns not adaptive" "$OUT" \
+	'.poll_window_ns | length == '"$nw"' and all(. == 100000)' true
+expect_eq "sysfs poll_window_ns not adaptive" "$(bsw_attr m0 poll_window_ns)" \
+	"$(printf '100000 %.0s' $(seq "$nw") | sed 's/ $//')"
+expect_rc 0 "" "$T" show m0
+grep -q 'poll_idle_us 100, poll_adaptive 0,' <<< "$OUT" || fail "show: $OUT"
+# a refused value changes nothing, not even the valid option before it
+expect_rc 2 "expected on or off, got 'maybe'" "$T" set m0 --poll-us 5 --poll-adaptive maybe
+expect_eq "poll_adaptive after 'maybe'" "$(bsw_attr m0 poll_adaptive)" 0
+expect_eq "poll_idle_us after 'maybe'" "$(bsw_attr m0 poll_idle_us)" 100
+# both at once
+expect_rc 0 "" "$T" set m0 --poll-us 50 --poll-adaptive yes
+expect_eq "poll_idle_us with poll-adaptive" "$(bsw_attr m0 poll_idle_us)" 50
+expect_eq "poll_adaptive yes" "$(bsw_attr m0 poll_adaptive)" 1
+expect_rc 0 "" "$T" show m0 --json
+jq_eq "poll_adaptive back on" "$OUT" .poll_adaptive true
 
 # --- list ---------------------------------------------------------------------------------------
 expect_rc 0 "" "$T" list
@@ -211,6 +249,13 @@ jq_eq "f0 seg_max" "$OUT" .config.seg_max 254
 jq_eq "f0 num_queues" "$OUT" .config.num_queues 1
 jq_eq "f0 use_va (PA mode by default)" "$OUT" .use_va false
 expect_eq "f0 sysfs use_va" "$(bsw_attr f0 use_va)" 0
+
+# --poll-adaptive at creation: written to sysfs before the driver binds
+expect_rc 0 "" "$T" create pa0 --size 16M --bind none --poll-adaptive off
+expect_eq "pa0 sysfs poll_adaptive" "$(bsw_attr pa0 poll_adaptive)" 0
+expect_rc 0 "" "$T" bind pa0 virtio
+expect_eq "pa0 poll_adaptive after bind" "$(bsw_attr pa0 poll_adaptive)" 0
+expect_rc 0 "" "$T" destroy pa0
 
 # --use-va: vhost-vdpa VA mode, staged before the device exists
 expect_rc 0 "" "$T" create va0 --size 16M --bind vhost --use-va
@@ -342,6 +387,23 @@ sed -i 's/poll-us = 10/poll-us = 30/' "$conf"
 expect_rc 0 "" "$T" apply "$conf"
 expect_eq "apply poll-us" "$OUT" "a0: poll_idle_us set to 30"
 expect_eq "a0 poll_idle_us" "$(bsw_attr a0 poll_idle_us)" 30
+echo 'poll-adaptive = off' >> "$conf"
+expect_rc 0 "" "$T" apply "$conf"
+expect_eq "apply poll-adaptive" "$OUT" "a0: poll_adaptive set to 0"
+expect_eq "a0 poll_adaptive" "$(bsw_attr a0 poll_adaptive)" 0
+expect_rc 0 "" "$T" apply "$conf"
+expect_eq "apply poll-adaptive again" "$OUT" "a0: unchanged"
+# a section creating its device applies poll-adaptive as well
+printf '[pa1]\nsize = 16M\nbind = none\npoll-adaptive = off\n' > "$conf"
+expect_rc 0 "" "$T" apply "$conf"
+expect_eq "apply creates pa1" "$OUT" "pa1: created"
+expect_eq "pa1 poll_adaptive" "$(bsw_attr pa1 poll_adaptive)" 0
+expect_rc 0 "" "$T" apply "$conf"
+expect_eq "apply pa1 again" "$OUT" "pa1: unchanged"
+expect_rc 0 "" "$T" destroy pa1
+printf '[pa2]\npoll-adaptive = maybe\n' > "$conf"
+expect_rc 2 ":2: poll-adaptive: expected on or off" "$T" apply "$conf"
+[ ! -e /sys/bus/vdpa/devices/pa2 ] || fail "apply created pa2 from a refused section"
 printf '[a1]\nqueues = many\n' > "$conf"
 expect_rc 2 ":2: queues" "$T" apply "$conf"
 printf 'queues = 1\n' > "$conf"
