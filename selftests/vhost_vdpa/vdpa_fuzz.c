@@ -1798,22 +1798,24 @@ static void sc_unmap_race(void)
 }
 
 /*
- * Regression: a legal request the device must take.  seg_max (254)
- * segments of 32 KiB (within size_max, 1 MiB), all reading one buffer at
- * page offset 3 KiB of the scattered region: 9 physically distinct pieces
- * each, about 2300 in all, 8 MiB written at sector 0.  Checked by reading
- * the disk back.
+ * One write of @nseg segments of @seg bytes, all reading one buffer at page
+ * offset 3 KiB of the scattered region (so each segment spans seg / 4 KiB
+ * + 1 physically distinct pages), at sector 0.  @strict: the device must
+ * answer OK; otherwise OK or IOERR (a driver ignoring size_max).
+ * Returns the status.
  */
-static int case_bvec(void)
+static uint8_t bvec_write(unsigned int nseg, uint32_t seg, const char *what,
+			  bool strict)
 {
-	const uint32_t seg = 32 << 10;
-	const unsigned int nseg = 254;
 	uint64_t a, buf = fz.rg[RG_SCAT].iova + 3072;
+	bool was_strict = fz.strict;
 	struct req *r;
 	unsigned int i;
 
 	if (fz.cap < (uint64_t)nseg * seg / 512)
-		fail("bvec case: needs %u sectors", nseg * seg / 512);
+		fail("%s: needs %" PRIu64 " sectors", what, (uint64_t)nseg * seg / 512);
+	if (nseg + 2 > MAXP || 3072 + seg > fz.rg[RG_SCAT].size)
+		fail("%s: %u segments of %u bytes do not fit", what, nseg, seg);
 	pool_reset();
 	rg_reset_alloc();
 	fz.nr = 1;
@@ -1824,7 +1826,7 @@ static int case_bvec(void)
 	r->rdata = malloc(r->rdata_len);
 	if (!r->p || !r->rdata)
 		fail("oom");
-	r->what = "bvec-limit";
+	r->what = what;
 	r->type = VIRTIO_BLK_T_OUT;
 	memset(r->rdata, 0, 16);
 	*(uint32_t *)r->rdata = htole32(VIRTIO_BLK_T_OUT);
@@ -1840,35 +1842,61 @@ static int case_bvec(void)
 	a = ralloc(RG_DATA, 1, 1);
 	r->p[r->np++] = (struct piece){ a, 1, 1, true, PL_DATA };
 	r->indirect = true;
-	fz.strict = true;
+	fz.strict = strict;
 	expect(r);
-	printf("vdpa_fuzz: bvec case: %u segments, %" PRIu64 " pages\n", nseg,
-	       stream_pages(r, false, 16, r->rdata_len));
+	fz.strict = was_strict;
+	printf("vdpa_fuzz: %s: %u segments of %u bytes, %" PRIu64 " pages\n", what,
+	       nseg, seg, stream_pages(r, false, 16, r->rdata_len));
 	lay(r);
 	publish();
 	if (!collect(1, WAIT_MS, false))
-		fail("bvec case: no completion");
+		fail("%s: no completion", what);
 	check_req(r);
 	apply_req(r);
+	i = r->exp_st;
 	free_batch();
-	repoison_and_check("bvec case");
-	/* read it back in 1 MiB requests */
-	for (i = 0; i < nseg * seg / (1 << 20); i++) {
+	repoison_and_check(what);
+	return i;
+}
+
+/* Read [0, @bytes) back in requests of 128 pieces of @piece bytes. */
+static void bvec_read_back(uint64_t bytes, uint32_t piece)
+{
+	uint64_t off = 0, a;
+	struct req *r;
+
+	while (off < bytes) {
+		uint64_t len = bytes - off;
+		unsigned int k;
+
+		if (len > 128ULL * piece)
+			len = 128ULL * piece;
 		pool_reset();
+		rg_reset_alloc();
 		fz.nr = 1;
 		r = &fz.req[0];
 		memset(r, 0, sizeof(*r));
 		r->p = calloc(MAXP, sizeof(*r->p));
 		r->rdata = calloc(16, 1);
+		if (!r->p || !r->rdata)
+			fail("oom");
 		r->rdata_len = 16;
 		r->what = "bvec read-back";
 		r->type = VIRTIO_BLK_T_IN;
 		*(uint32_t *)r->rdata = htole32(VIRTIO_BLK_T_IN);
-		*(uint64_t *)(r->rdata + 8) = htole64((uint64_t)i * 2048);
+		*(uint64_t *)(r->rdata + 8) = htole64(off >> 9);
 		a = ralloc(RG_DATA, 16, 16);
 		r->p[r->np++] = (struct piece){ a, 16, 16, false, PL_DATA };
-		a = ralloc(RG_DATA, 1 << 20, 4096);
-		r->p[r->np++] = (struct piece){ a, 1 << 20, 1 << 20, true, PL_DATA };
+		for (k = 0; (uint64_t)k * piece < len; k++) {
+			uint32_t n = len - (uint64_t)k * piece < piece ?
+				     len - (uint64_t)k * piece : piece;
+
+			a = ralloc(RG_DATA, n, 4096);
+			if (!a)
+				fail("bvec read-back: no room for %u bytes", n);
+			r->p[r->np++] = (struct piece){ a, n, n, true, PL_DATA };
+		}
+		r->indirect = true;
 		a = ralloc(RG_DATA, 1, 1);
 		r->p[r->np++] = (struct piece){ a, 1, 1, true, PL_DATA };
 		expect(r);
@@ -1879,6 +1907,44 @@ static int case_bvec(void)
 		check_req(r);
 		free_batch();
 		repoison_and_check("bvec read-back");
+		off += len;
+	}
+}
+
+/*
+ * Regression: the largest request a driver may send, seg_max segments of
+ * size_max bytes, over scattered memory.  The device once advertised a
+ * 1 MiB size_max: 254 legal segments of 32 KiB at page offset 3 KiB
+ * (about 2300 physically distinct pages) overflowed its bio_vec array and
+ * were answered IOERR.  It now advertises one page (each segment then
+ * spans at most 2 pages, 2 * seg_max within VBS_MAX_BVECS), so:
+ *  1. seg_max segments of size_max at page offset 3 KiB must be taken and
+ *     read back intact;
+ *  2. the old request, now over size_max, may be refused with IOERR or
+ *     taken, and either way the disk must read back as the model says.
+ */
+static int case_bvec(void)
+{
+	uint32_t size_max = 1U << 20, seg_max = 254;
+
+	if (fz.features & (1ULL << VIRTIO_BLK_F_SIZE_MAX))
+		size_max = le32toh(fz.dev->cfg.size_max);
+	if (fz.features & (1ULL << VIRTIO_BLK_F_SEG_MAX))
+		seg_max = le32toh(fz.dev->cfg.seg_max);
+	if (!size_max || !seg_max || size_max > (1U << 20))
+		fail("bvec case: size_max %u seg_max %u", size_max, seg_max);
+	if (seg_max + 2 > MAXP)
+		seg_max = MAXP - 2;
+	printf("vdpa_fuzz: bvec case: size_max %u, seg_max %u\n", size_max, seg_max);
+	if (bvec_write(seg_max, size_max, "bvec-legal", true) != VIRTIO_BLK_S_OK)
+		fail("bvec case: a legal request was refused");
+	bvec_read_back((uint64_t)seg_max * size_max, 4096);
+	if (size_max < (32U << 10)) {
+		uint8_t st = bvec_write(254, 32U << 10, "bvec-over-size_max", false);
+
+		printf("vdpa_fuzz: bvec case: segments over size_max answered %s\n",
+		       vd_status_name(st));
+		bvec_read_back(254ULL << 15, 4096);
 	}
 	return 0;
 }
