@@ -5,8 +5,9 @@
 # repetition runs every system once), on
 #   raw     fio io_uring O_DIRECT on the backing file itself (the limit)
 #   ours    vdpa_blk_sw on that file (virtio_vdpa /dev/vdX), adaptive
-#           polling within 50 us (the defaults)
-#   ours-fx vdpa_blk_sw on that file, a fixed 50 us window (poll_adaptive 0)
+#           polling within BENCH_POLL_US (50 us: the defaults)
+#   ours-fx vdpa_blk_sw on that file, a fixed BENCH_POLL_US window
+#           (poll_adaptive 0)
 #   ours-np vdpa_blk_sw on that file, notifications only (poll 0)
 #   loop    loop device with --direct-io=on on that file
 #   sim     vdpa_sim_blk (RAM; copies every request), the in-kernel peer
@@ -18,6 +19,7 @@
 . /repo/selftests/blk_sw.sh
 
 reps=${BENCH_REPS:-3}
+poll_us=${BENCH_POLL_US:-50}
 runtime=${BENCH_RUNTIME:-5}
 jobs=("randread-qd1:--rw=randread --iodepth=1" "randread-qd32:--rw=randread --iodepth=32"
 	"randwrite-qd1:--rw=randwrite --iodepth=1" "randwrite-qd32:--rw=randwrite --iodepth=32")
@@ -56,8 +58,8 @@ jobfile=/tmp/bench-quick.fio
 for ((r = 1; r <= reps; r++)); do
 	for s in "${systems[@]}"; do
 		case $s in
-		ours) echo 50 > "$poll" && echo 1 > "$adaptive" ;;
-		ours-fx) echo 50 > "$poll" && echo 0 > "$adaptive" ;;
+		ours) echo "$poll_us" > "$poll" && echo 1 > "$adaptive" ;;
+		ours-fx) echo "$poll_us" > "$poll" && echo 0 > "$adaptive" ;;
 		ours-np) echo 0 > "$poll" ;;
 		esac
 		{
@@ -72,6 +74,8 @@ for ((r = 1; r <= reps; r++)); do
 		} > "$jobfile"
 		fio --output-format=json --output="$out/$s-$r.json" "$jobfile" \
 			> /dev/null 2>&1 || fail "fio $s failed"
+		[ "$s" != ours ] ||
+			log "ours, repetition $r: poll windows at the end (ns): $(cat "$VDPA_SYSFS/devices/ours/blk_sw/poll_window_ns")"
 	done
 done
 
