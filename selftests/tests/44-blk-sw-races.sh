@@ -5,8 +5,9 @@
 # and the data checked afterwards. Test 24 covers each operation once; this
 # one repeats them under load.
 #
-#   RACE_CYCLES=N       cycles of (a) and (b) (default 10), (d) runs N/5;
-#                       under TCG each takes 4 s (10 s with other VMs)
+#   RACE_CYCLES=N       cycles of (a) and (b) (default 10); under TCG each
+#                       takes 4 s (10 s with other VMs)
+#   RACE_RMMODS=N       rmmod cycles of (d) (default RACE_CYCLES/5, at least 1)
 #   RACE_FAST_CYCLES=N  cycles of (e) on distinct names (default 20), N/2
 #                       and N/4 on one name; each add + del takes about
 #                       0.9 s under TCG (several with other VMs), and the
@@ -176,12 +177,15 @@ if [ -x "$fuzz" ]; then
 	vdpa_dev_add "$BSW_MGMTDEV" rfz
 	vhost=$(vdpa_bind_vhost rfz) || exit
 	resets=0 suspends=0 runs=0
+	run_secs=$((want / 4 + 5 < 240 ? want / 4 + 5 : 240))
 	while [ $((resets < want || suspends < want)) = 1 ]; do
 		runs=$((runs + 1))
 		[ "$runs" -le $((20 + want / 50)) ] || fail "reset/suspend: only $resets resets, $suspends suspends in $runs runs"
-		timeout --kill-after=10 300 "$fuzz" --dev "$vhost" --lifecycle \
+		# --seconds well inside the kill timeout: make stress once
+		# asked for 505 s under a 300 s timeout
+		timeout --kill-after=10 $((run_secs + 120)) "$fuzz" --dev "$vhost" --lifecycle \
 			--seed $((RANDOM * 32768 + RANDOM)) --iterations 100000000 \
-			--seconds $((want / 4 + 5)) --save-model /tmp/races-model \
+			--seconds "$run_secs" --save-model /tmp/races-model \
 			> "$RESULTS_DIR/fuzz-$runs.log" 2>&1 ||
 			{ tail -n 20 "$RESULTS_DIR/fuzz-$runs.log" >&2; fail "vdpa_fuzz --lifecycle failed"; }
 		line=$(grep ' resets ' "$RESULTS_DIR/fuzz-$runs.log")
@@ -214,7 +218,7 @@ fi
 
 # --- d) rmmod with devices present and I/O running --------------------------
 # configfs items hold the module: the devices keep their copy, drop the item.
-rm_cycles=$(( CYCLES / 5 > 0 ? CYCLES / 5 : 1 ))
+rm_cycles=${RACE_RMMODS:-$(( CYCLES / 5 > 0 ? CYCLES / 5 : 1 ))}
 rmdir "$BSW_CFS/rc" || fail "rmdir rc failed"
 for i in $(seq "$rm_cycles"); do
 	mkdir "$BSW_CFS/rc" && echo "$img" > "$BSW_CFS/rc/backing" || fail "stage rc failed"
