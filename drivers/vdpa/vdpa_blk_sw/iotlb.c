@@ -12,10 +12,9 @@
  * vdpa_sim.  That map reaches all of the host's memory, so it is honoured
  * only for the in-kernel virtio_vdpa driver: any other driver (vhost-vdpa's
  * userspace) that starts the device without installing a mapping gets an
- * empty address space instead.  A worker pass, and a request from
- * translation until its completion is published, hold an SRCU read-side
- * section on @iotlb_srcu: a tree replaced by set_map() is freed only after
- * a grace period, and going back to the identity map waits for one.
+ * empty address space instead.  A request holds an SRCU read-side section on @iotlb_srcu from
+ * translation until its completion is published, and every mapping change
+ * waits for a grace period, so no page is used after its unmap returns.
  */
 
 #include <linux/mm.h>

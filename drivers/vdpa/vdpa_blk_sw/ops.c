@@ -642,44 +642,18 @@ static struct vdpa_iova_range vbs_get_iova_range(struct vdpa_device *vdpa)
 	return range;
 }
 
-/* A replaced IOTLB tree, freed once no worker pass can still walk it. */
-struct vbs_iotlb_retired {
-	struct rcu_head rcu;
-	struct vhost_iotlb *iotlb;
-};
-
-static void vbs_iotlb_retired_free(struct rcu_head *rcu)
-{
-	struct vbs_iotlb_retired *r =
-		container_of(rcu, struct vbs_iotlb_retired, rcu);
-
-	vhost_iotlb_free(r->iotlb);
-	kfree(r);
-}
-
 /**
  * vbs_set_map() - install a whole new address space (vhost-vdpa)
  * @vdpa: the vDPA device
  * @asid: address space, 0
  * @iotlb: the mappings
  *
- * The new tree is built aside and swapped in under @dev->iotlb_lock, so a
+ * The new tree is built aside and swapped in with the workers paused, so a
  * failure (-ENOMEM) leaves the old mappings in place.  It holds every entry
  * of @iotlb: vhost-vdpa already bounded their number (max_iotlb_entries;
  * in PA mode, RLIMIT_MEMLOCK too), and refusing some would fail a guest
  * whose memory vhost-vdpa accepted, such as 256 MiB of 4 KiB shmem pages.
- *
- * vhost-vdpa calls this with the owner's mmap_lock held (non-batched map
- * and unmap), while a VA-mode worker may fault on that process's memory
- * inside its pass (dev->lock read, @dev->iotlb_srcu read side): waiting
- * for the workers here (down_write(), synchronize_srcu()) closed a lock
- * cycle that a queued mmap writer turns into a deadlock, which lockdep
- * reported in the debug lab.  So nothing here waits: the workers see the
- * new tree from their next translation on, vringh's pointer to the old one
- * may still be in use by a pass in progress, and the old tree is freed
- * after an SRCU grace period (call_srcu()).  That gives up no guarantee
- * this function ever had: vhost-vdpa unpins an unmapped range's pages
- * before it calls set_map (see Documentation/vdpa_blk_sw.rst, Limits).
+ * Returns only once no request uses a page of the old mapping.
  *
  * Return: 0, -EINVAL for a bad @asid or -ENOMEM.
  */
@@ -687,8 +661,7 @@ static int vbs_set_map(struct vdpa_device *vdpa, unsigned int asid,
 		       struct vhost_iotlb *iotlb)
 {
 	struct vbs_dev *dev = vdpa_to_vbs(vdpa);
-	struct vbs_iotlb_retired *retired;
-	struct vhost_iotlb *new;
+	struct vhost_iotlb *new, *old;
 	struct vhost_iotlb_map *map;
 	int ret;
 	u32 i;
@@ -696,44 +669,34 @@ static int vbs_set_map(struct vdpa_device *vdpa, unsigned int asid,
 	if (asid)
 		return -EINVAL;
 
-	retired = kmalloc(sizeof(*retired), GFP_KERNEL);
-	if (!retired)
-		return -ENOMEM;
 	new = vhost_iotlb_alloc(max_t(unsigned int, iotlb->nmaps,
 				      VBS_MAX_IOTLB_ENTRIES), 0);
-	if (!new) {
-		ret = -ENOMEM;
-		goto free_retired;
-	}
+	if (!new)
+		return -ENOMEM;
 	for (map = vhost_iotlb_itree_first(iotlb, 0, ULLONG_MAX); map;
 	     map = vhost_iotlb_itree_next(map, 0, ULLONG_MAX)) {
 		ret = vhost_iotlb_add_range(new, map->start, map->last,
 					    map->addr, map->perm);
-		if (ret)
-			goto free_new;
+		if (ret) {
+			vhost_iotlb_free(new);
+			return ret;
+		}
 	}
 
-	/*
-	 * vringh reads its tree pointer before taking iotlb_lock: a pass in
-	 * progress may walk the old tree, which stays valid until every
-	 * read-side section that could have loaded it has ended.
-	 */
+	/* vringh holds the tree too: swap it with no worker running. */
+	down_write(&dev->lock);
 	spin_lock(&dev->iotlb_lock);
-	retired->iotlb = dev->iotlb;
+	old = dev->iotlb;
 	dev->iotlb = new;
 	dev->iotlb_pt = false;
 	for (i = 0; i < dev->nvqs; i++)
 		vringh_set_iotlb(&dev->vqs[i].vring, new, &dev->iotlb_lock);
 	spin_unlock(&dev->iotlb_lock);
+	up_write(&dev->lock);
 
-	call_srcu(&dev->iotlb_srcu, &retired->rcu, vbs_iotlb_retired_free);
+	synchronize_srcu(&dev->iotlb_srcu);
+	vhost_iotlb_free(old);
 	return 0;
-
-free_new:
-	vhost_iotlb_free(new);
-free_retired:
-	kfree(retired);
-	return ret;
 }
 
 /**
@@ -830,12 +793,9 @@ static void vbs_free(struct vdpa_device *vdpa)
 	vbs_backend_close(dev);
 	mempool_destroy(dev->bvec_pool);
 	vbs_sysfs_free(dev);
-	if (dev->srcu_ready) {
-		/* Retired trees of set_map() */
-		srcu_barrier(&dev->iotlb_srcu);
-		cleanup_srcu_struct(&dev->iotlb_srcu);
-	}
 	vbs_iotlb_free(dev);
+	if (dev->srcu_ready)
+		cleanup_srcu_struct(&dev->iotlb_srcu);
 }
 
 const struct vdpa_config_ops vbs_config_ops = {
