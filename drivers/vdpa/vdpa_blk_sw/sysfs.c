@@ -62,19 +62,30 @@ static ssize_t backing_type_show(struct device *d,
 }
 static DEVICE_ATTR_RO(backing_type);
 
-/* PIDs of the worker threads, worker 0 first, for taskset. */
-static ssize_t worker_pids_show(struct device *d,
-				struct device_attribute *attr, char *buf)
+/* One value per worker, space-separated, worker 0 first. */
+static ssize_t vbs_emit_per_worker(struct vbs_dev *dev, char *buf,
+				   u64 (*val)(struct vbs_worker *w))
 {
-	struct vbs_dev *dev = to_vbs(d);
 	int len = 0;
 	u32 i;
 
 	for (i = 0; i < dev->nworkers; i++)
-		len += sysfs_emit_at(buf, len, "%s%d", i ? " " : "",
-				     task_pid_nr(dev->workers[i].task));
+		len += sysfs_emit_at(buf, len, "%s%llu", i ? " " : "",
+				     val(&dev->workers[i]));
 	len += sysfs_emit_at(buf, len, "\n");
 	return len;
+}
+
+static u64 vbs_worker_pid(struct vbs_worker *w)
+{
+	return task_pid_nr(w->task);
+}
+
+/* PIDs of the worker threads, worker 0 first, for taskset. */
+static ssize_t worker_pids_show(struct device *d,
+				struct device_attribute *attr, char *buf)
+{
+	return vbs_emit_per_worker(to_vbs(d), buf, vbs_worker_pid);
 }
 static DEVICE_ATTR_RO(worker_pids);
 
@@ -82,15 +93,7 @@ static DEVICE_ATTR_RO(worker_pids);
 static ssize_t poll_window_ns_show(struct device *d,
 				   struct device_attribute *attr, char *buf)
 {
-	struct vbs_dev *dev = to_vbs(d);
-	int len = 0;
-	u32 i;
-
-	for (i = 0; i < dev->nworkers; i++)
-		len += sysfs_emit_at(buf, len, "%s%llu", i ? " " : "",
-				     vbs_worker_window(&dev->workers[i]));
-	len += sysfs_emit_at(buf, len, "\n");
-	return len;
+	return vbs_emit_per_worker(to_vbs(d), buf, vbs_worker_window);
 }
 static DEVICE_ATTR_RO(poll_window_ns);
 

@@ -46,6 +46,12 @@ void vbs_vq_wake(struct vbs_vq *vq)
 	wake_up_process(vq->worker->task);
 }
 
+/* The device's poll_idle_us in ns: the window, or its bound when adaptive. */
+static u64 vbs_poll_max_ns(struct vbs_dev *dev)
+{
+	return (u64)READ_ONCE(dev->poll_idle_us) * NSEC_PER_USEC;
+}
+
 /**
  * vbs_worker_window() - the busy-poll window a worker uses now
  * @w: the worker
@@ -55,7 +61,7 @@ void vbs_vq_wake(struct vbs_vq *vq)
  */
 u64 vbs_worker_window(struct vbs_worker *w)
 {
-	u64 max = (u64)READ_ONCE(w->dev->poll_idle_us) * NSEC_PER_USEC;
+	u64 max = vbs_poll_max_ns(w->dev);
 
 	if (!READ_ONCE(w->dev->poll_adaptive))
 		return max;
@@ -68,7 +74,7 @@ u64 vbs_worker_window(struct vbs_worker *w)
  */
 static void vbs_worker_adapt(struct vbs_worker *w, u64 idle)
 {
-	u64 max = (u64)READ_ONCE(w->dev->poll_idle_us) * NSEC_PER_USEC;
+	u64 max = vbs_poll_max_ns(w->dev);
 	u64 cur = min(w->poll_ns, max);
 
 	if (idle <= cur)
