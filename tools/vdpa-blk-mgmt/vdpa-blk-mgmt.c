@@ -554,20 +554,27 @@ static void features_hint(uint64_t f, uint64_t supported, bool ours)
 	hint("offered: %s", vbm_features_str(supported, names, sizeof(names)));
 }
 
-static int set_adaptive(const char *name, int on)
+/* Write a live tunable of ours (blk_sw/ATTR); says which, if refused. */
+static int set_tunable(const char *name, const char *attr, const char *v)
 {
-	char p[512];
+	char p[512], rel[64];
 	int ret;
 
-	ret = write_str(dev_path(p, sizeof(p), name, "blk_sw/poll_adaptive"), on ? "1" : "0");
+	snprintf(rel, sizeof(rel), "blk_sw/%s", attr);
+	ret = write_str(dev_path(p, sizeof(p), name, rel), v);
 	if (ret == -ENOENT)
 		return err(VBM_EFAIL,
-			   "%s: the loaded vdpa_blk_sw has no poll_adaptive (an older module)",
-			   name);
+			   "%s: the loaded vdpa_blk_sw has no %s (an older module)",
+			   name, attr);
 	if (ret)
-		return err(VBM_EFAIL, "%s: poll_adaptive %d refused: %s", name, on,
+		return err(VBM_EFAIL, "%s: %s %s refused: %s", name, attr, v,
 			   strerror(-ret));
 	return 0;
+}
+
+static int set_adaptive(const char *name, int on)
+{
+	return set_tunable(name, "poll_adaptive", on ? "1" : "0");
 }
 
 static int destroy(struct vbm_nl *nl, const char *name);
@@ -1319,14 +1326,10 @@ static int require_ours(const char *name)
 
 static int set_poll(const char *name, uint32_t us)
 {
-	char p[512], v[16];
-	int ret;
+	char v[16];
 
 	snprintf(v, sizeof(v), "%" PRIu32, us);
-	ret = write_str(dev_path(p, sizeof(p), name, "blk_sw/poll_idle_us"), v);
-	if (ret)
-		return err(VBM_EFAIL, "%s: poll_idle_us %s refused: %s", name, v, strerror(-ret));
-	return 0;
+	return set_tunable(name, "poll_idle_us", v);
 }
 
 static int cmd_set(int argc, char **argv)
