@@ -12,9 +12,24 @@
  * vdpa_sim.  That map reaches all of the host's memory, so it is honoured
  * only for the in-kernel virtio_vdpa driver: any other driver (vhost-vdpa's
  * userspace) that starts the device without installing a mapping gets an
- * empty address space instead.  A request holds an SRCU read-side section on @iotlb_srcu from
- * translation until its completion is published, and every mapping change
- * waits for a grace period, so no page is used after its unmap returns.
+ * empty address space instead.
+ *
+ * Lifetime of what a translation gives.  A request holds an SRCU read-side
+ * section on @iotlb_srcu from translation until its completion is
+ * published.  In PA mode the pages are vhost-vdpa's pins, which it drops
+ * when it unmaps, so a set_map() that removes or changes a mapping waits
+ * for a grace period: no request uses a page of it once set_map() returns.
+ * In VA mode the request pins the pages itself, so an unmap never frees
+ * one under it, and set_map() does not wait: vhost-vdpa calls set_map()
+ * holding the owner's mmap_lock, while a worker may be faulting on that
+ * mm inside its read-side section; waiting there would close a cycle with
+ * any queued mmap_lock writer (khugepaged, mmap()).  A request fetched
+ * before a VA-mode unmap may thus still complete into the pages it pinned.
+ * A set_map() that only adds mappings (vhost-vdpa's map path) never waits.
+ *
+ * The tree's pointer never changes (vringh reads it outside the lock):
+ * set_map() builds the new tree aside and exchanges the contents under
+ * @iotlb_lock, so readers see the old or the new address space whole.
  */
 
 #include <linux/mm.h>
@@ -41,6 +56,7 @@ int vbs_iotlb_init(struct vbs_dev *dev)
 	int ret;
 
 	spin_lock_init(&dev->iotlb_lock);
+	mutex_init(&dev->iotlb_mutex);
 	dev->iotlb = vhost_iotlb_alloc(VBS_MAX_IOTLB_ENTRIES, 0);
 	if (!dev->iotlb)
 		return -ENOMEM;
@@ -73,6 +89,7 @@ void vbs_iotlb_free(struct vbs_dev *dev)
  */
 void vbs_iotlb_reset_pt(struct vbs_dev *dev)
 {
+	mutex_lock(&dev->iotlb_mutex);
 	spin_lock(&dev->iotlb_lock);
 	if (!dev->iotlb_pt) {
 		vhost_iotlb_reset(dev->iotlb);
@@ -81,6 +98,7 @@ void vbs_iotlb_reset_pt(struct vbs_dev *dev)
 			dev->iotlb_pt = true;
 	}
 	spin_unlock(&dev->iotlb_lock);
+	mutex_unlock(&dev->iotlb_mutex);
 	synchronize_srcu(&dev->iotlb_srcu);
 }
 
@@ -123,6 +141,7 @@ void vbs_iotlb_check_pt(struct vbs_dev *dev)
 
 	if (drv && !strcmp(drv->name, "virtio_vdpa"))
 		return;
+	mutex_lock(&dev->iotlb_mutex);
 	spin_lock(&dev->iotlb_lock);
 	if (dev->iotlb_pt) {
 		vhost_iotlb_reset(dev->iotlb);
@@ -132,6 +151,92 @@ void vbs_iotlb_check_pt(struct vbs_dev *dev)
 			drv ? drv->name : "no driver");
 	}
 	spin_unlock(&dev->iotlb_lock);
+	mutex_unlock(&dev->iotlb_mutex);
+}
+
+/* Is every entry of @old also in @new, unchanged? */
+static bool vbs_iotlb_subset(struct vhost_iotlb *old, struct vhost_iotlb *new)
+{
+	struct vhost_iotlb_map *o, *n;
+
+	for (o = vhost_iotlb_itree_first(old, 0, ULLONG_MAX); o;
+	     o = vhost_iotlb_itree_next(o, 0, ULLONG_MAX)) {
+		/* @new comes from vhost-vdpa: its entries do not overlap. */
+		n = vhost_iotlb_itree_first(new, o->start, o->start);
+		if (!n || n->start != o->start || n->last != o->last ||
+		    n->addr != o->addr || n->perm != o->perm)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Exchange the entries of two trees: O(1), nothing allocated, so it cannot
+ * fail half way.  vhost_iotlb has no such operation; its members are the
+ * interval tree's root (no node points back at it) and the list of maps.
+ */
+static void vbs_iotlb_swap(struct vhost_iotlb *a, struct vhost_iotlb *b)
+{
+	LIST_HEAD(tmp);
+
+	swap(a->root, b->root);
+	list_splice_init(&a->list, &tmp);
+	list_splice_init(&b->list, &a->list);
+	list_splice(&tmp, &b->list);
+	swap(a->limit, b->limit);
+	swap(a->nmaps, b->nmaps);
+	swap(a->flags, b->flags);
+}
+
+/**
+ * vbs_iotlb_set() - replace the address space with a copy of @src
+ * @dev: the device
+ * @src: vhost-vdpa's tree for the address space
+ *
+ * The copy holds every entry of @src: vhost-vdpa already bounded their
+ * number (max_iotlb_entries; in PA mode, RLIMIT_MEMLOCK too), and refusing
+ * some would fail a guest whose memory vhost-vdpa accepted, such as
+ * 256 MiB of 4 KiB shmem pages.  It is built aside, so a failure leaves
+ * the old mappings in place, and exchanged whole under @dev->iotlb_lock.
+ * Neither @dev->lock nor a worker is waited for, except, in PA mode, for
+ * requests using a mapping that went away (see the comment at the top).
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int vbs_iotlb_set(struct vbs_dev *dev, struct vhost_iotlb *src)
+{
+	struct vhost_iotlb_map *map;
+	struct vhost_iotlb *tree;
+	bool shrunk;
+	int ret;
+
+	tree = vhost_iotlb_alloc(max_t(unsigned int, src->nmaps,
+				       VBS_MAX_IOTLB_ENTRIES), 0);
+	if (!tree)
+		return -ENOMEM;
+	for (map = vhost_iotlb_itree_first(src, 0, ULLONG_MAX); map;
+	     map = vhost_iotlb_itree_next(map, 0, ULLONG_MAX)) {
+		ret = vhost_iotlb_add_range(tree, map->start, map->last,
+					    map->addr, map->perm);
+		if (ret) {
+			vhost_iotlb_free(tree);
+			return ret;
+		}
+	}
+
+	mutex_lock(&dev->iotlb_mutex);
+	shrunk = !vbs_iotlb_subset(dev->iotlb, tree);
+	spin_lock(&dev->iotlb_lock);
+	vbs_iotlb_swap(dev->iotlb, tree);
+	dev->iotlb_pt = false;
+	spin_unlock(&dev->iotlb_lock);
+	mutex_unlock(&dev->iotlb_mutex);
+
+	/* @tree now holds the old entries. */
+	if (shrunk && !dev->vdpa.use_va)
+		synchronize_srcu(&dev->iotlb_srcu);
+	vhost_iotlb_free(tree);
+	return 0;
 }
 
 /*

@@ -174,7 +174,16 @@ static int vbs_dev_setup(struct vbs_dev *dev)
 	dev->poll_idle_us = dev->p.poll_idle_us;
 	dev->poll_adaptive = vbs_default_poll_adaptive;
 
-	ret = init_srcu_struct(&dev->iotlb_srcu);
+	/*
+	 * One lockdep class per memory mode, from two call sites: a VA-mode
+	 * worker may fault on its owner's mm inside a read-side section, and
+	 * a PA-mode set_map() may wait for a grace period under another
+	 * process's mmap_lock.  Neither waits on the other's instance.
+	 */
+	if (dev->vdpa.use_va)
+		ret = init_srcu_struct(&dev->iotlb_srcu);
+	else
+		ret = init_srcu_struct(&dev->iotlb_srcu);
 	if (ret)
 		return ret;
 	dev->srcu_ready = true;

@@ -648,55 +648,19 @@ static struct vdpa_iova_range vbs_get_iova_range(struct vdpa_device *vdpa)
  * @asid: address space, 0
  * @iotlb: the mappings
  *
- * The new tree is built aside and swapped in with the workers paused, so a
- * failure (-ENOMEM) leaves the old mappings in place.  It holds every entry
- * of @iotlb: vhost-vdpa already bounded their number (max_iotlb_entries;
- * in PA mode, RLIMIT_MEMLOCK too), and refusing some would fail a guest
- * whose memory vhost-vdpa accepted, such as 256 MiB of 4 KiB shmem pages.
- * Returns only once no request uses a page of the old mapping.
+ * vhost-vdpa calls this holding its owner's mmap_lock (for reading), so it
+ * takes neither @dev->lock nor waits for a worker, which may need that lock
+ * to fault; vbs_iotlb_set() has the details.  In PA mode it returns only
+ * once no request uses a page of a mapping it removed or changed.
  *
  * Return: 0, -EINVAL for a bad @asid or -ENOMEM.
  */
 static int vbs_set_map(struct vdpa_device *vdpa, unsigned int asid,
 		       struct vhost_iotlb *iotlb)
 {
-	struct vbs_dev *dev = vdpa_to_vbs(vdpa);
-	struct vhost_iotlb *new, *old;
-	struct vhost_iotlb_map *map;
-	int ret;
-	u32 i;
-
 	if (asid)
 		return -EINVAL;
-
-	new = vhost_iotlb_alloc(max_t(unsigned int, iotlb->nmaps,
-				      VBS_MAX_IOTLB_ENTRIES), 0);
-	if (!new)
-		return -ENOMEM;
-	for (map = vhost_iotlb_itree_first(iotlb, 0, ULLONG_MAX); map;
-	     map = vhost_iotlb_itree_next(map, 0, ULLONG_MAX)) {
-		ret = vhost_iotlb_add_range(new, map->start, map->last,
-					    map->addr, map->perm);
-		if (ret) {
-			vhost_iotlb_free(new);
-			return ret;
-		}
-	}
-
-	/* vringh holds the tree too: swap it with no worker running. */
-	down_write(&dev->lock);
-	spin_lock(&dev->iotlb_lock);
-	old = dev->iotlb;
-	dev->iotlb = new;
-	dev->iotlb_pt = false;
-	for (i = 0; i < dev->nvqs; i++)
-		vringh_set_iotlb(&dev->vqs[i].vring, new, &dev->iotlb_lock);
-	spin_unlock(&dev->iotlb_lock);
-	up_write(&dev->lock);
-
-	synchronize_srcu(&dev->iotlb_srcu);
-	vhost_iotlb_free(old);
-	return 0;
+	return vbs_iotlb_set(vdpa_to_vbs(vdpa), iotlb);
 }
 
 /**

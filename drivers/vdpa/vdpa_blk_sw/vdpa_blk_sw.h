@@ -12,6 +12,7 @@
 #include <linux/llist.h>
 #include <linux/mempool.h>
 #include <linux/mm_types.h>
+#include <linux/mutex.h>
 #include <linux/rwsem.h>
 #include <linux/spinlock.h>
 #include <linux/srcu.h>
@@ -271,8 +272,10 @@ struct vbs_vq {
  * @poll_adaptive: live: each worker sizes its window within @poll_idle_us
  *	from the idle times it sees, like KVM's halt polling
  * @mm: the vhost-vdpa owner's address space while bound (VA mode)
- * @iotlb: the single address space
- * @iotlb_lock: protects @iotlb
+ * @iotlb: the single address space; the pointer never changes (vringh
+ *	holds it), set_map() replaces the tree's contents
+ * @iotlb_lock: protects the contents of @iotlb
+ * @iotlb_mutex: serialises changes to @iotlb (set_map, reset, DRIVER_OK)
  * @iotlb_pt: @iotlb is the identity map used by virtio-vdpa
  * @iotlb_srcu: readers are requests using pages translated from @iotlb
  * @srcu_ready: @iotlb_srcu was initialised
@@ -314,6 +317,7 @@ struct vbs_dev {
 	struct mm_struct *mm;
 	struct vhost_iotlb *iotlb;
 	spinlock_t iotlb_lock;	/* see above */
+	struct mutex iotlb_mutex;	/* see above */
 	bool iotlb_pt;
 	struct srcu_struct iotlb_srcu;
 	bool srcu_ready;
@@ -355,6 +359,7 @@ int vbs_iotlb_init(struct vbs_dev *dev);
 void vbs_iotlb_free(struct vbs_dev *dev);
 void vbs_iotlb_reset_pt(struct vbs_dev *dev);
 void vbs_iotlb_check_pt(struct vbs_dev *dev);
+int vbs_iotlb_set(struct vbs_dev *dev, struct vhost_iotlb *src);
 int vbs_iotlb_map_kiov(struct vbs_dev *dev, struct vringh_kiov *kiov,
 		       size_t len, u32 perm, bool va, struct bio_vec *bv,
 		       unsigned int max, unsigned int *nr);
