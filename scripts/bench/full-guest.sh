@@ -383,6 +383,20 @@ cpu_of()
 			else print "-\t-\t-" }' "$SNAP_FILE"
 }
 
+# diagnose TAG: after a failed or killed job, what the kernel says (blocked
+# tasks, the log since the run started) and our devices' queue statistics,
+# in $out/TAG.diag
+diagnose()
+{
+	{
+		echo w > /proc/sysrq-trigger
+		sleep 1
+		dmesg
+		grep -H . "$VDPA_SYSFS"/devices/*/blk_sw_q*/* 2> /dev/null
+	} > "$out/$1.diag" 2>&1
+	log "$1: kernel log and queue statistics in $(basename "$out")/$1.diag"
+}
+
 # run_system REP BACKING SYSTEM: every job of SYSTEM, lines of runs.tsv
 run_system()
 {
@@ -406,7 +420,7 @@ run_system()
 			timeout --kill-after=5 $((runtime + 60)) "$bench_bin" -d "$vhost" \
 				$args -t "$runtime" -s $((size_mb << 20)) \
 				> "$out/$tag-$name.txt" 2>&1 ||
-				{ log "vdpa_bench $tag $name failed"; continue; }
+				{ log "vdpa_bench $tag $name failed"; diagnose "$tag-$name"; continue; }
 			"$snap" post "$name"
 			m=$(sed -n 's/.* iops=\([0-9.]*\) .*lat_mean_us=\([0-9.]*\) .*lat_p99_us=\([0-9.]*\).*/\1\t\2\t\3/p' \
 				"$out/$tag-$name.txt")
@@ -433,8 +447,10 @@ run_system()
 		done < <(jobs_for "$b" "$s")
 	} > "$jobfile"
 	timeout --kill-after=5 $((runtime * 40 + 120)) fio --output-format=json \
-		--output="$out/$tag.json" "$jobfile" > /dev/null 2>&1 ||
+		--output="$out/$tag.json" "$jobfile" > /dev/null 2>&1 || {
 		log "fio $tag failed (status $?); keeping the jobs it finished"
+		diagnose "$tag"
+	}
 	[ -s "$out/$tag.json" ] || return 0
 	sed -i -n '/^{/,$p' "$out/$tag.json"
 	jq -r '.jobs[] | select(.error == 0) | . as $j |
