@@ -21,11 +21,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <linux/virtio_config.h>
@@ -689,6 +692,118 @@ TEST_F(blk, reopen)
 				   VHOST_ACCESS_RW));
 	blk_start(_metadata, self, variant, 1);
 	fill_and_write(_metadata, self, 0, 4096, 77);
+	check_poison(_metadata, self);
+}
+
+/*
+ * IOTLB updates under the owner's mmap_lock while the device faults.
+ *
+ * vhost-vdpa calls set_map() holding this process's mmap_lock for reading
+ * (in VA mode, and in PA mode when it maps).  A worker that must fault on
+ * our memory (VA mode: the pages were zapped) takes that lock too, and a
+ * thread that mmap()s queues a writer between them.  If set_map() waited
+ * for the worker there, the three would deadlock: this test then times
+ * out.  The mapper maps and unmaps a spare region without batching, the
+ * churner mmap()s and munmap()s, and the main thread writes, zaps and
+ * reads back data for MMAP_RACE_S seconds.
+ */
+#define MMAP_RACE_S	4
+
+struct mmap_race {
+	struct vd_dev *dev;
+	struct vd_region *spare;
+	uint64_t iova;
+	atomic_bool stop;
+	atomic_ulong maps;
+	atomic_ulong mmaps;
+	int err;
+};
+
+static void *mmap_race_mapper(void *arg)
+{
+	struct mmap_race *mr = arg;
+
+	while (!atomic_load(&mr->stop)) {
+		if (vd_iotlb_update(mr->dev, mr->iova, mr->spare->size,
+				    (uintptr_t)mr->spare->va,
+				    VHOST_ACCESS_RW) ||
+		    vd_iotlb_invalidate(mr->dev, mr->iova, mr->spare->size)) {
+			mr->err = errno ? errno : EIO;
+			break;
+		}
+		atomic_fetch_add(&mr->maps, 1);
+	}
+	return NULL;
+}
+
+static void *mmap_race_churner(void *arg)
+{
+	struct mmap_race *mr = arg;
+
+	while (!atomic_load(&mr->stop)) {
+		void *p = mmap(NULL, 1 << 16, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (p == MAP_FAILED) {
+			mr->err = errno;
+			break;
+		}
+		munmap(p, 1 << 16);
+		atomic_fetch_add(&mr->mmaps, 1);
+	}
+	return NULL;
+}
+
+TEST_F_TIMEOUT(blk, iotlb_update_vs_faults, TEST_TIMEOUT)
+{
+	const uint32_t len = 4 * 4096;
+	struct mmap_race mr = { .dev = self->dev };
+	pthread_t mapper, churner;
+	uint8_t *buf = vd_alloc(self->data, len, 4096);
+	uint64_t end, rounds = 0;
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, vd_region_create(self->dev, 1 << 16, &mr.spare));
+	mr.iova = pick_iova(self->dev, 12);
+	ASSERT_EQ(0, pthread_create(&mapper, NULL, mmap_race_mapper, &mr));
+	ASSERT_EQ(0, pthread_create(&churner, NULL, mmap_race_churner, &mr));
+	end = vd_now_ns() + MMAP_RACE_S * 1000000000ULL;
+	while (vd_now_ns() < end && !mr.err) {
+		uint64_t sector = 1024 + (rounds % 64) * (len / 512);
+		uint8_t st;
+
+		vd_pattern_fill(buf, len, 900 + rounds, 0);
+		/* No PTEs: the device must fault the pages back in. */
+		madvise(buf, len, MADV_DONTNEED);
+		madvise(self->ring->va, self->ring->size, MADV_DONTNEED);
+		st = blk_rw(_metadata, self->vq, VIRTIO_BLK_T_OUT, sector, buf,
+			    len, 4);
+		if (st != VIRTIO_BLK_S_OK)
+			break;
+		memset(buf, 0, len);
+		madvise(buf, len, MADV_DONTNEED);
+		st = blk_rw(_metadata, self->vq, VIRTIO_BLK_T_IN, sector, buf,
+			    len, 4);
+		if (st != VIRTIO_BLK_S_OK ||
+		    vd_pattern_check(buf, len, 900 + rounds, 0) != -1) {
+			EXPECT_EQ(VIRTIO_BLK_S_OK, st) TH_LOG("round %llu",
+				(unsigned long long)rounds);
+			EXPECT_EQ(-1, vd_pattern_check(buf, len, 900 + rounds,
+						       0));
+			break;
+		}
+		rounds++;
+	}
+	atomic_store(&mr.stop, true);
+	pthread_join(mapper, NULL);
+	pthread_join(churner, NULL);
+	EXPECT_EQ(0, mr.err) TH_LOG("helper thread: %s", strerror(mr.err));
+	TH_LOG("%llu write+read rounds, %lu map/unmap pairs, %lu mmap/munmap",
+	       (unsigned long long)rounds, atomic_load(&mr.maps),
+	       atomic_load(&mr.mmaps));
+	EXPECT_LT(10, rounds);
+	EXPECT_LT(10, atomic_load(&mr.maps));
+	vd_region_destroy(mr.spare);
 	check_poison(_metadata, self);
 }
 
