@@ -40,9 +40,14 @@ size_mb=${BENCH_SIZE_MB:-256}
 backings=${BENCH_BACKINGS:-ext4 nullb vdisk mem}
 want_systems=${BENCH_SYSTEMS:-}
 bench_bin=/repo/selftests/vhost_vdpa/vdpa_bench
-out=$RESULTS_DIR/bench
+# Results are written to tmpfs and copied to /results (9p) after each
+# repetition: fio's exec_prerun writes, appended to a 9p file job after job,
+# stalled for good in netfs writeback (folio_wait_writeback_killable() in
+# netfs_perform_write(), sysrq-w) and took fio down with them.
+final_out=$RESULTS_DIR/bench
+out=/run/bench-results
 tsv=$out/runs.tsv
-mkdir -p "$out"
+mkdir -p "$out" "$final_out"
 
 # NAME:fio arguments. The full set runs on ext4 for the main systems, the
 # core set for the others and on the other backings (BENCH_JOBS=full, core
@@ -394,7 +399,7 @@ diagnose()
 		dmesg
 		grep -H . "$VDPA_SYSFS"/devices/*/blk_sw_q*/* 2> /dev/null
 	} > "$out/$1.diag" 2>&1
-	log "$1: kernel log and queue statistics in $(basename "$out")/$1.diag"
+	log "$1: kernel log and queue statistics in bench/$1.diag"
 }
 
 # run_system REP BACKING SYSTEM: every job of SYSTEM, lines of runs.tsv
@@ -468,7 +473,13 @@ run_system()
 
 bsw_setup
 load_modules vdpa_sim_blk vduse
-trap 'sys_down; _run_deferred' EXIT
+# save_results: copy what the run has so far to /results
+save_results()
+{
+	cp -r "$out/." "$final_out/" || log "cannot copy the results to $final_out"
+}
+
+trap 'sys_down; save_results; _run_deferred' EXIT
 make_backings
 printf 'rep\tbacking\tsystem\tjob\tiops\tlat_mean_us\tlat_p99_us\tcpu_pct\tdev_cpu_pct\tctxt_per_io\tintr_per_io\tipi_per_io\n' > "$tsv"
 {
@@ -498,5 +509,6 @@ for ((rep = 1; rep <= reps; rep++)); do
 			sys_down
 		done
 	done
+	save_results
 done
 echo "loadavg at end: $(cat /proc/loadavg), $(($(date +%s) - start)) s" >> "$out/env.txt"
