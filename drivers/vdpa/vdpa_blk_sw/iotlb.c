@@ -16,17 +16,16 @@
  *
  * Lifetime of what a translation gives.  A request holds an SRCU read-side
  * section on @iotlb_srcu from translation until its completion is
- * published.  In PA mode the pages are vhost-vdpa's pins, which it drops
- * when it unmaps, so a set_map() that removes or changes a mapping waits
- * for a grace period: no request uses a page of it once set_map() returns.
- * In VA mode the request pins the pages itself, so an unmap never frees
- * one under it, and set_map() does not wait: vhost-vdpa calls set_map()
- * holding the owner's mmap_lock, while a worker may be faulting on that
- * mm inside its read-side section; waiting there would close a cycle with
- * any queued mmap_lock writer (khugepaged, mmap()).  A request fetched
- * before a VA-mode unmap may thus still complete into the pages it pinned.
- * A set_map() that only adds mappings (vhost-vdpa's map path) never waits.
- *
+ * published, and a set_map() that removes or changes a mapping waits for
+ * a grace period, so no request uses a page of it once set_map() returns
+ * (in PA mode the pages are vhost-vdpa's pins, which it drops as it
+ * unmaps).  A set_map() that only adds mappings never waits: vhost-vdpa
+ * calls it holding the owner's mmap_lock (its map path), while a VA-mode
+ * worker may be faulting on that mm inside its read-side section, and
+ * waiting there would close a cycle with any queued mmap_lock writer
+ * (khugepaged, mmap()).  vhost-vdpa also removes under that lock, but only
+ * when a map ioctl fails half way, the ranges it had just added.
+
  * The tree's pointer never changes (vringh reads it outside the lock):
  * set_map() builds the new tree aside and exchanges the contents under
  * @iotlb_lock, so readers see the old or the new address space whole.
@@ -198,8 +197,8 @@ static void vbs_iotlb_swap(struct vhost_iotlb *a, struct vhost_iotlb *b)
  * some would fail a guest whose memory vhost-vdpa accepted, such as
  * 256 MiB of 4 KiB shmem pages.  It is built aside, so a failure leaves
  * the old mappings in place, and exchanged whole under @dev->iotlb_lock.
- * Neither @dev->lock nor a worker is waited for, except, in PA mode, for
- * requests using a mapping that went away (see the comment at the top).
+ * Neither @dev->lock nor a worker is waited for, only requests using a
+ * mapping that went away (see the comment at the top).
  *
  * Return: 0 or -ENOMEM.
  */
@@ -233,7 +232,7 @@ int vbs_iotlb_set(struct vbs_dev *dev, struct vhost_iotlb *src)
 	mutex_unlock(&dev->iotlb_mutex);
 
 	/* @tree now holds the old entries. */
-	if (shrunk && !dev->vdpa.use_va)
+	if (shrunk)
 		synchronize_srcu(&dev->iotlb_srcu);
 	vhost_iotlb_free(tree);
 	return 0;

@@ -650,8 +650,8 @@ static struct vdpa_iova_range vbs_get_iova_range(struct vdpa_device *vdpa)
  *
  * vhost-vdpa calls this holding its owner's mmap_lock (for reading), so it
  * takes neither @dev->lock nor waits for a worker, which may need that lock
- * to fault; vbs_iotlb_set() has the details.  In PA mode it returns only
- * once no request uses a page of a mapping it removed or changed.
+ * to fault; vbs_iotlb_set() has the details.  It returns only once no
+ * request uses a page of a mapping it removed or changed.
  *
  * Return: 0, -EINVAL for a bad @asid or -ENOMEM.
  */
