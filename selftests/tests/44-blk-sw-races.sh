@@ -301,9 +301,15 @@ race()
 	done
 	[ "$won" = 1 ] || fail "$op $name: $won of $PROCS processes succeeded"
 }
+# progress I N: log after every 100th round of N (stress runs take long)
+progress()
+{
+	[ $(($1 % 100)) != 0 ] || log "$1 of $2 rounds in $(( $(date +%s) - T0 )) s"
+}
 for i in $(seq $((FAST / 2))); do
 	race add same "File exists"
 	race del same "No such device"
+	progress "$i" $((FAST / 2))
 done
 [ -z "$(ls "$VDPA_SYSFS/devices")" ] || fail "devices left: $(ls "$VDPA_SYSFS/devices")"
 # The same with a staged backing: the losers are told the name is taken
@@ -312,6 +318,7 @@ bsw_stage samef backing="$img"
 for i in $(seq $((FAST / 4))); do
 	race add samef "File exists"
 	race del samef "No such device"
+	progress "$i" $((FAST / 4))
 done
 rmdir "$BSW_CFS/samef" || fail "rmdir samef failed"
 [ -z "$(ls "$VDPA_SYSFS/devices")" ] || fail "devices left: $(ls "$VDPA_SYSFS/devices")"
