@@ -175,10 +175,14 @@ static int vbs_dev_setup(struct vbs_dev *dev)
 	dev->poll_adaptive = vbs_default_poll_adaptive;
 
 	/*
-	 * One lockdep class per memory mode, from two call sites: a VA-mode
-	 * worker may fault on its owner's mm inside a read-side section, and
-	 * a PA-mode set_map() may wait for a grace period under another
-	 * process's mmap_lock.  Neither waits on the other's instance.
+	 * One lockdep class per memory mode, from two call sites.  A VA-mode
+	 * worker may fault on its owner's mm inside a read-side section.
+	 * set_map() waits for a grace period when a mapping goes away, and
+	 * vhost-vdpa holds its owner's mmap_lock when it undoes a failed map
+	 * ioctl.  In PA mode no reader touches an mm, so that wait closes no
+	 * cycle; one shared class would make lockdep link a PA device's wait
+	 * to a VA device's faults.  The VA-mode case is documented in
+	 * Documentation/vdpa_blk_sw.rst.
 	 */
 	if (dev->vdpa.use_va)
 		ret = init_srcu_struct(&dev->iotlb_srcu);
