@@ -22,6 +22,8 @@
 #   vduse       qemu-storage-daemon --export vduse-blk, via virtio_vdpa
 #   vb-ours     vdpa_bench through vhost_vdpa on vdpa_blk_sw
 #   vb-vduse    vdpa_bench through vhost_vdpa on the vduse-blk export
+#               (suffix -bp on either: vdpa_bench busy-polls the used
+#               ring, -p, instead of waiting for the call eventfd)
 #   ours-mem    vdpa_blk_sw on its embedded memory backing
 #   sim         vdpa_sim_blk (RAM, copies every request)
 # CPU: guest-wide busy share of all vCPUs from /proc/stat, and the share of
@@ -111,8 +113,8 @@ systems_for()
 	local all s
 
 	case $1 in
-	ext4 | nullb) all="raw raw-hipri ours-np ours ours-iopoll loop vduse vb-ours vb-vduse" ;;
-	vdisk) all="raw ours-np ours loop vduse vb-ours vb-vduse" ;;
+	ext4 | nullb) all="raw raw-hipri ours-np ours ours-iopoll loop vduse vb-ours vb-vduse vb-ours-bp vb-vduse-bp" ;;
+	vdisk) all="raw ours-np ours loop vduse vb-ours vb-vduse vb-ours-bp vb-vduse-bp" ;;
 	mem) all="ours-mem sim" ;;
 	esac
 	[ -n "$want_systems" ] || { echo "$all"; return; }
@@ -406,6 +408,7 @@ diagnose()
 run_system()
 {
 	local rep=$1 b=$2 s=$3 tag=$2-$3-$1 fsize=${size_mb}M j name args kv m has_dev=
+	local vb_poll=
 	local jobfile=/run/bench-$tag.fio
 
 	SNAP_PIDS=$(dev_pids "$(dev_regex "$s")")
@@ -416,6 +419,7 @@ run_system()
 	case $s in ours-mem* | sim) fsize=128M ;; esac
 
 	if [ -n "$vhost" ]; then
+		[[ $s == *-bp* ]] && vb_poll=-p
 		while IFS= read -r j; do
 			name=${j%%:*}
 			args=$(vb_args "$name" "${j#*:}")
@@ -423,7 +427,7 @@ run_system()
 			"$snap" pre "$name"
 			# shellcheck disable=SC2086
 			timeout --kill-after=5 $((runtime + 60)) "$bench_bin" -d "$vhost" \
-				$args -t "$runtime" -s $((size_mb << 20)) \
+				$args $vb_poll -t "$runtime" -s $((size_mb << 20)) \
 				> "$out/$tag-$name.txt" 2>&1 ||
 				{ log "vdpa_bench $tag $name failed"; diagnose "$tag-$name"; continue; }
 			"$snap" post "$name"
