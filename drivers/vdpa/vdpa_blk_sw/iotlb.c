@@ -25,7 +25,7 @@
  * waiting there would close a cycle with any queued mmap_lock writer
  * (khugepaged, mmap()).  vhost-vdpa also removes under that lock, but only
  * when a map ioctl fails half way, the ranges it had just added.
-
+ *
  * The tree's pointer never changes (vringh reads it outside the lock):
  * set_map() builds the new tree aside and exchanges the contents under
  * @iotlb_lock, so readers see the old or the new address space whole.
