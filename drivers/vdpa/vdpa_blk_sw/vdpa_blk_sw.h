@@ -97,6 +97,9 @@ struct vbs_vq;
  *	reference on its users
  * @poll_ns: the adaptive busy-poll window, at most the device's
  *	@poll_idle_us; written only by the thread
+ * @kick_ns: when the driver first kicked the thread since it last went to
+ *	sleep (0: not yet), so that the adaptive rule measures how long the
+ *	driver left the device idle, not how long waking the thread took
  */
 struct vbs_worker {
 	struct vbs_dev *dev;
@@ -105,6 +108,7 @@ struct vbs_worker {
 	atomic_t kicked;
 	struct mm_struct *mm;
 	u64 poll_ns;
+	u64 kick_ns;
 };
 
 /**

@@ -18,7 +18,12 @@
  * polling), one that a longer window would have caught doubles it (from
  * VBS_POLL_GROW_START_NS), one the window caught leaves it alone.  A
  * guest that submits back to back gets the full window, one that pauses
- * between requests gets none and costs no CPU.
+ * between requests gets none and costs no CPU.  An idle period that the
+ * driver's kick ends is measured to the kick, not to when the sleeping
+ * thread gets to run: otherwise a slow wake-up, which is what polling
+ * avoids, would itself keep the window shut.  One that a completion of
+ * the backing ends is measured to the pass, wake-up included: polling is
+ * for the driver's requests, and a slow backing wakes the thread anyway.
  */
 
 #include <linux/highmem.h>
@@ -36,14 +41,20 @@
 
 /**
  * vbs_vq_wake() - make the worker of a virtqueue look at it again
- * @vq: the virtqueue
+ * @vq: the virtqueue the driver kicked
  *
- * Callable from any context but NMI.
+ * The first kick after the worker went to sleep also notes the time, for
+ * the adaptive window; two racing kicks store times of the same wake-up,
+ * which is as good.  Callable from any context but NMI.
  */
 void vbs_vq_wake(struct vbs_vq *vq)
 {
-	atomic_set(&vq->worker->kicked, 1);
-	wake_up_process(vq->worker->task);
+	struct vbs_worker *w = vq->worker;
+
+	if (!READ_ONCE(w->kick_ns))
+		WRITE_ONCE(w->kick_ns, ktime_get_ns());
+	atomic_set(&w->kicked, 1);
+	wake_up_process(w->task);
 }
 
 /* The device's poll_idle_us in ns: the window, or its bound when adaptive. */
@@ -480,8 +491,13 @@ static int vbs_worker_fn(void *data)
 		now = ktime_get_ns();
 		if (busy) {
 			if (idle_since) {
+				u64 end = READ_ONCE(w->kick_ns);
+
+				/* A wake-up's own latency is not idle time. */
+				if (end < idle_since || end > now)
+					end = now;
 				if (READ_ONCE(dev->poll_adaptive))
-					vbs_worker_adapt(w, now - idle_since);
+					vbs_worker_adapt(w, end - idle_since);
 				idle_since = 0;
 			}
 			last_busy = now;
@@ -509,6 +525,7 @@ static int vbs_worker_fn(void *data)
 
 		/* Do not keep a process's memory alive while asleep. */
 		vbs_worker_adopt_mm(w, NULL);
+		WRITE_ONCE(w->kick_ns, 0);
 		set_current_state(TASK_INTERRUPTIBLE);
 		if (vbs_worker_has_work(w)) {
 			__set_current_state(TASK_RUNNING);
