@@ -4,7 +4,8 @@
 # IOPOLL: a device on a null_blk with poll queues, and on a file on ext4 over
 # such a null_blk, submits with IOCB_HIPRI and reaps with ->iopoll(); data
 # verifies. Backings that cannot poll (buffered, or a file system without
-# ->iopoll such as tmpfs) are refused at creation.
+# ->iopoll such as tmpfs) are refused at creation. A guest that polls its
+# own queue (virtio_blk poll_queues) gets no interrupt on it.
 # timeout=400
 
 . "$(dirname "$0")/../lib.sh"
@@ -34,6 +35,25 @@ expect_eq errors "$(bsw_qstat pollb 0 errors)" 0
 log "pollb: $(fio_summary "$RESULTS_DIR/verify-$(basename "$dev").json")"
 vdpa_unbind pollb
 vdpa_dev_del pollb
+
+# Polling end to end: virtio_blk's poll_queues=1 gives queue 1 no callback,
+# io_uring IOPOLL (fio hipri) on /dev/vdX submits there and reaps by
+# polling the used ring, and the device polls the backing. Every request
+# of fio takes queue 1 (16M of 4k writes, then as many verify reads), and
+# the device never interrupts for it.
+echo 1 > /sys/module/virtio_blk/parameters/poll_queues ||
+	fail "cannot set virtio_blk poll_queues"
+defer eval 'echo 0 > /sys/module/virtio_blk/parameters/poll_queues'
+bsw_add gpoll backing="$BSW_NULLB" direct=1 iopoll=1 num_queues=2
+dev=$(vdpa_bind_virtio gpoll) || exit
+echo 0 > /sys/module/virtio_blk/parameters/poll_queues
+fio_verify "$dev" 16M --bs=4k --iodepth=8 --hipri=1
+expect_eq "gpoll q1 requests" "$(bsw_qstat gpoll 1 requests)" 8192
+expect_eq "gpoll q1 interrupts" "$(bsw_qstat gpoll 1 interrupts)" 0
+expect_eq "gpoll q1 errors" "$(bsw_qstat gpoll 1 errors)" 0
+log "gpoll: $(fio_summary "$RESULTS_DIR/verify-$(basename "$dev").json")"
+vdpa_unbind gpoll
+vdpa_dev_del gpoll
 
 # poll_over_tags NAME BACKING: more polled requests in flight than a poll
 # queue of null_blk has tags (64): four jobs at QD32 on four queues, and
