@@ -26,6 +26,10 @@
 #               ring, -p, instead of waiting for the call eventfd)
 #   ours-mem    vdpa_blk_sw on its embedded memory backing
 #   sim         vdpa_sim_blk (RAM, copies every request)
+#   (suffix -gp on ours, ours-mem or vduse: the guest polls too: the
+#   device gets a second queue, virtio_blk's poll_queues=1 leaves that
+#   queue without interrupts, and fio submits with hipri, io_uring IOPOLL,
+#   which reaps by polling the used ring: ours-gp, ours-mem-gp, vduse-gp)
 # CPU: guest-wide busy share of all vCPUs from /proc/stat, and the share of
 # the device's own threads (vbs-* kthreads, qemu-storage-daemon, the
 # vdpa_sim worker) from /proc/PID/stat, both over the whole run.
@@ -42,6 +46,7 @@ size_mb=${BENCH_SIZE_MB:-256}
 backings=${BENCH_BACKINGS:-ext4 nullb vdisk mem}
 want_systems=${BENCH_SYSTEMS:-}
 bench_bin=/repo/selftests/vhost_vdpa/vdpa_bench
+VIRTIO_BLK_POLL_QUEUES=/sys/module/virtio_blk/parameters/poll_queues
 # Results are written to tmpfs and copied to /results (9p) after each
 # repetition: fio's exec_prerun writes, appended to a 9p file job after job,
 # stalled for good in netfs writeback (folio_wait_writeback_killable() in
@@ -113,9 +118,9 @@ systems_for()
 	local all s
 
 	case $1 in
-	ext4 | nullb) all="raw raw-hipri ours-np ours ours-iopoll loop vduse vb-ours vb-vduse vb-ours-bp vb-vduse-bp" ;;
-	vdisk) all="raw ours-np ours loop vduse vb-ours vb-vduse vb-ours-bp vb-vduse-bp" ;;
-	mem) all="ours-mem sim" ;;
+	ext4 | nullb) all="raw raw-hipri ours-np ours ours-iopoll ours-gp loop vduse vduse-gp vb-ours vb-vduse vb-ours-bp vb-vduse-bp" ;;
+	vdisk) all="raw ours-np ours ours-gp loop vduse vduse-gp vb-ours vb-vduse vb-ours-bp vb-vduse-bp" ;;
+	mem) all="ours-mem ours-mem-gp sim" ;;
 	esac
 	[ -n "$want_systems" ] || { echo "$all"; return; }
 	for s in ${want_systems//,/ }; do
@@ -252,19 +257,21 @@ bail()
 
 ours_up()
 {
-	local b=$1 s=$2 poll=$poll_us iopoll=0 nw=$workers kv attrs
+	local b=$1 s=$2 poll=$poll_us iopoll=0 nw=$workers nq=$queues kv attrs
 
 	[[ $s == *-np* ]] && poll=0
 	[[ $s == *-iopoll* ]] && iopoll=1
 	[[ $s =~ -p([0-9]+) ]] && poll=${BASH_REMATCH[1]}
 	[[ $s =~ -w([0-9]+) ]] && nw=${BASH_REMATCH[1]}
+	# -gp: a queue for the guest to poll, besides one with interrupts
+	[[ $s == *-gp* && $nq -lt 2 ]] && nq=2
 	if [[ $s == ours-mem* ]]; then
 		attrs=("size=$((size_mb << 20))")
 	else
 		attrs=("backing=${backing_path[$b]}" direct=1 "iopoll=$iopoll")
 	fi
 	mkdir "$BSW_CFS/bench0" || bail "mkdir $BSW_CFS/bench0" || return
-	for kv in "${attrs[@]}" "num_queues=$queues" "num_workers=$nw" \
+	for kv in "${attrs[@]}" "num_queues=$nq" "num_workers=$nw" \
 		"poll_idle_us=$poll"; do
 		echo "${kv#*=}" > "$BSW_CFS/bench0/${kv%%=*}" || bail "bench0: $kv" || return
 	done
@@ -282,16 +289,17 @@ ours_up()
 
 vduse_up()
 {
-	local b=$1 drv=file name
+	local b=$1 drv=file name nq=1
 
 	# a fresh name each time: a daemon that died leaves its VDUSE device
 	vduse_seq=$((vduse_seq + 1))
 	name=bench0
 	[ "$vduse_seq" = 1 ] || name=bench$vduse_seq
 	[ -b "${backing_path[$b]}" ] && drv=host_device
+	[[ $2 == *-gp* ]] && nq=2
 	qemu-storage-daemon \
 		--blockdev "driver=$drv,node-name=b0,filename=${backing_path[$b]},cache.direct=on,aio=io_uring" \
-		--export "type=vduse-blk,id=e0,node-name=b0,name=$name,writable=on,num-queues=1,queue-size=256" \
+		--export "type=vduse-blk,id=e0,node-name=b0,name=$name,writable=on,num-queues=$nq,queue-size=256" \
 		>> "$out/qsd-$b.log" 2>&1 &
 	qsd_pid=$!
 	wait_for 20 test -e "/dev/vduse/$name" || bail "no /dev/vduse/$name" || return
@@ -340,7 +348,11 @@ sys_up()
 	case $s in
 	vb-*) vhost=$(bind vhost_vdpa) || return ;;
 	ours* | vduse* | sim)
-		path=$(bind virtio_vdpa) || return
+		# -gp: virtio_blk reads poll_queues when it probes the device
+		[[ $s == *-gp* ]] && echo 1 > "$VIRTIO_BLK_POLL_QUEUES"
+		path=$(bind virtio_vdpa)
+		echo 0 > "$VIRTIO_BLK_POLL_QUEUES"
+		[ -n "$path" ] || return
 		wait_for 5 test -b "$path" || bail "no $path" || return
 		# single-queue devices (vduse, sim) would get mq-deadline
 		echo none > "/sys/block/${path#/dev/}/queue/scheduler" ||
@@ -443,7 +455,7 @@ run_system()
 	{
 		printf '[global]\nfilename=%s\nsize=%s\nioengine=io_uring\ndirect=1\n' "$path" "$fsize"
 		printf 'time_based=1\nruntime=%s\ngroup_reporting=1\nrandrepeat=0\n' "$runtime"
-		[[ $s == raw-hipri* ]] && printf 'hipri=1\n'
+		[[ $s == raw-hipri* || $s == *-gp* ]] && printf 'hipri=1\n'
 		[[ $s =~ -c([0-9]+) ]] && printf 'cpus_allowed=%s\n' "${BASH_REMATCH[1]}"
 		while IFS= read -r j; do
 			name=${j%%:*}
