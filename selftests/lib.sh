@@ -52,6 +52,8 @@
 #   vdpa_unbind NAME             unbind NAME from its driver, if any
 #   vdpa_bind_virtio NAME        bind to virtio_vdpa; prints /dev/vdX
 #   vdpa_bind_vhost NAME         bind to vhost_vdpa; prints /dev/vhost-vdpa-N
+#   virtio_blk_polled N CMD [ARG...]   run CMD (e.g. a bind) with virtio_blk's
+#                                poll_queues at N, then put it back; CMD's status
 #   vdpa_blkdev NAME             prints the /dev/vdX of NAME (bound to virtio_vdpa)
 #   vdpa_vhostdev NAME           prints the /dev/vhost-vdpa-N of NAME (bound to vhost_vdpa)
 #   disk_by_serial SERIAL        prints the /dev/vdX of a VM disk (vm-run --disk/--scratch-disk)
@@ -292,6 +294,21 @@ vdpa_bind_vhost()
 {
 	vdpa_bind "$1" vhost_vdpa
 	vdpa_vhostdev "$1"
+}
+
+# virtio_blk reads poll_queues when it probes a device: that many of the
+# device's queues get no callback, and io_uring IOPOLL polls them.
+virtio_blk_polled()
+{
+	local param=/sys/module/virtio_blk/parameters/poll_queues n=$1 old rc=0
+
+	shift
+	old=$(cat "$param") || fail "cannot read $param"
+	echo "$n" > "$param" || fail "cannot set $param to $n"
+	# a subshell: CMD's own fail must not skip the restore
+	("$@") || rc=$?
+	echo "$old" > "$param" || fail "cannot restore $param"
+	return "$rc"
 }
 
 disk_by_serial()

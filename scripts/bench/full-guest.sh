@@ -46,7 +46,6 @@ size_mb=${BENCH_SIZE_MB:-256}
 backings=${BENCH_BACKINGS:-ext4 nullb vdisk mem}
 want_systems=${BENCH_SYSTEMS:-}
 bench_bin=/repo/selftests/vhost_vdpa/vdpa_bench
-VIRTIO_BLK_POLL_QUEUES=/sys/module/virtio_blk/parameters/poll_queues
 # Results are written to tmpfs and copied to /results (9p) after each
 # repetition: fio's exec_prerun writes, appended to a 9p file job after job,
 # stalled for good in netfs writeback (folio_wait_writeback_killable() in
@@ -348,11 +347,11 @@ sys_up()
 	case $s in
 	vb-*) vhost=$(bind vhost_vdpa) || return ;;
 	ours* | vduse* | sim)
-		# -gp: virtio_blk reads poll_queues when it probes the device
-		[[ $s == *-gp* ]] && echo 1 > "$VIRTIO_BLK_POLL_QUEUES"
-		path=$(bind virtio_vdpa)
-		echo 0 > "$VIRTIO_BLK_POLL_QUEUES"
-		[ -n "$path" ] || return
+		if [[ $s == *-gp* ]]; then
+			path=$(virtio_blk_polled 1 bind virtio_vdpa) || return
+		else
+			path=$(bind virtio_vdpa) || return
+		fi
 		wait_for 5 test -b "$path" || bail "no $path" || return
 		# single-queue devices (vduse, sim) would get mq-deadline
 		echo none > "/sys/block/${path#/dev/}/queue/scheduler" ||

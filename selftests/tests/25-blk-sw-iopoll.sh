@@ -41,12 +41,8 @@ vdpa_dev_del pollb
 # polling the used ring, and the device polls the backing. Every request
 # of fio takes queue 1 (16M of 4k writes, then as many verify reads), and
 # the device never interrupts for it.
-echo 1 > /sys/module/virtio_blk/parameters/poll_queues ||
-	fail "cannot set virtio_blk poll_queues"
-defer eval 'echo 0 > /sys/module/virtio_blk/parameters/poll_queues'
 bsw_add gpoll backing="$BSW_NULLB" direct=1 iopoll=1 num_queues=2
-dev=$(vdpa_bind_virtio gpoll) || exit
-echo 0 > /sys/module/virtio_blk/parameters/poll_queues
+dev=$(virtio_blk_polled 1 vdpa_bind_virtio gpoll) || exit
 fio_verify "$dev" 16M --bs=4k --iodepth=8 --hipri=1
 expect_eq "gpoll q1 requests" "$(bsw_qstat gpoll 1 requests)" 8192
 expect_eq "gpoll q1 interrupts" "$(bsw_qstat gpoll 1 interrupts)" 0
