@@ -274,6 +274,35 @@ static int run(struct bench *b)
 	return 0;
 }
 
+/*
+ * End as a careful driver does: reap every request still in flight before
+ * vd_close() resets the device; they are not counted. A reset with
+ * requests in flight is legal, but qemu-storage-daemon's vduse-blk export
+ * aborts on it (libvduse asserts that a queue it disables has none in
+ * use), which took that peer down for the rest of a bench run.
+ */
+static int drain(struct bench *b)
+{
+	uint64_t deadline = vd_now_ns() + IO_TIMEOUT_MS * 1000000ULL;
+	unsigned int q, left;
+
+	for (;;) {
+		left = 0;
+		for (q = 0; q < b->queues; q++) {
+			vd_reap(&b->dev->vqs[q], NULL, 0);
+			left += b->dev->vqs[q].ninflight;
+		}
+		if (!left)
+			return 0;
+		if (vd_now_ns() > deadline) {
+			fprintf(stderr, "vdpa_bench: %u requests still in flight after %d ms\n",
+				left, IO_TIMEOUT_MS);
+			return -ETIMEDOUT;
+		}
+		sched_yield();
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct bench b = {
@@ -353,6 +382,8 @@ int main(int argc, char **argv)
 	t0 = vd_now_ns();
 	ret = run(&b);
 	secs = (vd_now_ns() - t0) / 1e9;
+	if (!ret)
+		ret = drain(&b);
 	printf("dev=%s mode=%s bs=%u depth=%u queues=%u nsegs=%u wait=%s runtime=%.2fs\n",
 	       path, mode_names[b.mode], b.bs, b.depth, b.queues, b.nsegs,
 	       b.interrupts ? "interrupt" : "busy-poll", secs);
