@@ -33,6 +33,10 @@
 # CPU: guest-wide busy share of all vCPUs from /proc/stat, and the share of
 # the device's own threads (vbs-* kthreads, qemu-storage-daemon, the
 # vdpa_sim worker) from /proc/PID/stat, both over the whole run.
+# Profiles (BENCH_PROFILE=HZ): each job also runs under perf record -a at
+# HZ samples per second per vCPU (cpu-clock: TCG has no PMU), and
+# $RESULTS_DIR/bench/prof/ gets, per job, where the CPU time went by
+# thread and code, in microseconds of CPU per I/O.
 
 . /repo/selftests/lib.sh
 . /repo/selftests/blk_sw.sh
@@ -43,6 +47,7 @@ poll_us=${BENCH_POLL_US:-50}
 queues=${BENCH_QUEUES:-4}
 workers=${BENCH_WORKERS:-1}
 size_mb=${BENCH_SIZE_MB:-256}
+profile_hz=${BENCH_PROFILE:-}
 backings=${BENCH_BACKINGS:-ext4 nullb vdisk mem}
 want_systems=${BENCH_SYSTEMS:-}
 bench_bin=/repo/selftests/vhost_vdpa/vdpa_bench
@@ -54,6 +59,12 @@ final_out=$RESULTS_DIR/bench
 out=/run/bench-results
 tsv=$out/runs.tsv
 mkdir -p "$out" "$final_out"
+if [ -n "$profile_hz" ]; then
+	command -v perf > /dev/null || fail "BENCH_PROFILE: no perf in the guest"
+	echo -1 > /proc/sys/kernel/perf_event_paranoid
+	echo 0 > /proc/sys/kernel/kptr_restrict
+	mkdir -p "$out/prof" /run/bench-prof
+fi
 
 # NAME:fio arguments. The full set runs on ext4 for the main systems, the
 # core set for the others and on the other backings (BENCH_JOBS=full, core
@@ -147,6 +158,23 @@ snap=/run/bench-snap
 cat > "$snap" << 'EOF_SNAP'
 #!/bin/bash
 # snap pre|post JOB
+# With $PROF_PREFIX set, perf record runs from before "pre" to after
+# "post": it starts with its events off, and its control FIFO switches
+# them on and off, so its own start and stop are not profiled. fio runs
+# the hooks once per process of a job (numjobs): the first "pre" starts
+# perf (mkdir is atomic), the first "post" stops it (so is mv).
+prof=${PROF_PREFIX:+$PROF_PREFIX-$2}
+if [ -n "$prof" ] && [ "$1" = pre ] && mkdir "$prof.started" 2> /dev/null; then
+	mkfifo "$prof.ctl" "$prof.ack"
+	setsid perf record -q -a -F "$PROF_HZ" -e cpu-clock -D -1 \
+		--control "fifo:$prof.ctl,$prof.ack" -o "$prof.data" \
+		< /dev/null > "$prof.log" 2>&1 &
+	echo $! > "$prof.pid.tmp"
+	mv "$prof.pid.tmp" "$prof.pid"
+	# perf opens both FIFOs read-write: this waits for it to be ready
+	timeout 60 sh -c 'echo enable > "$1"' sh "$prof.ctl" &&
+		timeout 60 head -c 4 "$prof.ack" > /dev/null
+fi
 busy=0 total=0 ctxt=0 intr=0
 while read -r k a b c d e f g h _; do
 	case $k in
@@ -174,6 +202,16 @@ while read -r k rest; do
 	esac
 done < /proc/interrupts
 echo "$2 $1 $busy $total $dev $ctxt $intr $ipi" >> "$SNAP_FILE"
+if [ -n "$prof" ] && [ "$1" = post ] && mv "$prof.pid" "$prof.stop" 2> /dev/null; then
+	timeout 60 sh -c 'echo disable > "$1"' sh "$prof.ctl" &&
+		timeout 60 head -c 4 "$prof.ack" > /dev/null
+	pid=$(cat "$prof.stop")
+	kill -INT "$pid"
+	for _ in $(seq 600); do
+		kill -0 "$pid" 2> /dev/null || break
+		sleep 0.1
+	done
+fi
 EOF_SNAP
 chmod +x "$snap"
 
@@ -401,6 +439,93 @@ cpu_of()
 			else print "-\t-\t-" }' "$SNAP_FILE"
 }
 
+# profile_report REP BACKING SYSTEM TAG: for each job of the run that has
+# a profile, $out/prof/TAG-JOB.md: the CPU time of both vCPUs by thread and
+# by code, in % and in microseconds of CPU per I/O (the job's IOPS from
+# runs.tsv), then the hottest symbols of each busy thread
+profile_report()
+{
+	local rep=$1 b=$2 s=$3 tag=$4 j name data iops md
+
+	while IFS= read -r j; do
+		name=${j%%:*}
+		data=/run/bench-prof/$tag-$name.data
+		[ -s "$data" ] || continue
+		iops=$(awk -F'\t' -v r="$rep" -v b="$b" -v s="$s" -v j="$name" \
+			'$1 == r && $2 == b && $3 == s && $4 == j { print $5; exit }' "$tsv")
+		md=$out/prof/$tag-$name.md
+		perf report -i "$data" --no-children --sort comm,dso,sym -t ';' \
+			--stdio 2> /dev/null | grep -v '^#' | grep . |
+		awk -F';' '
+		function thread(c) {
+			if (c == "swapper") return "idle"
+			if (c ~ /^(fio|vdpa_bench)$/) return "app (" c ")"
+			if (c ~ /^vbs-/) return "our worker"
+			if (c ~ /^qemu-storage/) return "vduse daemon"
+			if (c ~ /^vDPA sim/) return "vdpa_sim worker"
+			if (c ~ /^(perf|bash|sh|sleep|cat|awk|timeout|head)$/) return "bench tools"
+			return "other threads"
+		}
+		# perf finds no .ko of a module loaded from /repo and reports
+		# its symbols as [kernel.kallsyms]: group kernel code by name
+		function code(d, y) {
+			if (y ~ /(idle|halt|mwait)/) return "idle loop"
+			if (d !~ /^\[/) return "user space"
+			if (y ~ /poll/ && y ~ /^(virtblk|blk|bio|io_|iocb|nvme|null)/)
+				return "polling for completions"
+			if (y ~ /^vbs_/) return "vdpa_blk_sw"
+			if (y ~ /vringh|iotlb/) return "vringh, vhost iotlb"
+			if (y ~ /^(virtblk|virtqueue|vring_|virtio|vp_|vdpa)/) return "virtio_blk, virtio_ring, vdpa"
+			if (y ~ /^vduse/) return "vduse"
+			if (y ~ /^(null_|nullb)/) return "null_blk"
+			if (y ~ /ext4|jbd2/) return "ext4"
+			if (y ~ /io_uring|^io_/) return "io_uring"
+			if (y ~ /^(__)?(blk|bio|submit_bio|bdev|iomap|dio|elv|sbitmap)/) return "block, iomap"
+			if (y ~ /(memcpy|memmove|memset|copy_|clear_page|_copy)/) return "copies"
+			if (y ~ /spin_unlock_irq|irqrestore|irq_enable|irq_restore/)
+				return "irq-enable points"
+			if (y ~ /sched|switch|wake|enqueue|dequeue|pick_next|update_(curr|load)|ttwu/) return "scheduler"
+			if (y ~ /irq|apic|sysvec|softirq|ipi|hrtimer|tick|perf/) return "interrupts, timers, perf"
+			if (y ~ /^(__)?(x64_)?sys_|entry_SYSCALL|syscall/) return "syscall entry"
+			if (d != "[kernel.kallsyms]") return d
+			return "other kernel"
+		}
+		{
+			for (i = 1; i <= NF; i++) gsub(/^ +| +$/, "", $i)
+			pct = $1; sub(/%/, "", pct); pct += 0
+			sym = $4; sub(/^\[[a-zA-Z.]\] /, "", sym)
+			t = thread($2); c = code($3, sym); if (t == "idle") c = "idle loop"
+			tc[t ";" c] += pct
+			if (t != "idle" && c != "idle loop") { ts[t ";" sym " " $3] += pct; busy += pct }
+		}
+		END {
+			printf "1;%.3f\n", busy
+			for (k in tc) printf "2;%.3f;%s\n", tc[k], k
+			for (k in ts) printf "3;%.3f;%s\n", ts[k], k
+		}' | sort -t';' -k1,1n -k2,2gr |
+		awk -F';' -v cpus="$(nproc)" -v iops="${iops:-0}" -v title="$b $s $name, repetition $rep" '
+		function us(p) { return iops > 0 ? sprintf("%.1f", p / 100 * cpus * 1e6 / iops) : "-" }
+		$1 == 1 {
+			printf "### %s: %.0f IOPS\n\n", title, iops
+			printf "CPU time of both vCPUs (%d), by thread and code, in %% and in us per I/O;" \
+				" %.1f%% busy: %s us of CPU per I/O busy, %s in all.\n\n", cpus, $2, us($2), us(100)
+		}
+		$1 == 2 && !t++ {
+			print "| thread | code | % of CPU | us per I/O |"
+			print "|---|---|---|---|"
+		}
+		$1 == 2 && $2 >= 0.5 { printf "| %s | %s | %.1f | %s |\n", $3, $4, $2, us($2) }
+		$1 == 3 && !s++ {
+			print "\nHottest symbols (self time, busy threads):\n"
+			print "| thread | symbol | % of CPU | us per I/O |"
+			print "|---|---|---|---|"
+		}
+		$1 == 3 && s <= 15 { printf "| %s | %s | %.1f | %s |\n", $3, $4, $2, us($2) }
+		END { print "" }' > "$md" || log "$tag $name: profile report failed"
+	done < <(jobs_for "$b" "$s")
+	rm -rf /run/bench-prof/*
+}
+
 # diagnose TAG: after a failed or killed job, what the kernel says (blocked
 # tasks, the log since the run started) and our devices' queue statistics,
 # in $out/TAG.diag
@@ -425,7 +550,9 @@ run_system()
 	SNAP_PIDS=$(dev_pids "$(dev_regex "$s")")
 	[ -n "$(dev_regex "$s")" ] && has_dev=1
 	SNAP_FILE=$out/$tag.snap
-	export SNAP_PIDS SNAP_FILE
+	PROF_PREFIX=${profile_hz:+/run/bench-prof/$tag}
+	PROF_HZ=$profile_hz
+	export SNAP_PIDS SNAP_FILE PROF_PREFIX PROF_HZ
 	: > "$SNAP_FILE"
 	case $s in ours-mem* | sim) fsize=128M ;; esac
 
@@ -448,6 +575,7 @@ run_system()
 			printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$b" "$s" "$name" "$m" \
 				"$(cpu_of "$name" "$has_dev" "${m%%$'\t'*}")" >> "$tsv"
 		done < <(jobs_for "$b" "$s")
+		[ -z "$profile_hz" ] || profile_report "$rep" "$b" "$s" "$tag"
 		return 0
 	fi
 
@@ -482,6 +610,7 @@ run_system()
 		printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$b" "$s" "$name" "$m" \
 			"$(cpu_of "$name" "$has_dev" "${m%%$'\t'*}")" >> "$tsv"
 	done
+	[ -z "$profile_hz" ] || profile_report "$rep" "$b" "$s" "$tag"
 }
 
 # ------------------------------------------------------------------------
