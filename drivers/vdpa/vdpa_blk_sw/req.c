@@ -11,6 +11,7 @@
 
 #include <linux/mm.h>
 #include <linux/overflow.h>
+#include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/virtio_byteorder.h>
 #include <uapi/linux/vhost_types.h>
@@ -69,13 +70,84 @@ static bool vbs_range_ok(struct vbs_dev *dev, u64 sector, u64 bytes)
 #define VBS_STARTED	0xff
 #define VBS_RETRY	0xfe
 
+/*
+ * The bio_vecs @len bytes of @kiov need if none of their pages are
+ * physically contiguous: one per page each segment touches. Capped at
+ * VBS_MAX_BVECS. An IOTLB that splits a segment into more pieces can make
+ * a request need more; mapping then fails with -E2BIG and the request
+ * falls back to a VBS_MAX_BVECS array.
+ */
+static unsigned int vbs_kiov_bvecs(const struct vringh_kiov *kiov, size_t len)
+{
+	unsigned int i, n = 0;
+
+	for (i = kiov->i; i < kiov->used && len; i++) {
+		u64 iova = (u64)(uintptr_t)kiov->iov[i].iov_base;
+		size_t seg = min_t(size_t, kiov->iov[i].iov_len, len);
+
+		/* seg < 2^32: the sum cannot wrap before the cap stops it */
+		n += DIV_ROUND_UP(offset_in_page(iova) + seg, PAGE_SIZE);
+		if (n >= VBS_MAX_BVECS)
+			return VBS_MAX_BVECS;
+		len -= seg;
+	}
+	return n;
+}
+
+/*
+ * Point @req->bvec at room for @nr bio_vecs: its inline array, a kmalloc()
+ * of just that size, or the device's pool of VBS_MAX_BVECS arrays, which
+ * keeps a reserve. The worker must not sleep here, and the pool's elements
+ * come back when the worker reaps, so it must not wait for one: false
+ * means fetch the request again later.
+ */
+static bool vbs_req_alloc_bvec(struct vbs_dev *dev, struct vbs_req *req,
+			       unsigned int nr)
+{
+	req->bvec_pooled = false;
+	if (nr <= VBS_INLINE_BVECS) {
+		req->bvec = req->inline_bvec;
+		req->bvec_max = VBS_INLINE_BVECS;
+		return true;
+	}
+	if (nr < VBS_MAX_BVECS) {
+		req->bvec = kmalloc_array(nr, sizeof(*req->bvec),
+					  GFP_NOWAIT | __GFP_NOWARN);
+		req->bvec_max = nr;
+		if (req->bvec)
+			return true;
+	}
+	req->bvec = mempool_alloc(dev->bvec_pool, GFP_NOWAIT | __GFP_NOWARN);
+	req->bvec_max = VBS_MAX_BVECS;
+	req->bvec_pooled = true;
+	return req->bvec;
+}
+
+/**
+ * vbs_req_free_bvec() - give back a request's bio_vec array
+ * @req: the request
+ *
+ * Frees what vbs_req_alloc_bvec() allocated; the inline array stays.
+ * The caller has unpinned the pages first.
+ */
+void vbs_req_free_bvec(struct vbs_req *req)
+{
+	if (req->bvec && req->bvec != req->inline_bvec) {
+		if (req->bvec_pooled)
+			mempool_free(req->bvec, req->vq->dev->bvec_pool);
+		else
+			kfree(req->bvec);
+	}
+	req->bvec = NULL;
+	req->bvec_pooled = false;
+}
+
 static u8 vbs_req_rw(struct vbs_dev *dev, struct vbs_vq *vq,
 		     struct vbs_req *req, size_t data_in, size_t data_out)
 {
 	bool write = req->type == VIRTIO_BLK_T_OUT;
 	struct vringh_kiov *kiov = write ? &vq->riov : &vq->wiov;
 	u32 perm = write ? VHOST_MAP_RO : VHOST_MAP_WO;
-	unsigned int max = VBS_INLINE_BVECS;
 	bool va = dev->mm;
 	int ret;
 
@@ -101,21 +173,24 @@ static u8 vbs_req_rw(struct vbs_dev *dev, struct vbs_vq *vq,
 	    atomic_read(&dev->polled_inflight) >= dev->poll_limit)
 		return VBS_RETRY;
 
-	req->bvec = req->inline_bvec;
+	/*
+	 * Sized from the request, not tried inline first: a retry pins and
+	 * unpins the first pages again, and a full VBS_MAX_BVECS array is an
+	 * order-2 allocation, zeroed where init_on_alloc is on (Debian), for
+	 * every request over VBS_INLINE_BVECS pages.
+	 */
+	if (!vbs_req_alloc_bvec(dev, req, vbs_kiov_bvecs(kiov, req->len)))
+		return VBS_RETRY;
 	ret = vbs_iotlb_map_kiov(dev, kiov, req->len, perm, va, req->bvec,
-				 max, &req->nr_bvec);
-	if (ret == -E2BIG) {
-		/*
-		 * The pool's elements come back when the worker reaps, so the
-		 * worker must not wait for one: fetch the request again later.
-		 */
-		req->bvec = mempool_alloc(dev->bvec_pool,
-					  GFP_NOWAIT | __GFP_NOWARN);
-		if (!req->bvec)
+				 req->bvec_max, &req->nr_bvec);
+	if (ret == -E2BIG && req->bvec_max < VBS_MAX_BVECS) {
+		/* The IOTLB split a segment: the largest array, once. */
+		vbs_req_free_bvec(req);
+		if (!vbs_req_alloc_bvec(dev, req, VBS_MAX_BVECS))
 			return VBS_RETRY;
-		max = VBS_MAX_BVECS;
 		ret = vbs_iotlb_map_kiov(dev, kiov, req->len, perm, va,
-					 req->bvec, max, &req->nr_bvec);
+					 req->bvec, req->bvec_max,
+					 &req->nr_bvec);
 	}
 	req->pinned = va && req->nr_bvec;
 	if (ret) {
@@ -205,6 +280,7 @@ bool vbs_req_start(struct vbs_vq *vq, struct vbs_req *req)
 	req->srcu_idx = vbs_iotlb_hold(dev);
 	req->status_page = NULL;
 	req->bvec = NULL;
+	req->bvec_pooled = false;
 	req->nr_bvec = 0;
 	req->in_len = 0;
 	req->len = 0;

@@ -36,7 +36,8 @@
 #define VBS_SEG_MAX		254
 /* bio_vecs one request may use: 4 MiB in pinned pages (VA mode). */
 #define VBS_MAX_BVECS		1024
-#define VBS_INLINE_BVECS	8
+/* 64 KiB in pages; as large as @dwz, which shares its room */
+#define VBS_INLINE_BVECS	16
 /* Ranges in one DISCARD or WRITE_ZEROES request. */
 #define VBS_MAX_DWZ_SEGS	16
 #define VBS_MAX_DWZ_SECTORS	(UINT_MAX >> SECTOR_SHIFT << SECTOR_SHIFT)
@@ -150,6 +151,8 @@ struct vbs_stats {
  * @status_pinned: @status_page is a pinned user page (VA mode)
  * @srcu_idx: IOTLB read-side section held while the I/O uses guest pages
  * @nr_bvec: number of entries used in @bvec
+ * @bvec_max: number of entries @bvec has room for
+ * @bvec_pooled: @bvec came from the device's bvec_pool
  * @len: data length in bytes
  * @in_len: bytes written to the guest, reported in the used ring
  * @sector: first sector
@@ -178,6 +181,8 @@ struct vbs_req {
 	bool status_pinned;
 	int srcu_idx;
 	unsigned int nr_bvec;
+	unsigned int bvec_max;
+	bool bvec_pooled;
 	size_t len;
 	u32 in_len;
 	u64 sector;
@@ -389,6 +394,7 @@ void vbs_dev_set_broken(struct vbs_dev *dev, struct vbs_vq *vq,
 
 /* req.c */
 bool vbs_req_start(struct vbs_vq *vq, struct vbs_req *req);
+void vbs_req_free_bvec(struct vbs_req *req);
 
 /* ops.c */
 extern const struct vdpa_config_ops vbs_config_ops;

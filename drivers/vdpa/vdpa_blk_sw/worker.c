@@ -278,9 +278,7 @@ static void vbs_req_release(struct vbs_req *req)
 				req->type == VIRTIO_BLK_T_IN);
 	if (req->status_pinned)
 		unpin_user_pages_dirty_lock(&req->status_page, 1, true);
-	if (req->bvec && req->bvec != req->inline_bvec)
-		mempool_free(req->bvec, req->vq->dev->bvec_pool);
-	req->bvec = NULL;
+	vbs_req_free_bvec(req);
 	req->pinned = false;
 	req->status_pinned = false;
 }
