@@ -162,9 +162,16 @@ cat > "$snap" << 'EOF_SNAP'
 # "post": it starts with its events off, and its control FIFO switches
 # them on and off, so its own start and stop are not profiled. fio runs
 # the hooks once per process of a job (numjobs): the first "pre" starts
-# perf (mkdir is atomic), the first "post" stops it (so is mv).
+# perf (mkdir is atomic) and the others wait until it samples; the last
+# "post" stops it (one line per hook counts them; mv is atomic).
 prof=${PROF_PREFIX:+$PROF_PREFIX-$2}
-if [ -n "$prof" ] && [ "$1" = pre ] && mkdir "$prof.started" 2> /dev/null; then
+[ -z "$prof" ] || [ "$1" != pre ] || echo >> "$prof.pres"
+if [ -n "$prof" ] && [ "$1" = pre ] && ! mkdir "$prof.started" 2> /dev/null; then
+	for _ in $(seq 600); do
+		[ -e "$prof.enabled" ] && break
+		sleep 0.1
+	done
+elif [ -n "$prof" ] && [ "$1" = pre ]; then
 	mkfifo "$prof.ctl" "$prof.ack"
 	setsid perf record -q -a -F "$PROF_HZ" -e cpu-clock -D -1 \
 		--control "fifo:$prof.ctl,$prof.ack" -o "$prof.data" \
@@ -174,6 +181,7 @@ if [ -n "$prof" ] && [ "$1" = pre ] && mkdir "$prof.started" 2> /dev/null; then
 	# perf opens both FIFOs read-write: this waits for it to be ready
 	timeout 60 sh -c 'echo enable > "$1"' sh "$prof.ctl" &&
 		timeout 60 head -c 4 "$prof.ack" > /dev/null
+	: > "$prof.enabled"
 fi
 busy=0 total=0 ctxt=0 intr=0
 while read -r k a b c d e f g h _; do
@@ -202,7 +210,10 @@ while read -r k rest; do
 	esac
 done < /proc/interrupts
 echo "$2 $1 $busy $total $dev $ctxt $intr $ipi" >> "$SNAP_FILE"
-if [ -n "$prof" ] && [ "$1" = post ] && mv "$prof.pid" "$prof.stop" 2> /dev/null; then
+[ -z "$prof" ] || [ "$1" != post ] || echo >> "$prof.posts"
+if [ -n "$prof" ] && [ "$1" = post ] &&
+	[ "$(wc -l < "$prof.posts")" -ge "$(wc -l < "$prof.pres")" ] &&
+	mv "$prof.pid" "$prof.stop" 2> /dev/null; then
 	timeout 60 sh -c 'echo disable > "$1"' sh "$prof.ctl" &&
 		timeout 60 head -c 4 "$prof.ack" > /dev/null
 	pid=$(cat "$prof.stop")
