@@ -165,23 +165,30 @@ cat > "$snap" << 'EOF_SNAP'
 # perf (mkdir is atomic) and the others wait until it samples; the last
 # "post" stops it (one line per hook counts them; mv is atomic).
 prof=${PROF_PREFIX:+$PROF_PREFIX-$2}
-[ -z "$prof" ] || [ "$1" != pre ] || echo >> "$prof.pres"
-if [ -n "$prof" ] && [ "$1" = pre ] && ! mkdir "$prof.started" 2> /dev/null; then
-	for _ in $(seq 600); do
-		[ -e "$prof.enabled" ] && break
-		sleep 0.1
-	done
-elif [ -n "$prof" ] && [ "$1" = pre ]; then
-	mkfifo "$prof.ctl" "$prof.ack"
-	setsid perf record -q -a -F "$PROF_HZ" -e cpu-clock -D -1 \
-		--control "fifo:$prof.ctl,$prof.ack" -o "$prof.data" \
-		< /dev/null > "$prof.log" 2>&1 &
-	echo $! > "$prof.pid.tmp"
-	mv "$prof.pid.tmp" "$prof.pid"
-	# perf opens both FIFOs read-write: this waits for it to be ready
-	timeout 60 sh -c 'echo enable > "$1"' sh "$prof.ctl" &&
+# prof_ctl enable|disable: switch perf's events, wait for its ack
+prof_ctl()
+{
+	timeout 60 sh -c 'echo "$1" > "$2"' sh "$1" "$prof.ctl" &&
 		timeout 60 head -c 4 "$prof.ack" > /dev/null
-	: > "$prof.enabled"
+}
+if [ -n "$prof" ] && [ "$1" = pre ]; then
+	echo >> "$prof.pres"
+	if mkdir "$prof.started" 2> /dev/null; then
+		mkfifo "$prof.ctl" "$prof.ack"
+		setsid perf record -q -a -F "$PROF_HZ" -e cpu-clock -D -1 \
+			--control "fifo:$prof.ctl,$prof.ack" -o "$prof.data" \
+			< /dev/null > "$prof.log" 2>&1 &
+		echo $! > "$prof.pid.tmp"
+		mv "$prof.pid.tmp" "$prof.pid"
+		# perf opens both FIFOs read-write: this waits for it to be ready
+		prof_ctl enable
+		: > "$prof.enabled"
+	else
+		for _ in $(seq 600); do
+			[ -e "$prof.enabled" ] && break
+			sleep 0.1
+		done
+	fi
 fi
 busy=0 total=0 ctxt=0 intr=0
 while read -r k a b c d e f g h _; do
@@ -210,18 +217,18 @@ while read -r k rest; do
 	esac
 done < /proc/interrupts
 echo "$2 $1 $busy $total $dev $ctxt $intr $ipi" >> "$SNAP_FILE"
-[ -z "$prof" ] || [ "$1" != post ] || echo >> "$prof.posts"
-if [ -n "$prof" ] && [ "$1" = post ] &&
-	[ "$(wc -l < "$prof.posts")" -ge "$(wc -l < "$prof.pres")" ] &&
-	mv "$prof.pid" "$prof.stop" 2> /dev/null; then
-	timeout 60 sh -c 'echo disable > "$1"' sh "$prof.ctl" &&
-		timeout 60 head -c 4 "$prof.ack" > /dev/null
-	pid=$(cat "$prof.stop")
-	kill -INT "$pid"
-	for _ in $(seq 600); do
-		kill -0 "$pid" 2> /dev/null || break
-		sleep 0.1
-	done
+if [ -n "$prof" ] && [ "$1" = post ]; then
+	echo >> "$prof.posts"
+	if [ "$(wc -l < "$prof.posts")" -ge "$(wc -l < "$prof.pres")" ] &&
+		mv "$prof.pid" "$prof.stop" 2> /dev/null; then
+		prof_ctl disable
+		pid=$(cat "$prof.stop")
+		kill -INT "$pid"
+		for _ in $(seq 600); do
+			kill -0 "$pid" 2> /dev/null || break
+			sleep 0.1
+		done
+	fi
 fi
 EOF_SNAP
 chmod +x "$snap"
