@@ -738,6 +738,33 @@ int vd_vq_restore(struct vd_dev *dev, unsigned int idx, uint16_t base)
 	return vd_vq_program(dev, &dev->vqs[idx], base);
 }
 
+int vd_vq_set_used(struct vd_vq *vq, void *used)
+{
+	struct vhost_vring_addr a = { .index = vq->index };
+	struct vd_dev *dev = vq->dev;
+	uint64_t iova = vd_iova(dev, used);
+	int ret;
+
+	if (!vq->num)
+		return vd_err(EINVAL, "vq %u was never set up", vq->index);
+	if (iova == ~0ULL || (iova & 3))
+		return vd_err(EINVAL, "vq %u: used ring %p unmapped or misaligned",
+			      vq->index, used);
+	ret = vd_set_vring_enable(dev, vq->index, false);
+	if (ret)
+		return ret;
+	a.desc_user_addr = vq->desc_iova;
+	a.avail_user_addr = vq->avail_iova;
+	a.used_user_addr = iova;
+	ret = VD_IOCTL(dev, VHOST_SET_VRING_ADDR, &a);
+	if (ret)
+		return ret;
+	memset(used, 0, 6 + 8 * vq->num);
+	vq->used = used;
+	vq->used_iova = iova;
+	return vd_set_vring_enable(dev, vq->index, true);
+}
+
 void vd_vq_release(struct vd_vq *vq)
 {
 	if (vq->kickfd >= 0)

@@ -224,6 +224,13 @@ int vd_vq_setup(struct vd_dev *dev, unsigned int idx, unsigned int num,
 int vd_vq_restore(struct vd_dev *dev, unsigned int idx, uint16_t base);
 /* Region bytes vd_vq_setup() carves for a ring of @num entries. */
 size_t vd_vq_mem_size(unsigned int num);
+/* Move the used ring of a set-up vq to @used (4-byte aligned, inside a
+ * mapped region, room for its @num entries and avail_event): the queue
+ * is disabled, given the new address and enabled again.  For layouts
+ * vd_vq_setup() does not carve, such as a used ring that straddles two
+ * pages mapped with different permissions.  Call before DRIVER_OK.
+ */
+int vd_vq_set_used(struct vd_vq *vq, void *used);
 /* Forget driver-side state of a vq (fds closed, ring memory kept). */
 void vd_vq_release(struct vd_vq *vq);
 /* Signal the kick eventfd. */
