@@ -47,7 +47,11 @@
 #   vdpa_mgmtdev_load MGMTDEV    load the module that provides MGMTDEV; skip if none
 #   vdpa_dev_add MGMTDEV NAME [vdpa dev add ATTR VALUE...]   create (deleted at exit)
 #   vdpa_dev_del NAME            delete
-#   vdpa_dev_del_all             delete every vdpa device
+#   vdpa_dev_del_all             delete every vdpa device (but wedged ones)
+#   vdpa_dev_wedged NAME         a failing test left I/O on NAME that will never
+#                                end, so deleting it would hang: nobody deletes
+#                                it any more, in this test or later (run.sh)
+#   vdpa_dev_is_wedged NAME      status 0 if NAME was declared wedged
 #   vdpa_bind NAME DRIVER        (re)bind NAME to virtio_vdpa or vhost_vdpa
 #   vdpa_unbind NAME             unbind NAME from its driver, if any
 #   vdpa_bind_virtio NAME        bind to virtio_vdpa; prints /dev/vdX
@@ -66,7 +70,8 @@
 RESULTS_DIR=${RESULTS_DIR:-$(mktemp -d /tmp/selftest.XXXXXX)}
 REPO=${REPO:-/repo}
 TEST_NAME=${TEST_NAME:-$(basename "$0" .sh)}
-export RESULTS_DIR REPO TEST_NAME
+VDPA_WEDGED_FILE=${VDPA_WEDGED_FILE:-/tmp/vdpa-wedged}
+export RESULTS_DIR REPO TEST_NAME VDPA_WEDGED_FILE
 
 log()
 {
@@ -210,7 +215,19 @@ vdpa_dev_add()
 _vdpa_dev_del_quiet()
 {
 	[ -e "$VDPA_SYSFS/devices/$1" ] || return 0
+	vdpa_dev_is_wedged "$1" && return 0
 	vdpa dev del "$1"
+}
+
+vdpa_dev_wedged()
+{
+	echo "$1" >> "$VDPA_WEDGED_FILE"
+	log "$1 is wedged (I/O that never ends): it stays until the next boot"
+}
+
+vdpa_dev_is_wedged()
+{
+	[ -f "$VDPA_WEDGED_FILE" ] && grep -qxF "$1" "$VDPA_WEDGED_FILE"
 }
 
 vdpa_dev_del()
@@ -225,6 +242,7 @@ vdpa_dev_del_all()
 
 	for d in "$VDPA_SYSFS"/devices/*; do
 		[ -e "$d" ] || continue
+		vdpa_dev_is_wedged "$(basename "$d")" && continue
 		vdpa dev del "$(basename "$d")" || return 1
 	done
 }

@@ -87,13 +87,21 @@ test_timeout()
 	echo $(( ${t:-$default_timeout} * timeout_scale ))
 }
 
-# Delete vdpa devices a test left behind, so the next test starts clean.
+# Delete vdpa devices a test left behind, so the next test starts clean;
+# not those a test declared wedged (lib.sh, vdpa_dev_wedged): deleting
+# them would hang.
+export VDPA_WEDGED_FILE=/tmp/vdpa-wedged
+rm -f "$VDPA_WEDGED_FILE"
 reap_vdpa_devices()
 {
 	local d
 
 	for d in /sys/bus/vdpa/devices/*; do
 		[ -e "$d" ] || continue
+		if grep -qxF "$(basename "$d")" "$VDPA_WEDGED_FILE" 2> /dev/null; then
+			emit "# $1: left vdpa device $(basename "$d") wedged; not deleting it"
+			continue
+		fi
 		emit "# $1: left vdpa device $(basename "$d") behind; deleting it"
 		vdpa dev del "$(basename "$d")" || emit "# could not delete $(basename "$d")"
 	done
@@ -106,7 +114,12 @@ kmemleak_check()
 {
 	local log=$results/tests/kmemleak.log leaks
 
-	modprobe -r -a vdpa_blk_sw vdpa_sim_blk vdpa_sim vduse virtio_vdpa vhost_vdpa 2> /dev/null
+	# unloading would delete a wedged device, and hang
+	if [ -s "$VDPA_WEDGED_FILE" ]; then
+		emit "# kmemleak: wedged vdpa devices ($(tr '\n' ' ' < "$VDPA_WEDGED_FILE")): modules left loaded"
+	else
+		modprobe -r -a vdpa_blk_sw vdpa_sim_blk vdpa_sim vduse virtio_vdpa vhost_vdpa 2> /dev/null
+	fi
 	sleep 6
 	echo scan > "$kmemleak"
 	echo scan > "$kmemleak"
