@@ -14,17 +14,27 @@
  * userspace) that starts the device without installing a mapping gets an
  * empty address space instead.
  *
- * Lifetime of what a translation gives.  A request holds an SRCU read-side
- * section on @iotlb_srcu from translation until its completion is
- * published, and a set_map() that removes or changes a mapping waits for
- * a grace period, so no request uses a page of it once set_map() returns
- * (in PA mode the pages are vhost-vdpa's pins, which it drops as it
- * unmaps).  A set_map() that only adds mappings never waits: vhost-vdpa
- * calls it holding the owner's mmap_lock (its map path), while a VA-mode
- * worker may be faulting on that mm inside its read-side section, and
- * waiting there would close a cycle with any queued mmap_lock writer
- * (khugepaged, mmap()).  vhost-vdpa also removes under that lock, but only
- * when a map ioctl fails half way, the ranges it had just added.
+ * Lifetime of what a translation gives.  In PA mode the tree holds
+ * physical addresses of pages vhost-vdpa pinned, but vhost-vdpa unpins
+ * them before it tells the device (vhost_vdpa_pa_unmap() runs before
+ * set_map(), and inside an IOTLB batch set_map() waits for a BATCH_END the
+ * owner may never send).  So every entry of the device's copy holds a
+ * reference of its own on each of its pages (VBS_MAP_HELD), taken while
+ * vhost-vdpa still pins them and dropped only after a grace period of
+ * @iotlb_srcu once the entry left the copy.  An entry that stays the same
+ * across set_map() keeps its references: the work is in proportion to what
+ * changed, not to guest memory.  A request holds an SRCU read-side section
+ * from translation until its completion is published, the worker holds one
+ * over each pass (vringh's ring accesses), and a set_map() that removes or
+ * changes a mapping waits for a grace period, so no request uses a page of
+ * it once set_map() returns.  A set_map() that only adds mappings never
+ * waits: vhost-vdpa calls it holding the owner's mmap_lock (its map path),
+ * while a VA-mode worker may be faulting on that mm inside its read-side
+ * section, and waiting there would close a cycle with any queued mmap_lock
+ * writer (khugepaged, mmap()).  vhost-vdpa also removes under that lock,
+ * but only when a map ioctl fails half way, the ranges it had just added.
+ * In VA mode the tree holds user addresses and each request pins what it
+ * uses, so the copy holds no page.
  *
  * The tree's pointer never changes (vringh reads it outside the lock):
  * set_map() builds the new tree aside and exchanges the contents under
@@ -33,6 +43,7 @@
 
 #include <linux/mm.h>
 #include <linux/overflow.h>
+#include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <uapi/linux/vhost_types.h>
@@ -42,6 +53,76 @@
 static int vbs_iotlb_add_identity(struct vhost_iotlb *iotlb)
 {
 	return vhost_iotlb_add_range(iotlb, 0, ULLONG_MAX, 0, VHOST_MAP_RW);
+}
+
+/* An entry of the device's copy that holds a reference on each of its pages. */
+#define VBS_MAP_HELD	((void *)1UL)
+
+static void vbs_pages_put(unsigned long pfn, unsigned long npages)
+{
+	while (npages) {
+		struct page *page = pfn_to_page(pfn);
+		struct folio *folio = page_folio(page);
+		unsigned long n = folio_nr_pages(folio) -
+				  folio_page_idx(folio, page);
+
+		n = min(n, npages);
+		folio_put_refs(folio, n);
+		pfn += n;
+		npages -= n;
+		cond_resched();
+	}
+}
+
+/*
+ * Take a reference on every page of @map, one atomic per folio.  The pages
+ * are pinned by vhost-vdpa while it calls set_map(), so they are alive; a
+ * range with a page the kernel does not manage is refused.
+ */
+static bool vbs_pages_get(const struct vhost_iotlb_map *map)
+{
+	unsigned long first = PHYS_PFN(map->addr), pfn = first, npages;
+	u64 last;
+
+	if (!map->size || check_add_overflow(map->addr, map->size - 1, &last))
+		return false;
+	npages = PHYS_PFN(last) - first + 1;
+	while (pfn - first < npages) {
+		struct page *page;
+		struct folio *folio;
+		unsigned long n;
+
+		if (!pfn_valid(pfn))
+			goto fail;
+		page = pfn_to_page(pfn);
+		folio = page_folio(page);
+		n = min_t(unsigned long,
+			  folio_nr_pages(folio) - folio_page_idx(folio, page),
+			  npages - (pfn - first));
+		if (!folio_ref_add_unless(folio, n, 0))
+			goto fail;
+		pfn += n;
+		cond_resched();
+	}
+	return true;
+
+fail:
+	vbs_pages_put(first, pfn - first);
+	return false;
+}
+
+/* Drop the page references @tree's entries hold and free the entries. */
+static void vbs_iotlb_release(struct vhost_iotlb *tree)
+{
+	struct vhost_iotlb_map *map;
+
+	for (map = vhost_iotlb_itree_first(tree, 0, ULLONG_MAX); map;
+	     map = vhost_iotlb_itree_next(map, 0, ULLONG_MAX))
+		if (map->opaque == VBS_MAP_HELD)
+			vbs_pages_put(PHYS_PFN(map->addr),
+				      PHYS_PFN(map->addr + map->size - 1) -
+				      PHYS_PFN(map->addr) + 1);
+	vhost_iotlb_reset(tree);
 }
 
 /**
@@ -75,30 +156,57 @@ int vbs_iotlb_init(struct vbs_dev *dev)
  */
 void vbs_iotlb_free(struct vbs_dev *dev)
 {
-	if (dev->iotlb)
+	if (dev->iotlb) {
+		vbs_iotlb_release(dev->iotlb);
 		vhost_iotlb_free(dev->iotlb);
+	}
 	dev->iotlb = NULL;
+}
+
+/*
+ * Exchange the entries of two trees: O(1), nothing allocated, so it cannot
+ * fail half way.  vhost_iotlb has no such operation; its members are the
+ * interval tree's root (no node points back at it) and the list of maps.
+ */
+static void vbs_iotlb_swap(struct vhost_iotlb *a, struct vhost_iotlb *b)
+{
+	LIST_HEAD(tmp);
+
+	swap(a->root, b->root);
+	list_splice_init(&a->list, &tmp);
+	list_splice_init(&b->list, &a->list);
+	list_splice(&tmp, &b->list);
+	swap(a->limit, b->limit);
+	swap(a->nmaps, b->nmaps);
+	swap(a->flags, b->flags);
 }
 
 /**
  * vbs_iotlb_reset_pt() - go back to the identity map
  * @dev: the device
  *
- * Waits until no request uses a page of the old mapping.
+ * Waits until no request uses a page of the old mapping, then drops the
+ * references the old mapping held.
  */
 void vbs_iotlb_reset_pt(struct vbs_dev *dev)
 {
+	struct vhost_iotlb old;
+
 	mutex_lock(&dev->iotlb_mutex);
-	spin_lock(&dev->iotlb_lock);
-	if (!dev->iotlb_pt) {
-		vhost_iotlb_reset(dev->iotlb);
-		/* Cannot fail on an empty tree but for -ENOMEM. */
-		if (!vbs_iotlb_add_identity(dev->iotlb))
-			dev->iotlb_pt = true;
+	if (dev->iotlb_pt) {
+		mutex_unlock(&dev->iotlb_mutex);
+		return;
 	}
+	vhost_iotlb_init(&old, dev->iotlb->limit, dev->iotlb->flags);
+	spin_lock(&dev->iotlb_lock);
+	vbs_iotlb_swap(dev->iotlb, &old);
+	/* Cannot fail on an empty tree but for -ENOMEM. */
+	if (!vbs_iotlb_add_identity(dev->iotlb))
+		dev->iotlb_pt = true;
 	spin_unlock(&dev->iotlb_lock);
 	mutex_unlock(&dev->iotlb_mutex);
 	synchronize_srcu(&dev->iotlb_srcu);
+	vbs_iotlb_release(&old);
 }
 
 /**
@@ -153,38 +261,60 @@ void vbs_iotlb_check_pt(struct vbs_dev *dev)
 	mutex_unlock(&dev->iotlb_mutex);
 }
 
+/* The entry of @tree identical to @map, or NULL. */
+static struct vhost_iotlb_map *vbs_iotlb_same(struct vhost_iotlb *tree,
+					      const struct vhost_iotlb_map *map)
+{
+	/* Entries of a tree from vhost-vdpa do not overlap. */
+	struct vhost_iotlb_map *m = vhost_iotlb_itree_first(tree, map->start,
+							    map->start);
+
+	if (!m || m->start != map->start || m->last != map->last ||
+	    m->addr != map->addr || m->perm != map->perm)
+		return NULL;
+	return m;
+}
+
 /* Is every entry of @old also in @new, unchanged? */
 static bool vbs_iotlb_subset(struct vhost_iotlb *old, struct vhost_iotlb *new)
 {
-	struct vhost_iotlb_map *o, *n;
+	struct vhost_iotlb_map *o;
 
 	for (o = vhost_iotlb_itree_first(old, 0, ULLONG_MAX); o;
-	     o = vhost_iotlb_itree_next(o, 0, ULLONG_MAX)) {
-		/* @new comes from vhost-vdpa: its entries do not overlap. */
-		n = vhost_iotlb_itree_first(new, o->start, o->start);
-		if (!n || n->start != o->start || n->last != o->last ||
-		    n->addr != o->addr || n->perm != o->perm)
+	     o = vhost_iotlb_itree_next(o, 0, ULLONG_MAX))
+		if (!vbs_iotlb_same(new, o))
 			return false;
-	}
 	return true;
 }
 
 /*
- * Exchange the entries of two trees: O(1), nothing allocated, so it cannot
- * fail half way.  vhost_iotlb has no such operation; its members are the
- * interval tree's root (no node points back at it) and the list of maps.
+ * PA mode: give every entry of @tree its page references, moved from the
+ * identical entry of @old where there is one (so that the work is in
+ * proportion to what changed), else taken anew.  An entry whose pages
+ * cannot be held is left out: nothing translates into it.
+ * Called with @dev->iotlb_mutex held.
  */
-static void vbs_iotlb_swap(struct vhost_iotlb *a, struct vhost_iotlb *b)
+static void vbs_iotlb_hold_pages(struct vbs_dev *dev, struct vhost_iotlb *tree)
 {
-	LIST_HEAD(tmp);
+	struct vhost_iotlb *old = dev->iotlb;
+	struct vhost_iotlb_map *map, *next, *o;
 
-	swap(a->root, b->root);
-	list_splice_init(&a->list, &tmp);
-	list_splice_init(&b->list, &a->list);
-	list_splice(&tmp, &b->list);
-	swap(a->limit, b->limit);
-	swap(a->nmaps, b->nmaps);
-	swap(a->flags, b->flags);
+	for (map = vhost_iotlb_itree_first(tree, 0, ULLONG_MAX); map;
+	     map = next) {
+		next = vhost_iotlb_itree_next(map, 0, ULLONG_MAX);
+		o = vbs_iotlb_same(old, map);
+		if (o && o->opaque == VBS_MAP_HELD) {
+			o->opaque = NULL;
+			map->opaque = VBS_MAP_HELD;
+		} else if (vbs_pages_get(map)) {
+			map->opaque = VBS_MAP_HELD;
+		} else {
+			dev_dbg_ratelimited(&dev->vdpa.dev,
+					    "mapping of unmanaged memory at 0x%llx ignored\n",
+					    map->start);
+			vhost_iotlb_map_free(tree, map);
+		}
+	}
 }
 
 /**
@@ -197,36 +327,37 @@ static void vbs_iotlb_swap(struct vhost_iotlb *a, struct vhost_iotlb *b)
  * some would fail a guest whose memory vhost-vdpa accepted, such as
  * 256 MiB of 4 KiB shmem pages.  It is built aside, so a failure leaves
  * the old mappings in place, and exchanged whole under @dev->iotlb_lock.
+ * In PA mode its entries hold their pages (see the top of the file).
  * Neither @dev->lock nor a worker is waited for, only requests using a
- * mapping that went away (see the comment at the top).
+ * mapping that went away.
  *
  * Return: 0 or -ENOMEM.
  */
 int vbs_iotlb_set(struct vbs_dev *dev, struct vhost_iotlb *src)
 {
 	struct vhost_iotlb_map *map;
-	struct vhost_iotlb *tree;
+	struct vhost_iotlb tree;
 	bool shrunk;
 	int ret;
 
-	tree = vhost_iotlb_alloc(max_t(unsigned int, src->nmaps,
-				       VBS_MAX_IOTLB_ENTRIES), 0);
-	if (!tree)
-		return -ENOMEM;
+	vhost_iotlb_init(&tree, max_t(unsigned int, src->nmaps,
+				      VBS_MAX_IOTLB_ENTRIES), 0);
 	for (map = vhost_iotlb_itree_first(src, 0, ULLONG_MAX); map;
 	     map = vhost_iotlb_itree_next(map, 0, ULLONG_MAX)) {
-		ret = vhost_iotlb_add_range(tree, map->start, map->last,
+		ret = vhost_iotlb_add_range(&tree, map->start, map->last,
 					    map->addr, map->perm);
 		if (ret) {
-			vhost_iotlb_free(tree);
+			vhost_iotlb_reset(&tree);
 			return ret;
 		}
 	}
 
 	mutex_lock(&dev->iotlb_mutex);
-	shrunk = !vbs_iotlb_subset(dev->iotlb, tree);
+	shrunk = !vbs_iotlb_subset(dev->iotlb, &tree);
+	if (!dev->vdpa.use_va)
+		vbs_iotlb_hold_pages(dev, &tree);
 	spin_lock(&dev->iotlb_lock);
-	vbs_iotlb_swap(dev->iotlb, tree);
+	vbs_iotlb_swap(dev->iotlb, &tree);
 	dev->iotlb_pt = false;
 	spin_unlock(&dev->iotlb_lock);
 	mutex_unlock(&dev->iotlb_mutex);
@@ -234,7 +365,7 @@ int vbs_iotlb_set(struct vbs_dev *dev, struct vhost_iotlb *src)
 	/* @tree now holds the old entries. */
 	if (shrunk)
 		synchronize_srcu(&dev->iotlb_srcu);
-	vhost_iotlb_free(tree);
+	vbs_iotlb_release(&tree);
 	return 0;
 }
 
