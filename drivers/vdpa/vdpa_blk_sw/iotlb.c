@@ -36,6 +36,16 @@
  * In VA mode the tree holds user addresses and each request pins what it
  * uses, so the copy holds no page.
  *
+ * The used rings.  vringh writes used->flags, used->idx and avail_event
+ * after translating them for reading (putu16_iotlb() asks VHOST_MAP_RO), so
+ * an owner could have them written into a page it may only read, such as
+ * the page cache of a read-only file.  The device refuses that itself:
+ * while a queue runs, no byte of its used ring may be mapped without write
+ * permission.  A queue that becomes ready over such a mapping breaks the
+ * device at once (under @dev->lock: no pass runs), and set_map() leaves
+ * such an entry out of the copy it installs, so that vringh finds nothing
+ * to write through, and breaks the device too.
+ *
  * The tree's pointer never changes (vringh reads it outside the lock):
  * set_map() builds the new tree aside and exchanges the contents under
  * @iotlb_lock, so readers see the old or the new address space whole.
@@ -317,6 +327,81 @@ static void vbs_iotlb_hold_pages(struct vbs_dev *dev, struct vhost_iotlb *tree)
 	}
 }
 
+/* Is any byte of [iova, iova + len) mapped without write permission? */
+static bool vbs_iotlb_range_ro(struct vhost_iotlb *tree, u64 iova, u64 len)
+{
+	struct vhost_iotlb_map *map;
+	u64 last;
+
+	if (!len)
+		return false;
+	if (check_add_overflow(iova, len - 1, &last))
+		return true;
+	for (map = vhost_iotlb_itree_first(tree, iova, last); map;
+	     map = vhost_iotlb_itree_next(map, iova, last))
+		if (!(map->perm & VHOST_MAP_WO))
+			return true;
+	return false;
+}
+
+/*
+ * Leave out of @tree every entry that maps part of a running queue's used
+ * ring without write permission, and break the device: vringh's writes
+ * there then find no mapping and fail.  Called with @dev->iotlb_mutex held.
+ */
+static void vbs_iotlb_drop_ro_used(struct vbs_dev *dev,
+				   struct vhost_iotlb *tree)
+{
+	struct vhost_iotlb_map *map, *next;
+	u32 i;
+
+	for (i = 0; i < dev->nvqs; i++) {
+		struct vbs_vq *vq = &dev->vqs[i];
+		u64 first = vq->used_iova, last;
+
+		if (!vq->used_len ||
+		    check_add_overflow(first, (u64)vq->used_len - 1, &last))
+			continue;
+		for (map = vhost_iotlb_itree_first(tree, first, last); map;
+		     map = next) {
+			next = vhost_iotlb_itree_next(map, first, last);
+			if (map->perm & VHOST_MAP_WO)
+				continue;
+			vhost_iotlb_map_free(tree, map);
+			vbs_dev_break_async(dev, vq,
+					    "used ring mapped read-only");
+		}
+	}
+}
+
+/**
+ * vbs_iotlb_watch_used() - start or stop checking a queue's used ring
+ * @dev: the device
+ * @vq: the queue, becoming ready (@len > 0) or stopping (@len 0)
+ * @iova: address of its used ring
+ * @len: bytes the device may write there (flags, idx, ring, avail_event)
+ *
+ * From then on every set_map() checks the ring too (see the top of the
+ * file).  Serialised with set_map() by @dev->iotlb_mutex, so that no map
+ * goes unchecked between the two.
+ *
+ * Return: 0, or -EPERM when the current address space maps part of the
+ * ring without write permission (the caller breaks the device).
+ */
+int vbs_iotlb_watch_used(struct vbs_dev *dev, struct vbs_vq *vq, u64 iova,
+			 u32 len)
+{
+	int ret = 0;
+
+	mutex_lock(&dev->iotlb_mutex);
+	vq->used_iova = iova;
+	vq->used_len = len;
+	if (vbs_iotlb_range_ro(dev->iotlb, iova, len))
+		ret = -EPERM;
+	mutex_unlock(&dev->iotlb_mutex);
+	return ret;
+}
+
 /**
  * vbs_iotlb_set() - replace the address space with a copy of @src
  * @dev: the device
@@ -328,8 +413,9 @@ static void vbs_iotlb_hold_pages(struct vbs_dev *dev, struct vhost_iotlb *tree)
  * 256 MiB of 4 KiB shmem pages.  It is built aside, so a failure leaves
  * the old mappings in place, and exchanged whole under @dev->iotlb_lock.
  * In PA mode its entries hold their pages (see the top of the file).
- * Neither @dev->lock nor a worker is waited for, only requests using a
- * mapping that went away.
+ * An entry that maps a running queue's used ring read-only is left out
+ * and breaks the device.  Neither @dev->lock nor a worker is waited for,
+ * only requests using a mapping that went away.
  *
  * Return: 0 or -ENOMEM.
  */
@@ -353,6 +439,7 @@ int vbs_iotlb_set(struct vbs_dev *dev, struct vhost_iotlb *src)
 	}
 
 	mutex_lock(&dev->iotlb_mutex);
+	vbs_iotlb_drop_ro_used(dev, &tree);
 	shrunk = !vbs_iotlb_subset(dev->iotlb, &tree);
 	if (!dev->vdpa.use_va)
 		vbs_iotlb_hold_pages(dev, &tree);

@@ -192,6 +192,17 @@ static void vbs_set_vq_cb(struct vdpa_device *vdpa, u16 idx,
 	up_write(&dev->lock);
 }
 
+/* Bytes of a used ring of @num entries the device writes. */
+static u32 vbs_used_bytes(struct vbs_dev *dev, u32 num)
+{
+	u32 n = offsetof(struct vring_used, ring) +
+		num * sizeof(struct vring_used_elem);
+
+	if (dev->driver_features & BIT_ULL(VIRTIO_RING_F_EVENT_IDX))
+		n += sizeof(__virtio16);	/* avail_event */
+	return n;
+}
+
 /**
  * vbs_set_vq_ready() - enable or disable a virtqueue
  * @vdpa: the vDPA device
@@ -199,7 +210,8 @@ static void vbs_set_vq_cb(struct vdpa_device *vdpa, u16 idx,
  * @ready: new state
  *
  * A ring size that is not a power of two or exceeds the maximum leaves the
- * queue disabled.
+ * queue disabled.  A used ring that the address space maps without write
+ * permission breaks the device (see iotlb.c).
  */
 static void vbs_set_vq_ready(struct vdpa_device *vdpa, u16 idx, bool ready)
 {
@@ -217,6 +229,14 @@ static void vbs_set_vq_ready(struct vdpa_device *vdpa, u16 idx, bool ready)
 			goto unlock;
 		}
 		vbs_vq_setup_ring(vq);
+		if (vbs_iotlb_watch_used(dev, vq, vq->device_addr,
+					 vbs_used_bytes(dev, vq->num))) {
+			vq->broken = true;
+			vbs_dev_set_broken(dev, vq, "used ring mapped read-only",
+					   -EPERM);
+		}
+	} else if (!ready && vq->ready) {
+		vbs_iotlb_watch_used(dev, vq, 0, 0);
 	}
 	vq->ready = ready;
 unlock:
@@ -475,6 +495,7 @@ static int vbs_do_reset(struct vdpa_device *vdpa, u32 flags)
 	spin_unlock(&dev->config_lock);
 	dev->pending_kick = false;
 	memset(&dev->config_cb, 0, sizeof(dev->config_cb));
+	atomic_set(&dev->announce, 0);
 	spin_lock(&dev->config_lock);
 	dev->generation++;
 	spin_unlock(&dev->config_lock);

@@ -209,6 +209,9 @@ struct vbs_req {
  * @driver_addr: driver (avail) area IOVA
  * @device_addr: device (used) area IOVA
  * @num: ring size set by the driver
+ * @used_iova: the used ring while the queue runs, for set_map()'s check
+ *	(under @dev->iotlb_mutex)
+ * @used_len: bytes of the used ring the device writes; 0 when stopped
  * @ready: the driver enabled the queue
  * @broken: the ring is unusable; the device asked for a reset
  * @cb: used-buffer notification callback
@@ -232,6 +235,8 @@ struct vbs_vq {
 	u64 driver_addr;
 	u64 device_addr;
 	u32 num;
+	u64 used_iova;
+	u32 used_len;
 	bool ready;
 	bool broken;
 	struct vdpa_callback cb;
@@ -268,6 +273,8 @@ struct vbs_vq {
  * @config_lock: protects @config, @generation, @capacity updates and
  *	the workers' updates of @status
  * @config_cb: config change callback
+ * @announce: set_map() broke the device; the next worker pass raises the
+ *	config interrupt, holding @lock
  * @vqs: the virtqueues
  * @nvqs: number of virtqueues
  * @lock: workers hold it for reading during a pass, control operations
@@ -313,6 +320,7 @@ struct vbs_dev {
 	struct virtio_blk_config config;
 	spinlock_t config_lock;	/* see above */
 	struct vdpa_callback config_cb;
+	atomic_t announce;
 	struct vbs_vq *vqs;
 	u32 nvqs;
 	struct rw_semaphore lock;	/* see above */
@@ -369,6 +377,8 @@ void vbs_iotlb_free(struct vbs_dev *dev);
 void vbs_iotlb_reset_pt(struct vbs_dev *dev);
 void vbs_iotlb_check_pt(struct vbs_dev *dev);
 int vbs_iotlb_set(struct vbs_dev *dev, struct vhost_iotlb *src);
+int vbs_iotlb_watch_used(struct vbs_dev *dev, struct vbs_vq *vq, u64 iova,
+			 u32 len);
 int vbs_iotlb_map_kiov(struct vbs_dev *dev, struct vringh_kiov *kiov,
 		       size_t len, u32 perm, bool va, struct bio_vec *bv,
 		       unsigned int max, unsigned int *nr);
@@ -391,6 +401,8 @@ void vbs_vq_free_slots(struct vbs_vq *vq);
 void vbs_dev_quiesce(struct vbs_dev *dev);
 void vbs_dev_set_broken(struct vbs_dev *dev, struct vbs_vq *vq,
 			const char *what, int err);
+void vbs_dev_break_async(struct vbs_dev *dev, struct vbs_vq *vq,
+			 const char *what);
 
 /* req.c */
 bool vbs_req_start(struct vbs_vq *vq, struct vbs_req *req);

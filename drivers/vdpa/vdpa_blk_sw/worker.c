@@ -197,6 +197,7 @@ void vbs_vq_setup_ring(struct vbs_vq *vq)
  */
 void vbs_vq_reset(struct vbs_vq *vq)
 {
+	vbs_iotlb_watch_used(vq->dev, vq, 0, 0);
 	vq->ready = false;
 	vq->broken = false;
 	vq->desc_addr = 0;
@@ -211,36 +212,65 @@ void vbs_vq_reset(struct vbs_vq *vq)
 	vringh_kiov_init(&vq->wiov, NULL, 0);
 }
 
+/*
+ * Set DEVICE_NEEDS_RESET: the device stops processing until the driver
+ * resets it.  Says so once per reset (rate-limited); true the first time.
+ */
+static bool vbs_dev_mark_broken(struct vbs_dev *dev, struct vbs_vq *vq,
+				const char *what, int err)
+{
+	spin_lock(&dev->config_lock);
+	if (dev->status & VIRTIO_CONFIG_S_NEEDS_RESET) {
+		spin_unlock(&dev->config_lock);
+		return false;
+	}
+	WRITE_ONCE(dev->status, dev->status | VIRTIO_CONFIG_S_NEEDS_RESET);
+	spin_unlock(&dev->config_lock);
+	/* vringh's errors for an address outside every mapping */
+	dev_warn_ratelimited(&dev->vdpa.dev,
+			     "vq %u: %s (%d), device needs reset%s\n",
+			     vq->index, what, err,
+			     dev->vdpa.use_va && (err == -EINVAL || err == -EFAULT) ?
+			     "; VA mode maps only shared file-backed memory" :
+			     "");
+	return true;
+}
+
 /**
  * vbs_dev_set_broken() - tell the driver the device needs a reset
  * @dev: the device; @dev->lock held (for reading by a worker)
  * @vq: the virtqueue that failed
  * @what: what failed, for the log
- * @err: the error vringh returned
+ * @err: the error
  *
  * Used when a ring cannot be read or written: the device stops processing
- * and raises a configuration interrupt with DEVICE_NEEDS_RESET set, and
- * says so once per reset (rate-limited).  In VA mode the usual cause is
- * guest memory that vhost-vdpa did not map: it maps only shared,
- * file-backed memory there, and silently skips the rest.
+ * and raises a configuration interrupt with DEVICE_NEEDS_RESET set.  In VA
+ * mode the usual cause is guest memory that vhost-vdpa did not map: it
+ * maps only shared, file-backed memory there, and silently skips the rest.
  */
 void vbs_dev_set_broken(struct vbs_dev *dev, struct vbs_vq *vq,
 			const char *what, int err)
 {
-	spin_lock(&dev->config_lock);
-	if (dev->status & VIRTIO_CONFIG_S_NEEDS_RESET) {
-		spin_unlock(&dev->config_lock);
-		return;
-	}
-	WRITE_ONCE(dev->status, dev->status | VIRTIO_CONFIG_S_NEEDS_RESET);
-	spin_unlock(&dev->config_lock);
-	dev_warn_ratelimited(&dev->vdpa.dev,
-			     "vq %u: %s (%d), device needs reset%s\n",
-			     vq->index, what, err, dev->vdpa.use_va ?
-			     "; VA mode maps only shared file-backed memory" :
-			     "");
-	if (dev->config_cb.callback)
+	if (vbs_dev_mark_broken(dev, vq, what, err) && dev->config_cb.callback)
 		dev->config_cb.callback(dev->config_cb.private);
+}
+
+/**
+ * vbs_dev_break_async() - vbs_dev_set_broken() without @dev->lock
+ * @dev: the device
+ * @vq: the virtqueue at fault
+ * @what: what is wrong, for the log
+ *
+ * For set_map(), which may not take @dev->lock: the configuration
+ * interrupt comes from a worker's next pass, which holds it.
+ */
+void vbs_dev_break_async(struct vbs_dev *dev, struct vbs_vq *vq,
+			 const char *what)
+{
+	if (vbs_dev_mark_broken(dev, vq, what, -EPERM)) {
+		atomic_set(&dev->announce, 1);
+		vbs_worker_wake(dev);
+	}
 }
 
 static bool vbs_dev_running(struct vbs_dev *dev)
@@ -289,20 +319,21 @@ static bool vbs_vq_reap(struct vbs_vq *vq)
 	struct vbs_dev *dev = vq->dev;
 	struct llist_node *list;
 	struct vbs_req *req, *tmp;
-	bool live, pushed = false;
+	bool pushed = false;
 
 	list = llist_del_all(&vq->done);
 	if (!list)
 		return false;
 	list = llist_reverse_order(list);
-	live = vbs_dev_running(dev) && vq->num;
 
 	llist_for_each_entry_safe(req, tmp, list, node) {
 		if (req->polled) {
 			list_del(&req->poll_node);
 			atomic_dec(&dev->polled_inflight);
 		}
-		if (live && req->epoch == vq->epoch) {
+		/* Checked each time: a failed write breaks the device. */
+		if (vq->num && vbs_dev_running(dev) &&
+		    req->epoch == vq->epoch) {
 			if (vbs_req_publish(vq, req))
 				pushed = true;
 			else
@@ -376,6 +407,11 @@ static bool vbs_worker_pass(struct vbs_worker *w, bool polling)
 	struct vbs_dev *dev = w->dev;
 	bool busy = false;
 	u32 i;
+
+	/* A set_map() broke the device: say so, holding @dev->lock. */
+	if (atomic_read(&dev->announce) && atomic_xchg(&dev->announce, 0) &&
+	    dev->config_cb.callback)
+		dev->config_cb.callback(dev->config_cb.private);
 
 	for (i = w->index; i < dev->nvqs; i += dev->nworkers) {
 		struct vbs_vq *vq = &dev->vqs[i];
