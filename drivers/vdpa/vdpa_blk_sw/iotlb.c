@@ -249,18 +249,25 @@ void vbs_iotlb_unhold(struct vbs_dev *dev, int idx)
 }
 
 /**
- * vbs_iotlb_check_pt() - drop the identity map unless virtio_vdpa is bound
+ * vbs_iotlb_check_pt() - the address space a starting driver gets
  * @dev: the device, being started (DRIVER_OK)
+ *
+ * virtio_vdpa gets the identity map, restored if a vhost-vdpa user left
+ * its mappings behind (IOTLB_PERSIST) or an empty space; any other driver
+ * that did not install a mapping gets an empty address space.
  */
 void vbs_iotlb_check_pt(struct vbs_dev *dev)
 {
 	struct device_driver *drv = READ_ONCE(dev->vdpa.dev.driver);
 
-	if (drv && !strcmp(drv->name, "virtio_vdpa"))
+	if (drv && !strcmp(drv->name, "virtio_vdpa")) {
+		vbs_iotlb_reset_pt(dev);
 		return;
+	}
 	mutex_lock(&dev->iotlb_mutex);
 	spin_lock(&dev->iotlb_lock);
 	if (dev->iotlb_pt) {
+		/* The identity map holds no page. */
 		vhost_iotlb_reset(dev->iotlb);
 		dev->iotlb_pt = false;
 		dev_dbg(&dev->vdpa.dev,
