@@ -313,8 +313,12 @@ static void vbs_req_release(struct vbs_req *req)
 	req->status_pinned = false;
 }
 
-/* Publish what finished since the last pass; true if anything did. */
-static bool vbs_vq_reap(struct vbs_vq *vq)
+/*
+ * Publish what finished since the last pass; true if anything did.  With
+ * @rings false (VA mode without the owner's address space) the rings are
+ * not touched: completions are dropped.
+ */
+static bool vbs_vq_reap(struct vbs_vq *vq, bool rings)
 {
 	struct vbs_dev *dev = vq->dev;
 	struct llist_node *list;
@@ -332,7 +336,7 @@ static bool vbs_vq_reap(struct vbs_vq *vq)
 			atomic_dec(&dev->polled_inflight);
 		}
 		/* Checked each time: a failed write breaks the device. */
-		if (vq->num && vbs_dev_running(dev) &&
+		if (rings && vq->num && vbs_dev_running(dev) &&
 		    req->epoch == vq->epoch) {
 			if (vbs_req_publish(vq, req))
 				pushed = true;
@@ -401,6 +405,17 @@ static bool vbs_vq_fetch(struct vbs_vq *vq)
 	return n;
 }
 
+/*
+ * VA mode, and the owner's address space is gone (it exited while another
+ * process keeps the vhost-vdpa fd): the ring addresses would resolve in
+ * whatever address space the thread runs on lazily, so no ring is
+ * touched, and the device asks for a reset.
+ */
+static bool vbs_worker_lost_mm(struct vbs_worker *w)
+{
+	return w->dev->mm && !w->mm;
+}
+
 /* One pass over the worker's virtqueues; true if there was anything to do. */
 static bool vbs_worker_pass(struct vbs_worker *w, bool polling)
 {
@@ -412,19 +427,21 @@ static bool vbs_worker_pass(struct vbs_worker *w, bool polling)
 	if (atomic_read(&dev->announce) && atomic_xchg(&dev->announce, 0) &&
 	    dev->config_cb.callback)
 		dev->config_cb.callback(dev->config_cb.private);
+	if (vbs_worker_lost_mm(w) && vbs_dev_running(dev))
+		vbs_dev_set_broken(dev, &dev->vqs[w->index],
+				   "the owner's address space is gone", -ESRCH);
 
 	for (i = w->index; i < dev->nvqs; i += dev->nworkers) {
 		struct vbs_vq *vq = &dev->vqs[i];
 		bool fetched = false;
 
-		if (vbs_vq_reap(vq))
+		if (vbs_vq_reap(vq, !vbs_worker_lost_mm(w)))
 			busy = true;
 		if (!list_empty(&vq->polled)) {
 			vbs_iopoll(vq);
 			busy = true;
 		}
-		/* VA mode needs the owner's address space adopted. */
-		if (dev->mm && !w->mm)
+		if (vbs_worker_lost_mm(w))
 			continue;
 		if (vq->ready && !vq->broken && !dev->suspended &&
 		    vbs_dev_running(dev)) {
@@ -447,7 +464,7 @@ static bool vbs_worker_set_notify(struct vbs_worker *w, bool enable)
 	bool quiet = true;
 	u32 i;
 
-	if (!vbs_dev_running(dev) || dev->suspended)
+	if (!vbs_dev_running(dev) || dev->suspended || vbs_worker_lost_mm(w))
 		return true;
 	for (i = w->index; i < dev->nvqs; i += dev->nworkers) {
 		struct vbs_vq *vq = &dev->vqs[i];
