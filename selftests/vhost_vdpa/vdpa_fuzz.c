@@ -41,7 +41,6 @@
 #define WATCHDOG_S	180
 #define MAXP		640	/* pieces per request */
 #define MAXREQ		32	/* requests per batch */
-#define SEG_LIMIT	255	/* device: data kiov entries per request */
 #define BVEC_LIMIT	508	/* device: bio_vecs per request (VBS_MAX_BVECS) */
 #define DWZ_MAX_SECT	0xfffffe00U
 #define ID_BYTES	20
@@ -126,6 +125,8 @@ static struct {
 	unsigned int qsize;
 	unsigned int qidx;	/* the virtqueue in use */
 	uint64_t cap;		/* sectors */
+	/* config: a longer chain, or more data, is a bad request */
+	uint32_t seg_max, size_max;
 	uint8_t *model;
 	uint8_t *known;		/* per sector */
 	uint8_t serial[ID_BYTES];
@@ -356,6 +357,10 @@ static void dev_setup(const char *path)
 	map_scat();
 	dev_start();
 	fz.cap = vd_capacity(fz.dev);
+	fz.seg_max = fz.features & (1ULL << VIRTIO_BLK_F_SEG_MAX) ?
+		     le32toh(fz.dev->cfg.seg_max) : UINT16_MAX;
+	fz.size_max = fz.features & (1ULL << VIRTIO_BLK_F_SIZE_MAX) ?
+		      le32toh(fz.dev->cfg.size_max) : UINT32_MAX;
 	if (!fz.cap || fz.cap > (1ULL << 21))
 		fail("capacity %" PRIu64 " sectors: the fuzzer wants 1 sector to 1 GiB",
 		     fz.cap);
@@ -612,20 +617,17 @@ static void set_st(struct req *r, uint8_t st, uint32_t len)
 static void expect(struct req *r)
 {
 	uint64_t rlen = 0, wlen = 0, hdr_sector, data_in, data_out, len;
-	unsigned int i, nw = 0, nr = 0, ri = 0, last = MAXP;
+	unsigned int i, last = MAXP;
 	uint32_t type;
-	uint64_t left;
 
 	r->op = OP_NONE;
 	for (i = 0; i < r->np; i++) {
 		if (r->p[i].w) {
 			wlen += r->p[i].len;
-			nw++;
 			if (r->p[i].len)
 				last = i;
 		} else {
 			rlen += r->p[i].len;
-			nr++;
 		}
 	}
 	/* The status byte: last byte of the device-writable part. */
@@ -645,6 +647,11 @@ static void expect(struct req *r)
 	}
 	r->st_pos = wlen - 1;
 	data_in = wlen - 1;
+	/* header, seg_max data segments and the status at most */
+	if (r->np > fz.seg_max + 2) {
+		set_st(r, VIRTIO_BLK_S_IOERR, 1);
+		return;
+	}
 	if (rlen < 16 || r->rdata_len < 16 ||
 	    !stream_acc(r, false, 0, 16, VHOST_ACCESS_RO)) {
 		set_st(r, VIRTIO_BLK_S_IOERR, 1);
@@ -653,29 +660,13 @@ static void expect(struct req *r)
 	type = le32toh(*(uint32_t *)r->rdata);
 	hdr_sector = le64toh(*(uint64_t *)(r->rdata + 8));
 	data_out = rlen - 16;
-	/* riov entries left once the header is consumed */
-	left = 16;
-	for (i = 0; i < r->np && left; i++) {
-		uint64_t take;
-
-		if (r->p[i].w)
-			break;
-		take = r->p[i].len < left ? r->p[i].len : left;
-		left -= take;
-		if (take == r->p[i].len)
-			ri++;
-		else
-			break;
-	}
-	/* zero-length pieces right at the start are consumed as met */
 	switch (type) {
 	case VIRTIO_BLK_T_IN:
 	case VIRTIO_BLK_T_OUT: {
 		bool out = type == VIRTIO_BLK_T_OUT;
 
 		len = out ? data_out : data_in;
-		if (!ranges_ok(hdr_sector, len) ||
-		    (out ? nr - ri : nw) > SEG_LIMIT) {
+		if (!ranges_ok(hdr_sector, len)) {
 			set_st(r, VIRTIO_BLK_S_IOERR, 1);
 			return;
 		}

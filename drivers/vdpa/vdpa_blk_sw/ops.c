@@ -48,14 +48,10 @@ void vbs_config_fill(struct vbs_dev *dev)
 
 	memset(c, 0, sizeof(*c));
 	c->capacity = __cpu_to_virtio64(true, dev->capacity);
-	/*
-	 * One page per segment: a segment then spans at most two pages, so
-	 * a request of seg_max segments always fits VBS_MAX_BVECS bio_vecs
-	 * however scattered the guest's memory is.
-	 */
-	c->size_max = __cpu_to_virtio32(true, PAGE_SIZE);
-	c->seg_max = __cpu_to_virtio32(true, min_t(u32, VBS_SEG_MAX,
-						   dev->p.queue_size - 2));
+	c->size_max = __cpu_to_virtio32(true, VBS_SIZE_MAX);
+	/* Room for the header and the status in a full ring. */
+	dev->seg_max = min_t(u32, VBS_SEG_MAX, dev->p.queue_size - 2);
+	c->seg_max = __cpu_to_virtio32(true, dev->seg_max);
 	c->blk_size = __cpu_to_virtio32(true, bs);
 	c->physical_block_exp = ilog2(pbs / bs);
 	c->alignment_offset = 0;

@@ -161,11 +161,6 @@ static u8 vbs_req_rw(struct vbs_dev *dev, struct vbs_vq *vq,
 			write ? "write" : "read", req->len, req->sector);
 		return VIRTIO_BLK_S_IOERR;
 	}
-	if (kiov->used - kiov->i > VBS_SEG_MAX + 1) {
-		dev_dbg(&dev->vdpa.dev, "too many segments: %u\n",
-			kiov->used - kiov->i);
-		return VIRTIO_BLK_S_IOERR;
-	}
 	if (!req->len)
 		return VIRTIO_BLK_S_OK;
 	/* IOPOLL: one more would risk a tag wait nobody polls (backend.c). */
@@ -304,6 +299,14 @@ bool vbs_req_start(struct vbs_vq *vq, struct vbs_req *req)
 	}
 	req->in_len = 1;
 	data_in = wlen - 1;
+
+	/* Header, seg_max data segments and the status at most. */
+	if (vq->riov.used + vq->wiov.used > dev->seg_max + 2) {
+		dev_dbg(&dev->vdpa.dev, "chain of %u descriptors\n",
+			vq->riov.used + vq->wiov.used);
+		status = VIRTIO_BLK_S_IOERR;
+		goto end;
+	}
 
 	if (rlen < sizeof(hdr) ||
 	    vringh_iov_pull_iotlb(&vq->vring, &vq->riov, &hdr,

@@ -9,6 +9,7 @@
 #include <linux/bvec.h>
 #include <linux/fs.h>
 #include <linux/kthread.h>
+#include <linux/log2.h>
 #include <linux/llist.h>
 #include <linux/mempool.h>
 #include <linux/mm_types.h>
@@ -32,8 +33,16 @@
 #define VBS_MAX_QUEUES		16
 #define VBS_QUEUE_SIZE_MAX	1024
 #define VBS_QUEUE_SIZE_MIN	2
-/* Data segments per request; the guest is told seg_max = this. */
+/* Data segments per request; the guest is told seg_max = this (at most). */
 #define VBS_SEG_MAX		254
+/*
+ * Bytes per segment (size_max).  One page: a segment then spans at most two
+ * pages, so a request of seg_max segments always fits VBS_MAX_BVECS
+ * bio_vecs however scattered the guest's memory is.
+ */
+#define VBS_SIZE_MAX		PAGE_SIZE
+/* iovec entries a vringh_kiov keeps between requests: a legal chain's */
+#define VBS_KIOV_KEEP		roundup_pow_of_two(VBS_SEG_MAX + 2)
 /* bio_vecs one request may use: 4 MiB in pinned pages (VA mode). */
 #define VBS_MAX_BVECS		1024
 /* 64 KiB in pages; as large as @dwz, which shares its room */
@@ -265,6 +274,9 @@ struct vbs_vq {
  * @writethrough: the driver turned the write cache off (CONFIG_WCE):
  *	writes are durable when they complete (IOCB_DSYNC)
  * @capacity: size in 512-byte sectors seen by the guest
+ * @seg_max: data segments per request the guest is told (seg_max): a
+ *	longer chain, or more than @seg_max * VBS_SIZE_MAX bytes of data, is
+ *	a bad request
  * @features: device features offered (after provisioning)
  * @driver_features: features the driver accepted
  * @status: virtio device status
@@ -313,6 +325,7 @@ struct vbs_dev {
 	unsigned int dio_align_mask;
 	bool writethrough;
 	u64 capacity;
+	u32 seg_max;
 	u64 features;
 	u64 driver_features;
 	u8 status;

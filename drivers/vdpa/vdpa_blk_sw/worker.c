@@ -358,6 +358,24 @@ static bool vbs_vq_reap(struct vbs_vq *vq, bool rings)
 	return true;
 }
 
+/*
+ * A chain longer than any legal request grew the iovecs: give that memory
+ * back rather than keep it until reset.
+ */
+static void vbs_kiov_trim(struct vringh_kiov *kiov)
+{
+	if ((kiov->max_num & ~VRINGH_IOV_ALLOCATED) > VBS_KIOV_KEEP) {
+		vringh_kiov_cleanup(kiov);
+		vringh_kiov_init(kiov, NULL, 0);
+	}
+}
+
+static void vbs_vq_trim_kiovs(struct vbs_vq *vq)
+{
+	vbs_kiov_trim(&vq->riov);
+	vbs_kiov_trim(&vq->wiov);
+}
+
 /* Start new requests; true if any was started. */
 static bool vbs_vq_fetch(struct vbs_vq *vq)
 {
@@ -367,6 +385,7 @@ static bool vbs_vq_fetch(struct vbs_vq *vq)
 	while (n < VBS_BUDGET) {
 		struct llist_node *node;
 		struct vbs_req *req;
+		bool started;
 		u16 head;
 		int ret;
 
@@ -375,10 +394,17 @@ static bool vbs_vq_fetch(struct vbs_vq *vq)
 			break;	/* every slot busy: a completion wakes us */
 		req = llist_entry(node, struct vbs_req, node);
 
+		/*
+		 * vringh grows the iovecs to the chain's length, which an
+		 * indirect table makes up to 2^28: a failed allocation only
+		 * breaks the device (vbs_req_start() refuses what is longer
+		 * than a legal request).
+		 */
 		ret = vringh_getdesc_iotlb(&vq->vring, &vq->riov, &vq->wiov,
-					   &head, GFP_KERNEL);
+					   &head, GFP_KERNEL | __GFP_NOWARN);
 		if (ret <= 0) {
 			llist_add(node, &vq->free);
+			vbs_vq_trim_kiovs(vq);
 			if (ret < 0) {
 				vq->broken = true;
 				vbs_dev_set_broken(dev, vq,
@@ -390,7 +416,9 @@ static bool vbs_vq_fetch(struct vbs_vq *vq)
 		vq->inflight++;
 		req->head = head;
 		req->epoch = vq->epoch;
-		if (!vbs_req_start(vq, req)) {
+		started = vbs_req_start(vq, req);
+		vbs_vq_trim_kiovs(vq);
+		if (!started) {
 			/*
 			 * Out of bio_vec arrays, or of polled slots: retry
 			 * once some come back.
