@@ -666,7 +666,8 @@ static void expect(struct req *r)
 		bool out = type == VIRTIO_BLK_T_OUT;
 
 		len = out ? data_out : data_in;
-		if (!ranges_ok(hdr_sector, len)) {
+		if (!ranges_ok(hdr_sector, len) ||
+		    len > (uint64_t)fz.seg_max * fz.size_max) {
 			set_st(r, VIRTIO_BLK_S_IOERR, 1);
 			return;
 		}

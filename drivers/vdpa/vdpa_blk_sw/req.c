@@ -152,6 +152,13 @@ static u8 vbs_req_rw(struct vbs_dev *dev, struct vbs_vq *vq,
 	int ret;
 
 	req->len = write ? data_out : data_in;
+	/* Also keeps bi_size, in_len and MAX_RW_COUNT from overflowing. */
+	if (req->len > min_t(size_t, (size_t)dev->seg_max * VBS_SIZE_MAX,
+			     MAX_RW_COUNT)) {
+		dev_dbg(&dev->vdpa.dev, "request of %zu bytes: over seg_max * size_max\n",
+			req->len);
+		return VIRTIO_BLK_S_IOERR;
+	}
 	if (write && (dev->features & BIT_ULL(VIRTIO_BLK_F_RO))) {
 		dev_dbg(&dev->vdpa.dev, "write to a read-only disk\n");
 		return VIRTIO_BLK_S_IOERR;
