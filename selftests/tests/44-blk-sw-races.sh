@@ -32,7 +32,10 @@
 #     ENODEV);
 #  f) two devices asked to share one writable backing: the second is
 #     refused with EBUSY (a file, also under another path; a block device);
-#     once the first is deleted the backing can be used again.
+#     once the first is deleted the backing can be used again;
+#  g) "resize" (a config interrupt) from two writers while virtio_vdpa
+#     unbinds and binds: the callback must not run once the driver let go
+#     of its data (a use-after-free the debug kernel's KASAN reports).
 # In (a), (b) and (d) fio first writes a verify pattern to the first 16 MiB
 # of a file backing and the disruptions hit writes to the rest: after the
 # cycles, a fresh device on the same backing must read the pattern back.
@@ -368,6 +371,36 @@ vdpa_dev_del sb1
 vdpa_dev_add "$BSW_MGMTDEV" sb2
 vdpa_dev_del sb2
 case_time "f) shared backing refused (file, hard link, symlink, block device)" 1
+
+# --- g) config interrupts while the driver goes -----------------------------
+resizer()
+{
+	local i=0
+
+	while [ -e "$1/resize" ]; do
+		echo 1 > "$1/resize" 2> /dev/null || [ ! -e "$1/resize" ] || return 1
+		i=$((i + 1))
+	done
+	echo "$i"
+}
+bsw_stage rz backing="$img"
+vdpa_dev_add "$BSW_MGMTDEV" rz
+rz_pids=()
+for p in 1 2; do
+	resizer "$VDPA_SYSFS/devices/rz/blk_sw" > "resize.$p" 2>&1 &
+	rz_pids+=($!)
+done
+for i in $(seq "$CYCLES"); do
+	vdpa_bind_virtio rz > /dev/null || fail "bind $i under resizes failed"
+	vdpa_unbind rz
+	progress "$i" "$CYCLES"
+done
+vdpa_dev_del rz
+for p in "${rz_pids[@]}"; do
+	wait "$p" || fail "a resize failed while the device existed"
+done
+log "g) $(cat resize.1) + $(cat resize.2) resizes"
+case_time "g) unbind/bind under config interrupts" "$CYCLES"
 
 # --- nothing left ------------------------------------------------------------
 [ -z "$(ls "$VDPA_SYSFS/devices")" ] || fail "devices left: $(ls "$VDPA_SYSFS/devices")"

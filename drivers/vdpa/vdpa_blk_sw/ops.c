@@ -73,16 +73,16 @@ void vbs_config_fill(struct vbs_dev *dev)
 /**
  * vbs_config_changed() - tell the driver the config space changed
  * @dev: the device
+ *
+ * The callback runs under @dev->lock, as the virtqueue callbacks do, so
+ * that a reset or an unbind cannot free its private data under it.
  */
 void vbs_config_changed(struct vbs_dev *dev)
 {
-	struct vdpa_callback cb;
-
-	down_write(&dev->lock);
-	cb = dev->config_cb;
-	up_write(&dev->lock);
-	if (cb.callback)
-		cb.callback(cb.private);
+	down_read(&dev->lock);
+	if (dev->config_cb.callback)
+		dev->config_cb.callback(dev->config_cb.private);
+	up_read(&dev->lock);
 }
 
 /**
