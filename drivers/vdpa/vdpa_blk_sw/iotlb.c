@@ -278,6 +278,13 @@ void vbs_iotlb_check_pt(struct vbs_dev *dev)
 	mutex_unlock(&dev->iotlb_mutex);
 }
 
+static bool vbs_map_same(const struct vhost_iotlb_map *a,
+			 const struct vhost_iotlb_map *b)
+{
+	return a->start == b->start && a->last == b->last &&
+	       a->addr == b->addr && a->perm == b->perm;
+}
+
 /* The entry of @tree identical to @map, or NULL. */
 static struct vhost_iotlb_map *vbs_iotlb_same(struct vhost_iotlb *tree,
 					      const struct vhost_iotlb_map *map)
@@ -286,10 +293,7 @@ static struct vhost_iotlb_map *vbs_iotlb_same(struct vhost_iotlb *tree,
 	struct vhost_iotlb_map *m = vhost_iotlb_itree_first(tree, map->start,
 							    map->start);
 
-	if (!m || m->start != map->start || m->last != map->last ||
-	    m->addr != map->addr || m->perm != map->perm)
-		return NULL;
-	return m;
+	return m && vbs_map_same(m, map) ? m : NULL;
 }
 
 /* Is every entry of @old also in @new, unchanged? */
@@ -334,6 +338,32 @@ static void vbs_iotlb_hold_pages(struct vbs_dev *dev, struct vhost_iotlb *tree)
 	}
 }
 
+/*
+ * Does @map give read-only access to part of a running queue's used ring?
+ * Called with @dev->iotlb_mutex held.
+ */
+static struct vbs_vq *vbs_map_ro_used(struct vbs_dev *dev,
+				      const struct vhost_iotlb_map *map)
+{
+	u32 i;
+
+	if (map->perm & VHOST_MAP_WO)
+		return NULL;
+	for (i = 0; i < dev->nvqs; i++) {
+		struct vbs_vq *vq = &dev->vqs[i];
+		u64 last;
+
+		/* A ring past the top of the address space broke at ready. */
+		if (!vq->used_len ||
+		    check_add_overflow(vq->used_iova, (u64)vq->used_len - 1,
+				       &last))
+			continue;
+		if (map->start <= last && map->last >= vq->used_iova)
+			return vq;
+	}
+	return NULL;
+}
+
 /* Is any byte of [iova, iova + len) mapped without write permission? */
 static bool vbs_iotlb_range_ro(struct vhost_iotlb *tree, u64 iova, u64 len)
 {
@@ -360,20 +390,13 @@ static void vbs_iotlb_drop_ro_used(struct vbs_dev *dev,
 				   struct vhost_iotlb *tree)
 {
 	struct vhost_iotlb_map *map, *next;
-	u32 i;
+	struct vbs_vq *vq;
 
-	for (i = 0; i < dev->nvqs; i++) {
-		struct vbs_vq *vq = &dev->vqs[i];
-		u64 first = vq->used_iova, last;
-
-		if (!vq->used_len ||
-		    check_add_overflow(first, (u64)vq->used_len - 1, &last))
-			continue;
-		for (map = vhost_iotlb_itree_first(tree, first, last); map;
-		     map = next) {
-			next = vhost_iotlb_itree_next(map, first, last);
-			if (map->perm & VHOST_MAP_WO)
-				continue;
+	for (map = vhost_iotlb_itree_first(tree, 0, ULLONG_MAX); map;
+	     map = next) {
+		next = vhost_iotlb_itree_next(map, 0, ULLONG_MAX);
+		vq = vbs_map_ro_used(dev, map);
+		if (vq) {
 			vhost_iotlb_map_free(tree, map);
 			vbs_dev_break_async(dev, vq,
 					    "used ring mapped read-only");
@@ -409,20 +432,191 @@ int vbs_iotlb_watch_used(struct vbs_dev *dev, struct vbs_vq *vq, u64 iova,
 	return ret;
 }
 
+/*
+ * Walk @old and @new in address order (the entries of each do not overlap)
+ * and call @fn for every entry of @old that @new lacks (@gone) and every
+ * entry of @new that @old lacks; an entry that changed is both.  Stops at
+ * the first non-zero result of @fn and returns it.
+ */
+static int vbs_iotlb_diff(struct vhost_iotlb *old, struct vhost_iotlb *new,
+			  int (*fn)(struct vhost_iotlb_map *map, bool gone,
+				    void *ctx),
+			  void *ctx)
+{
+	struct vhost_iotlb_map *o = vhost_iotlb_itree_first(old, 0, ULLONG_MAX);
+	struct vhost_iotlb_map *n = vhost_iotlb_itree_first(new, 0, ULLONG_MAX);
+	int ret = 0;
+
+	while ((o || n) && !ret) {
+		if (o && n && vbs_map_same(o, n)) {
+			o = vhost_iotlb_itree_next(o, 0, ULLONG_MAX);
+			n = vhost_iotlb_itree_next(n, 0, ULLONG_MAX);
+		} else if (o && (!n || o->start <= n->start)) {
+			ret = fn(o, true, ctx);
+			o = vhost_iotlb_itree_next(o, 0, ULLONG_MAX);
+		} else {
+			ret = fn(n, false, ctx);
+			n = vhost_iotlb_itree_next(n, 0, ULLONG_MAX);
+		}
+	}
+	return ret;
+}
+
+/* Entries set_map() adds in place at most; more are copied aside. */
+#define VBS_ADD_IN_PLACE	32
+
+/* What a set_map() changes, for the in-place paths. */
+struct vbs_delta {
+	unsigned int gone;
+	unsigned int added;
+	struct vhost_iotlb_map *add[VBS_ADD_IN_PLACE];
+	struct vhost_iotlb *removed;
+};
+
+static int vbs_delta_count(struct vhost_iotlb_map *map, bool gone, void *ctx)
+{
+	struct vbs_delta *d = ctx;
+
+	if (gone)
+		d->gone++;
+	else
+		d->added++;
+	return 0;
+}
+
+static int vbs_delta_collect(struct vhost_iotlb_map *map, bool gone,
+			     void *ctx)
+{
+	struct vbs_delta *d = ctx;
+
+	if (!gone) {
+		d->add[d->added++] = map;
+		return 0;
+	}
+	return vhost_iotlb_add_range_ctx(d->removed, map->start, map->last,
+					 map->addr, map->perm, map->opaque);
+}
+
+/*
+ * set_map() that only adds a few entries (vhost-vdpa's map path calls it
+ * once per physically contiguous run): insert them under the lock rather
+ * than copy the whole tree.  On failure nothing changed.
+ * Called with @dev->iotlb_mutex held.
+ */
+static int vbs_iotlb_add_in_place(struct vbs_dev *dev, struct vhost_iotlb *src,
+				  struct vbs_delta *d)
+{
+	void *held = dev->vdpa.use_va ? NULL : VBS_MAP_HELD;
+	unsigned int i, done;
+	struct vbs_vq *vq;
+	int ret = 0;
+
+	d->added = 0;
+	vbs_iotlb_diff(dev->iotlb, src, vbs_delta_collect, d);
+	for (i = 0; i < d->added; i++) {
+		vq = vbs_map_ro_used(dev, d->add[i]);
+		if (vq) {
+			vbs_dev_break_async(dev, vq,
+					    "used ring mapped read-only");
+			d->add[i] = NULL;
+		} else if (held && !vbs_pages_get(d->add[i])) {
+			d->add[i] = NULL;
+		}
+	}
+
+	spin_lock(&dev->iotlb_lock);
+	for (done = 0; done < d->added && !ret; done++)
+		if (d->add[done])
+			ret = vhost_iotlb_add_range_ctx(dev->iotlb,
+							d->add[done]->start,
+							d->add[done]->last,
+							d->add[done]->addr,
+							d->add[done]->perm,
+							held);
+	if (ret) {
+		/* The last one failed: take the others out again. */
+		for (i = 0; i + 1 < done; i++)
+			if (d->add[i])
+				vhost_iotlb_map_free(dev->iotlb,
+						     vbs_iotlb_same(dev->iotlb,
+								    d->add[i]));
+	}
+	spin_unlock(&dev->iotlb_lock);
+
+	if (ret && held)
+		for (i = 0; i < d->added; i++)
+			if (d->add[i])
+				vbs_pages_put(PHYS_PFN(d->add[i]->addr),
+					      PHYS_PFN(d->add[i]->addr +
+						       d->add[i]->size - 1) -
+					      PHYS_PFN(d->add[i]->addr) + 1);
+	return ret;
+}
+
+/*
+ * set_map() that only removes entries (vhost-vdpa's unmap path): take them
+ * out under the lock, into @d->removed, which the caller releases after a
+ * grace period.  On failure nothing changed.
+ * Called with @dev->iotlb_mutex held.
+ */
+static int vbs_iotlb_remove_in_place(struct vbs_dev *dev,
+				     struct vhost_iotlb *src,
+				     struct vbs_delta *d)
+{
+	struct vhost_iotlb_map *map;
+	int ret;
+
+	ret = vbs_iotlb_diff(dev->iotlb, src, vbs_delta_collect, d);
+	if (ret) {
+		vhost_iotlb_reset(d->removed);
+		return ret;
+	}
+	spin_lock(&dev->iotlb_lock);
+	for (map = vhost_iotlb_itree_first(d->removed, 0, ULLONG_MAX); map;
+	     map = vhost_iotlb_itree_next(map, 0, ULLONG_MAX))
+		vhost_iotlb_map_free(dev->iotlb,
+				     vbs_iotlb_same(dev->iotlb, map));
+	spin_unlock(&dev->iotlb_lock);
+	return 0;
+}
+
+/*
+ * The usual set_map()s change a few entries of a large tree: apply those
+ * in place.  Returns 0 when done (@removed then holds what went away),
+ * else the whole tree must be copied.  Called with @dev->iotlb_mutex held.
+ */
+static int vbs_iotlb_set_in_place(struct vbs_dev *dev, struct vhost_iotlb *src,
+				  struct vhost_iotlb *removed)
+{
+	struct vbs_delta d = { .removed = removed };
+
+	if (dev->iotlb_pt)
+		return -EINVAL;
+	vbs_iotlb_diff(dev->iotlb, src, vbs_delta_count, &d);
+	if (!d.gone && d.added <= VBS_ADD_IN_PLACE)
+		return d.added ? vbs_iotlb_add_in_place(dev, src, &d) : 0;
+	if (!d.added)
+		return vbs_iotlb_remove_in_place(dev, src, &d);
+	return -E2BIG;
+}
+
 /**
- * vbs_iotlb_set() - replace the address space with a copy of @src
+ * vbs_iotlb_set() - replace the address space with @src's
  * @dev: the device
  * @src: vhost-vdpa's tree for the address space
  *
- * The copy holds every entry of @src: vhost-vdpa already bounded their
- * number (max_iotlb_entries; in PA mode, RLIMIT_MEMLOCK too), and refusing
- * some would fail a guest whose memory vhost-vdpa accepted, such as
- * 256 MiB of 4 KiB shmem pages.  It is built aside, so a failure leaves
- * the old mappings in place, and exchanged whole under @dev->iotlb_lock.
- * In PA mode its entries hold their pages (see the top of the file).
- * An entry that maps a running queue's used ring read-only is left out
- * and breaks the device.  Neither @dev->lock nor a worker is waited for,
- * only requests using a mapping that went away.
+ * The device's tree takes every entry of @src: vhost-vdpa already bounded
+ * their number (max_iotlb_entries; in PA mode, RLIMIT_MEMLOCK too), and
+ * refusing some would fail a guest whose memory vhost-vdpa accepted, such
+ * as 256 MiB of 4 KiB shmem pages.  A change of only additions (up to
+ * VBS_ADD_IN_PLACE) or only removals is applied in place; any other is
+ * built aside, in a copy of @src, and exchanged whole.  Either way readers,
+ * under @dev->iotlb_lock, see the old or the new address space whole, and
+ * a failure leaves the old one in place.  The work is a walk of both trees
+ * plus what changed.  In PA mode the entries hold their pages (see the top
+ * of the file).  An entry that maps a running queue's used ring read-only
+ * is left out and breaks the device.  Neither @dev->lock nor a worker is
+ * waited for, only requests using a mapping that went away.
  *
  * Return: 0 or -ENOMEM.
  */
@@ -432,6 +626,18 @@ int vbs_iotlb_set(struct vbs_dev *dev, struct vhost_iotlb *src)
 	struct vhost_iotlb tree;
 	bool shrunk;
 	int ret;
+
+	vhost_iotlb_init(&tree, UINT_MAX, 0);
+	mutex_lock(&dev->iotlb_mutex);
+	ret = vbs_iotlb_set_in_place(dev, src, &tree);
+	mutex_unlock(&dev->iotlb_mutex);
+	if (!ret) {
+		/* @tree holds the entries removed. */
+		if (tree.nmaps)
+			synchronize_srcu(&dev->iotlb_srcu);
+		vbs_iotlb_release(&tree);
+		return 0;
+	}
 
 	vhost_iotlb_init(&tree, max_t(unsigned int, src->nmaps,
 				      VBS_MAX_IOTLB_ENTRIES), 0);
