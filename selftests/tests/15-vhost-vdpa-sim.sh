@@ -39,7 +39,7 @@ run_suite()
 	vhost=$(vdpa_bind_vhost vvblk0) || exit
 	log "$tag: vvblk0 ($mgmtdev) -> $vhost, RLIMIT_MEMLOCK $(ulimit -l) KiB"
 
-	timeout --kill-after=10 240 "$test_bin" --dev "$vhost" --mgmtdev "$mgmtdev" \
+	timeout --kill-after=10 $((240 * ${SELFTESTS_TIMEOUT_SCALE:-1})) "$test_bin" --dev "$vhost" --mgmtdev "$mgmtdev" \
 		> "$RESULTS_DIR/vhost_vdpa_test-$tag.tap" 2>&1 || rc=$?
 	sed "s/^/$tag: /" "$RESULTS_DIR/vhost_vdpa_test-$tag.tap" >&2
 	[ "$rc" = 0 ] || fail "$tag: vhost_vdpa_test failed (status $rc)"
