@@ -1237,10 +1237,10 @@ TEST_F_TIMEOUT(owner, owner_indirect_memory, 240)
 	ASSERT_EQ(0, vd_reset(self->dev));
 	usleep(500000);
 	free2 = meminfo_kb("MemFree");
-	TH_LOG("%u reads of %u descriptors in %llu ms: %u IOERR%s; MemFree %ld -> %ld kB (-%ld), MemAvailable %ld -> %ld kB (-%ld); after a reset MemFree %ld kB",
+	TH_LOG("%u reads of %u descriptors in %llu ms: %u IOERR%s; MemFree %ld -> %ld kB (%+ld), MemAvailable %ld -> %ld kB (%+ld); after a reset MemFree %ld kB",
 	       MEM_QUEUES, MEM_DESCS, (unsigned long long)ms_since(t0), ioerr,
 	       resets ? ", then DEVICE_NEEDS_RESET" : "", free0, free1,
-	       free0 - free1, avail0, avail1, avail0 - avail1, free2);
+	       free1 - free0, avail0, avail1, avail1 - avail0, free2);
 	if (!resets)
 		EXPECT_EQ(MEM_QUEUES, ioerr);
 	EXPECT_LT(free0 - free1, MEM_KEEP_MAX_KB)
