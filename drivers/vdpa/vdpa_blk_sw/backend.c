@@ -8,7 +8,8 @@
  * IOCB_HIPRI and ->iopoll() (then also IOCB_NOWAIT: see vbs_rw_punt()).
  * Buffered I/O is first tried with IOCB_NOWAIT when the file supports it
  * and otherwise, like flush, discard and write zeroes, runs on a workqueue
- * so that it never blocks the polling worker.
+ * so that it never blocks the polling worker; so does a write to a file
+ * while its file system freezes (vbs_start_write_nowait()).
  * Every path ends in vbs_rw_done() or vbs_req_complete().
  */
 
@@ -306,6 +307,35 @@ static void vbs_rw_work(struct work_struct *work)
 	vbs_rw_sync(container_of(work, struct vbs_req, work));
 }
 
+/* A write whose freeze protection the worker could not take. */
+static void vbs_rw_frozen_work(struct work_struct *work)
+{
+	struct vbs_req *req = container_of(work, struct vbs_req, work);
+
+	kiocb_start_write(&req->iocb);	/* sleeps until the thaw */
+	vbs_rw_sync(req);
+}
+
+/*
+ * Freeze protection for a write to a regular file, without sleeping, as
+ * io_uring takes it for a nonblocking attempt.  A worker asleep in
+ * sb_start_write() while a freeze is pending would serve none of its
+ * queues until the thaw; and since every write holds the protection until
+ * vbs_rw_done(), which a polled write reaches only when the worker polls
+ * it, the freeze could wait for the worker forever.  A write that cannot
+ * have it now waits on the workqueue (vbs_rw_frozen_work()).
+ */
+static bool vbs_start_write_nowait(struct vbs_req *req)
+{
+	struct super_block *sb = file_inode(req->iocb.ki_filp)->i_sb;
+
+	if (!sb_start_write_trylock(sb))
+		return false;
+	/* Released for lockdep as kiocb_start_write() does: vbs_rw_done(). */
+	__sb_writers_release(sb, SB_FREEZE_WRITE);
+	return true;
+}
+
 static void vbs_req_iter_init(struct vbs_req *req)
 {
 	iov_iter_bvec(&req->iter, vbs_req_is_write(req) ? ITER_SOURCE :
@@ -355,12 +385,17 @@ static void vbs_rw_submit(struct vbs_req *req)
 	iocb->ki_flags = dev->file->f_iocb_flags;
 	if (vbs_req_is_write(req) && READ_ONCE(dev->writethrough))
 		iocb->ki_flags |= IOCB_DSYNC;
-	if (vbs_req_is_write(req) && vbs_backing_is_reg(dev))
-		kiocb_start_write(iocb);
 
 	/* Unaligned requests on an O_DIRECT backing go through the cache. */
 	if ((iocb->ki_flags & IOCB_DIRECT) && !vbs_dio_aligned(dev, req))
 		iocb->ki_flags &= ~IOCB_DIRECT;
+
+	if (vbs_req_is_write(req) && vbs_backing_is_reg(dev) &&
+	    !vbs_start_write_nowait(req)) {
+		INIT_WORK(&req->work, vbs_rw_frozen_work);
+		queue_work(dev->io_wq, &req->work);
+		return;
+	}
 
 	if (iocb->ki_flags & IOCB_DIRECT) {
 		iocb->ki_complete = vbs_rw_done;
