@@ -297,6 +297,14 @@ static int vbs_dev_add(struct vdpa_mgmt_dev *mdev, const char *name,
 			ret = -EINVAL;
 			goto free_params;
 		}
+		/* A device offering CONFIG_WCE must offer FLUSH (virtio 1.2, 5.2.5.2). */
+		if ((features & BIT_ULL(VIRTIO_BLK_F_CONFIG_WCE)) &&
+		    !(features & BIT_ULL(VIRTIO_BLK_F_FLUSH))) {
+			pr_info_ratelimited("%s: device_features 0x%llx: CONFIG_WCE without FLUSH\n",
+					    name, features);
+			ret = -EINVAL;
+			goto free_params;
+		}
 		if (features & BIT_ULL(VIRTIO_BLK_F_RO))
 			p->read_only = true;
 	}
