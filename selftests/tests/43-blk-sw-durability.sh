@@ -26,6 +26,9 @@
 #  - the same write-through checks on a device provisioned without FLUSH
 #    (device_features), where the driver sends no FLUSH and must get
 #    write-through semantics without asking;
+#  - write through, WRITE_ZEROES (blkdiscard -z, and fallocate -p for
+#    UNMAP) over written data: at the mark after each request, the replayed
+#    log holds the zeroes (lw_replay --expect), though no FLUSH was sent;
 #  - the replay of the whole log equals the data device, byte for byte
 #    (the replayer is right).
 # Then the same with the backing a file on ext4 over dm-log-writes
@@ -195,6 +198,39 @@ expect_eq "$dev queue/write_cache" "$(cat "$blk/queue/write_cache")" "write thro
 nf_cache=$(bsw_attr dnf write_cache)
 wt_check nf dnf "$dev" "no FLUSH"
 expect_eq "dnf write_cache" "$nf_cache" "write through"
+
+# --- write through: WRITE_ZEROES is durable when it completes ---------------
+# With the cache off the guest sends no FLUSH, so a completed WRITE_ZEROES
+# must be durable like a write. dm-log-writes has no write-zeroes support:
+# the device's zeroing reaches it as plain writes, which it logs only at a
+# flush. The replay at the mark after each request must show the zeroes.
+lw_create lwwz
+bsw_add dwz backing="$LW_DEV"
+dev=$(vdpa_bind_virtio dwz) || exit
+blk=/sys/block/${dev#/dev/}
+echo "write through" > "$blk/cache_type" || fail "cannot turn the write cache off"
+expect_eq "dwz write_cache" "$(bsw_attr dwz write_cache)" "write through"
+# wz.data: 4 MiB written; wz.zero: [1, 2) MiB zeroed; wz.unmap: also [2, 3)
+head -c $((4 * MB)) /dev/urandom > wz.data || fail "cannot make the pattern"
+cp wz.data wz.zero && dd if=/dev/zero of=wz.zero bs=1M seek=1 count=1 conv=notrunc status=none ||
+	fail "cannot make the expected image"
+cp wz.zero wz.unmap && dd if=/dev/zero of=wz.unmap bs=1M seek=2 count=1 conv=notrunc status=none ||
+	fail "cannot make the expected image"
+dd if=wz.data of="$dev" bs=1M oflag=direct status=none || fail "write to $dev failed"
+dmsetup message lwwz 0 mark wz-data || fail "mark wz-data failed"
+blkdiscard -z -o $((1 * MB)) -l $((1 * MB)) "$dev" || fail "blkdiscard -z failed"
+dmsetup message lwwz 0 mark wz-zero || fail "mark wz-zero failed"
+fallocate -p -o $((2 * MB)) -l $((1 * MB)) "$dev" || fail "fallocate -p on $dev failed"
+dmsetup message lwwz 0 mark wz-unmap || fail "mark wz-unmap failed"
+cmp -n $((4 * MB)) wz.unmap "$dev" || fail "$dev does not read back what was written and zeroed"
+expect_eq "dwz errors" "$(bsw_qstat dwz 0 errors)" 0
+vdpa_unbind dwz
+vdpa_dev_del dwz
+lw_finish lwwz
+replay wz --expect wz-data:0:wz.data --expect wz-zero:0:wz.zero \
+	--expect wz-unmap:0:wz.unmap || fail "write through: zeroed ranges are not durable"
+cmp "$IMG" "$LW_DATA" || fail "write zeroes: the replayed log differs from the data device"
+log "write through: WRITE_ZEROES (without and with UNMAP) durable at completion"
 
 # --- a file on ext4 over dm-log-writes -------------------------------------
 # FLUSH is ext4's fsync: the data, and the unwritten-extent conversion of
