@@ -498,6 +498,31 @@ static int vbs_dwz_one(struct vbs_dev *dev, u32 type,
 	return vbs_write_zeroes_slow(dev, pos, len);
 }
 
+/*
+ * In write-through mode the driver sends no FLUSH: a completed discard or
+ * write zeroes must be durable like a write (zeroes written as pages, an
+ * extent change), or the old data can come back after a power cut.
+ */
+static int vbs_dwz_sync(struct vbs_dev *dev, struct vbs_req *req)
+{
+	loff_t start = LLONG_MAX, end = 0;
+	unsigned int i;
+
+	for (i = 0; i < req->dwz_count; i++) {
+		loff_t pos = le64_to_cpu(req->dwz[i].sector) << SECTOR_SHIFT;
+		u64 len = (u64)le32_to_cpu(req->dwz[i].num_sectors) <<
+			  SECTOR_SHIFT;
+
+		if (!len)
+			continue;
+		start = min(start, pos);
+		end = max_t(loff_t, end, pos + len - 1);
+	}
+	if (start > end)
+		return 0;
+	return vfs_fsync_range(dev->file, start, end, 1);
+}
+
 static void vbs_blocking_work(struct work_struct *work)
 {
 	struct vbs_req *req = container_of(work, struct vbs_req, work);
@@ -514,6 +539,8 @@ static void vbs_blocking_work(struct work_struct *work)
 	case VIRTIO_BLK_T_WRITE_ZEROES:
 		for (i = 0; i < req->dwz_count && !ret; i++)
 			ret = vbs_dwz_one(dev, req->type, &req->dwz[i]);
+		if (!ret && READ_ONCE(dev->writethrough))
+			ret = vbs_dwz_sync(dev, req);
 		break;
 	default:
 		ret = -EOPNOTSUPP;
