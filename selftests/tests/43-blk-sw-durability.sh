@@ -27,8 +27,9 @@
 #    (device_features), where the driver sends no FLUSH and must get
 #    write-through semantics without asking;
 #  - write through, WRITE_ZEROES (blkdiscard -z, and fallocate -p for
-#    UNMAP) over written data: at the mark after each request, the replayed
-#    log holds the zeroes (lw_replay --expect), though no FLUSH was sent;
+#    UNMAP) and DISCARD (blkdiscard: a real discard on this block device)
+#    over written data: at the mark after each request, the replayed log
+#    holds the zeroes (lw_replay --expect), though no FLUSH was sent;
 #  - the replay of the whole log equals the data device, byte for byte
 #    (the replayer is right).
 # Then the same with the backing a file on ext4 over dm-log-writes
@@ -210,11 +211,14 @@ dev=$(vdpa_bind_virtio dwz) || exit
 blk=/sys/block/${dev#/dev/}
 echo "write through" > "$blk/cache_type" || fail "cannot turn the write cache off"
 expect_eq "dwz write_cache" "$(bsw_attr dwz write_cache)" "write through"
-# wz.data: 4 MiB written; wz.zero: [1, 2) MiB zeroed; wz.unmap: also [2, 3)
+# wz.data: 4 MiB written; wz.zero: [1, 2) MiB zeroed; wz.unmap: also [2, 3);
+# wz.discard: also [3, 4)
 head -c $((4 * MB)) /dev/urandom > wz.data || fail "cannot make the pattern"
 cp wz.data wz.zero && dd if=/dev/zero of=wz.zero bs=1M seek=1 count=1 conv=notrunc status=none ||
 	fail "cannot make the expected image"
 cp wz.zero wz.unmap && dd if=/dev/zero of=wz.unmap bs=1M seek=2 count=1 conv=notrunc status=none ||
+	fail "cannot make the expected image"
+cp wz.unmap wz.discard && dd if=/dev/zero of=wz.discard bs=1M seek=3 count=1 conv=notrunc status=none ||
 	fail "cannot make the expected image"
 dd if=wz.data of="$dev" bs=1M oflag=direct status=none || fail "write to $dev failed"
 dmsetup message lwwz 0 mark wz-data || fail "mark wz-data failed"
@@ -222,15 +226,22 @@ blkdiscard -z -o $((1 * MB)) -l $((1 * MB)) "$dev" || fail "blkdiscard -z failed
 dmsetup message lwwz 0 mark wz-zero || fail "mark wz-zero failed"
 fallocate -p -o $((2 * MB)) -l $((1 * MB)) "$dev" || fail "fallocate -p on $dev failed"
 dmsetup message lwwz 0 mark wz-unmap || fail "mark wz-unmap failed"
-cmp -n $((4 * MB)) wz.unmap "$dev" || fail "$dev does not read back what was written and zeroed"
+# DISCARD on this block device backing is a real discard, which
+# dm-log-writes logs as one, replayed as zeroes (its loop device punches a
+# hole in /scratch: the data device reads zeroes too, see the last cmp)
+blkdiscard -o $((3 * MB)) -l $((1 * MB)) "$dev" || fail "blkdiscard failed"
+dmsetup message lwwz 0 mark wz-discard || fail "mark wz-discard failed"
+cmp -n $((3 * MB)) wz.unmap "$dev" || fail "$dev does not read back what was written and zeroed"
 expect_eq "dwz errors" "$(bsw_qstat dwz 0 errors)" 0
 vdpa_unbind dwz
 vdpa_dev_del dwz
 lw_finish lwwz
 replay wz --expect wz-data:0:wz.data --expect wz-zero:0:wz.zero \
-	--expect wz-unmap:0:wz.unmap || fail "write through: zeroed ranges are not durable"
+	--expect wz-unmap:0:wz.unmap --expect wz-discard:0:wz.discard ||
+	fail "write through: zeroed or discarded ranges are not durable"
+grep -q " \([1-9][0-9]*\) discards," "$RESULTS_DIR/wz.replay" || fail "no DISCARD in the log"
 cmp "$IMG" "$LW_DATA" || fail "write zeroes: the replayed log differs from the data device"
-log "write through: WRITE_ZEROES (without and with UNMAP) durable at completion"
+log "write through: WRITE_ZEROES (without and with UNMAP) and DISCARD durable at completion"
 
 # --- a file on ext4 over dm-log-writes -------------------------------------
 # FLUSH is ext4's fsync: the data, and the unwritten-extent conversion of
