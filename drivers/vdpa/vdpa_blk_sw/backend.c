@@ -219,6 +219,35 @@ u64 vbs_backend_sectors(struct vbs_dev *dev)
 }
 
 /**
+ * vbs_backend_discard_limits() - what a DISCARD can do on the backing
+ * @dev: the device, with its backing open
+ * @max_sectors: set to the most 512-byte sectors one range may discard, 0
+ *	when the backing cannot discard
+ * @align: set to the discard granularity in 512-byte sectors, at least a
+ *	logical block of the device
+ *
+ * A block device discards if its queue takes discards, within its own
+ * limits; a regular file always "can": a discard punches a hole, or is
+ * skipped on a file system that cannot.
+ */
+void vbs_backend_discard_limits(struct vbs_dev *dev, u32 *max_sectors,
+				u32 *align)
+{
+	u32 per_block = dev->p.block_size >> SECTOR_SHIFT;
+	struct block_device *bdev;
+
+	*max_sectors = VBS_MAX_DWZ_SECTORS;
+	*align = per_block;
+	if (!vbs_backing_is_bdev(dev))
+		return;
+	bdev = vbs_backing_bdev(dev);
+	*align = max(*align, bdev_discard_granularity(bdev) >> SECTOR_SHIFT);
+	*max_sectors = min_t(u32, bdev_max_discard_sectors(bdev),
+			     VBS_MAX_DWZ_SECTORS);
+	*max_sectors -= *max_sectors % *align;
+}
+
+/**
  * vbs_req_complete() - hand a finished request to the worker
  * @req: the request, with @req->status set
  *
@@ -467,6 +496,40 @@ static int vbs_write_zeroes_slow(struct vbs_dev *dev, loff_t pos, u64 len)
 	return 0;
 }
 
+/*
+ * DISCARD on a block device, as BLKDISCARD issues it.  fallocate() has no
+ * mode for it (blkdev_fallocate() refuses FALLOC_FL_NO_HIDE_STALE, and its
+ * punch hole writes zeroes).  The range shrinks to whole discard granules
+ * of the device, counted from its start as the block layer splits them: a
+ * discard is a hint, and must never reach past what the driver named.
+ */
+static int vbs_discard_bdev(struct vbs_dev *dev, u64 sector, u64 nr)
+{
+	struct block_device *bdev = vbs_backing_bdev(dev);
+	struct address_space *mapping = dev->file->f_mapping;
+	u64 base = get_start_sect(bdev), start, end;
+	u32 max, gran;
+	int ret;
+
+	vbs_backend_discard_limits(dev, &max, &gran);
+	if (!max)
+		return 0;
+	start = div_u64(base + sector + gran - 1, gran) * gran - base;
+	end = div_u64(base + sector + nr, gran) * gran - base;
+	if (start >= end)
+		return 0;
+
+	inode_lock(mapping->host);
+	filemap_invalidate_lock(mapping);
+	/* Cached pages of the range, dirty or not, are stale now. */
+	truncate_inode_pages_range(mapping, start << SECTOR_SHIFT,
+				   (end << SECTOR_SHIFT) - 1);
+	ret = blkdev_issue_discard(bdev, start, end - start, GFP_KERNEL);
+	filemap_invalidate_unlock(mapping);
+	inode_unlock(mapping->host);
+	return ret;
+}
+
 static int vbs_dwz_one(struct vbs_dev *dev, u32 type,
 		       const struct virtio_blk_discard_write_zeroes *seg)
 {
@@ -478,11 +541,11 @@ static int vbs_dwz_one(struct vbs_dev *dev, u32 type,
 	if (!len)
 		return 0;
 	if (type == VIRTIO_BLK_T_DISCARD) {
-		/* On a block device this is a real discard. */
 		if (vbs_backing_is_bdev(dev))
-			punch |= FALLOC_FL_NO_HIDE_STALE;
+			return vbs_discard_bdev(dev, pos >> SECTOR_SHIFT,
+						len >> SECTOR_SHIFT);
 		ret = vfs_fallocate(dev->file, punch, pos, len);
-		/* Discard is a hint: a backing that cannot is not an error. */
+		/* Discard is a hint: a file system that cannot is no error. */
 		return ret == -EOPNOTSUPP ? 0 : ret;
 	}
 

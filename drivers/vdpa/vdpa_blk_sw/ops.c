@@ -36,15 +36,17 @@ static struct vbs_vq *vbs_get_vq(struct vbs_dev *dev, u16 idx)
 void vbs_config_fill(struct vbs_dev *dev)
 {
 	struct virtio_blk_config *c = &dev->config;
-	u32 bs = dev->p.block_size, per_block = bs >> SECTOR_SHIFT;
+	u32 bs = dev->p.block_size;
 	struct block_device *bdev = vbs_backing_bdev(dev);
 	unsigned int pbs = bs, io_min = bs, io_opt = 0;
+	u32 max_discard, discard_align;
 
 	if (bdev) {
 		pbs = max(bdev_physical_block_size(bdev), bs);
 		io_min = max(bdev_io_min(bdev), bs);
 		io_opt = bdev_io_opt(bdev);
 	}
+	vbs_backend_discard_limits(dev, &max_discard, &discard_align);
 
 	memset(c, 0, sizeof(*c));
 	c->capacity = __cpu_to_virtio64(true, dev->capacity);
@@ -63,9 +65,9 @@ void vbs_config_fill(struct vbs_dev *dev)
 						       U16_MAX));
 	c->opt_io_size = __cpu_to_virtio32(true, io_opt / bs);
 	c->num_queues = __cpu_to_virtio16(true, dev->nvqs);
-	c->max_discard_sectors = __cpu_to_virtio32(true, VBS_MAX_DWZ_SECTORS);
+	c->max_discard_sectors = __cpu_to_virtio32(true, max_discard);
 	c->max_discard_seg = __cpu_to_virtio32(true, VBS_MAX_DWZ_SEGS);
-	c->discard_sector_alignment = __cpu_to_virtio32(true, per_block);
+	c->discard_sector_alignment = __cpu_to_virtio32(true, discard_align);
 	c->max_write_zeroes_sectors = __cpu_to_virtio32(true,
 							VBS_MAX_DWZ_SECTORS);
 	c->max_write_zeroes_seg = __cpu_to_virtio32(true, VBS_MAX_DWZ_SEGS);
