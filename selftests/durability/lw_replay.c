@@ -25,7 +25,8 @@
  * reading the log.
  *
  * usage: lw_replay --log LOGDEV --image FILE [--end-mark NAME]
- *                  [--journal FILE] [--expect-fua] [-v]
+ *                  [--journal FILE] [--expect-fua]
+ *                  [--expect MARK:OFFSET:FILE ...] [-v]
  *        lw_replay --journal FILE --check-mark NAME --image FILE
  *
  *   --image FILE     the replay target, a file as large as the data device
@@ -38,6 +39,9 @@
  *                    control) must lack at least one; every block that is
  *                    not all zeroes must be a complete block dur_writer wrote
  *   --expect-fua     fail if any write entry lacks the FUA flag
+ *   --expect MARK:OFFSET:FILE  at the mark MARK, the image from byte
+ *                    OFFSET on must equal FILE (for instance what a guest
+ *                    wrote, or zeroes where it discarded); repeatable
  *   --check-mark NAME  no replay: check FILE (for instance the backing file
  *                    read from a replayed, mounted file system) against the
  *                    journal's mark NAME
@@ -218,6 +222,79 @@ static bool check_mark(struct jmark *j, const uint8_t *img, uint64_t size)
 	return ok;
 }
 
+/* --expect: at a mark, a range of the image must equal a file */
+struct expect {
+	const char *mark, *path;
+	uint64_t off;
+	bool seen;
+};
+
+static struct expect *ex;
+static unsigned int nex;
+
+static void expect_add(const char *arg)
+{
+	const char *c1 = strchr(arg, ':'), *c2;
+	char *end;
+
+	c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+	if (!c1 || c1 == arg || !c2 || !c2[1])
+		die(2, "--expect %s: not MARK:OFFSET:FILE", arg);
+	ex = realloc(ex, (nex + 1) * sizeof(*ex));
+	if (!ex)
+		die(2, "no memory");
+	ex[nex].mark = strndup(arg, c1 - arg);
+	ex[nex].off = strtoull(c1 + 1, &end, 0);
+	if (end != c2 || !ex[nex].mark)
+		die(2, "--expect %s: bad offset", arg);
+	ex[nex].path = c2 + 1;
+	ex[nex].seen = false;
+	nex++;
+}
+
+/* Returns true when the image holds the file's bytes at the offset. */
+static bool check_expect(const struct expect *e, const uint8_t *img,
+			 uint64_t size)
+{
+	uint64_t i, len, nbad = 0, first = 0;
+	uint8_t *want;
+	struct stat st;
+	int fd;
+
+	fd = open(e->path, O_RDONLY);
+	if (fd < 0 || fstat(fd, &st))
+		die(2, "%s: %s", e->path, strerror(errno));
+	len = st.st_size;
+	if (!len || e->off > size || len > size - e->off)
+		die(2, "--expect %s: %" PRIu64 " bytes at %" PRIu64
+		    " do not fit the image", e->path, len, e->off);
+	want = malloc(len);
+	if (!want)
+		die(2, "no memory");
+	read_at(fd, want, len, 0);
+	close(fd);
+	/* count the 512-byte sectors that differ */
+	for (i = 0; i < len; i += 512) {
+		uint64_t n = len - i < 512 ? len - i : 512;
+
+		if (memcmp(img + e->off + i, want + i, n)) {
+			if (!nbad)
+				first = e->off + i;
+			nbad++;
+		}
+	}
+	free(want);
+	if (!nbad) {
+		printf("lw_replay: mark %s: bytes %" PRIu64 "+%" PRIu64
+		       " equal %s: OK\n", e->mark, e->off, len, e->path);
+		return true;
+	}
+	printf("lw_replay: mark %s: bytes %" PRIu64 "+%" PRIu64 " differ from %s in %"
+	       PRIu64 " sectors, the first at byte %" PRIu64 ": FAIL\n",
+	       e->mark, e->off, len, e->path, nbad, first);
+	return false;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -227,6 +304,7 @@ int main(int argc, char **argv)
 		{ "journal", required_argument, NULL, 'j' },
 		{ "expect-fua", no_argument, NULL, 'f' },
 		{ "check-mark", required_argument, NULL, 'c' },
+		{ "expect", required_argument, NULL, 'x' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -249,6 +327,7 @@ int main(int argc, char **argv)
 		case 'j': jp = optarg; break;
 		case 'f': expect_fua = true; break;
 		case 'c': check = optarg; break;
+		case 'x': expect_add(optarg); break;
 		case 'v': verbose++; break;
 		default: die(2, "bad option (see the comment at the top)");
 		}
@@ -319,6 +398,14 @@ int main(int argc, char **argv)
 				if (!check_mark(&jm[k], img, size))
 					failed++;
 			}
+			for (k = 0; k < nex; k++) {
+				if (ex[k].seen || strcmp(ex[k].mark, name))
+					continue;
+				ex[k].seen = true;
+				checked++;
+				if (!check_expect(&ex[k], img, size))
+					failed++;
+			}
 			if (end_mark && !strcmp(end_mark, name))
 				ended = true;
 			continue;
@@ -358,6 +445,13 @@ int main(int argc, char **argv)
 		if (!jm[k].seen && !end_mark) {
 			printf("lw_replay: journal mark %s is not in the log: FAIL\n",
 			       jm[k].m.name);
+			failed++;
+		}
+	}
+	for (k = 0; k < nex; k++) {
+		if (!ex[k].seen && !end_mark) {
+			printf("lw_replay: mark %s (--expect) is not in the log: FAIL\n",
+			       ex[k].mark);
 			failed++;
 		}
 	}

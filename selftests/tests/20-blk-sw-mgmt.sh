@@ -76,14 +76,19 @@ expect_eq "blk2 read_only" "$(bsw_attr blk2 read_only)" 1
 dev2=$(vdpa_bind_virtio blk2) || exit
 expect_eq "$dev2 ro" "$(cat "/sys/block/$(basename "$dev2")/ro")" 1
 
-# invalid sets: no VERSION_1; an unsupported bit (GEOMETRY, 4); both refused
+# invalid sets: no VERSION_1; an unsupported bit (GEOMETRY, 4); CONFIG_WCE
+# (11) without FLUSH (9), which the virtio spec forbids; all refused
 expect_fail "features without VERSION_1" \
 	vdpa dev add mgmtdev "$BSW_MGMTDEV" name bad0 device_features 0x200000000
 expect_fail "unsupported feature bit" \
 	vdpa dev add mgmtdev "$BSW_MGMTDEV" name bad1 \
 	device_features "$(printf '0x%x' $((feat | (1 << 4))))"
-[ ! -e "$VDPA_SYSFS/devices/bad0" ] && [ ! -e "$VDPA_SYSFS/devices/bad1" ] ||
-	fail "a refused device exists"
+expect_fail "CONFIG_WCE without FLUSH" \
+	vdpa dev add mgmtdev "$BSW_MGMTDEV" name bad2 \
+	device_features "$(printf '0x%x' $(((feat & ~(1 << 9)) | (1 << 11))))"
+for d in bad0 bad1 bad2; do
+	[ ! -e "$VDPA_SYSFS/devices/$d" ] || fail "the refused device $d exists"
+done
 
 # a taken name is refused
 expect_fail "duplicate name" vdpa dev add mgmtdev "$BSW_MGMTDEV" name blk0

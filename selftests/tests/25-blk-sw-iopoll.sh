@@ -5,8 +5,11 @@
 # such a null_blk, submits with IOCB_HIPRI and reaps with ->iopoll(); data
 # verifies. Backings that cannot poll (buffered, or a file system without
 # ->iopoll such as tmpfs) are refused at creation. A guest that polls its
-# own queue (virtio_blk poll_queues) gets no interrupt on it.
-# timeout=400
+# own queue (virtio_blk poll_queues) gets no interrupt on it. Freezing the
+# file system under a device's backing file (fsfreeze) while the guest
+# writes completes, polled or not, the device keeps serving reads while
+# the writes wait for the thaw, and every write is there after it.
+# timeout=600
 
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../blk_sw.sh"
@@ -87,3 +90,98 @@ expect_eq errors "$(bsw_qstat pollf 0 errors)" 0
 vdpa_unbind pollf
 vdpa_dev_del pollf
 poll_over_tags pollfq "$mnt/poll.img"
+
+# --- fsfreeze under guest writes ---------------------------------------------
+# Each write to a file holds the file system's freeze protection
+# (sb_start_write) until it completes. A worker that slept taking it for
+# the next guest write while a freeze is pending would serve no queue (no
+# read, no completion) until the thaw; and a polled write, which completes
+# only when the worker polls it, would keep the freeze from ever finishing.
+# (Linux 6.12's iomap, ext4 and xfs, does not poll writes: it clears
+# IOCB_HIPRI for them, so there the freeze finishes and the worker is stuck
+# until the thaw.) Every wait below is bounded: a freeze that does not
+# finish in 60 s fails the test (blocked tasks dumped to dmesg; the file
+# system then cannot be unmounted and the test ends at its timeout).
+
+_thaw()
+{
+	fsfreeze -u "$1" 2> /dev/null
+	return 0
+}
+
+_gone()
+{
+	! kill -0 "$1" 2> /dev/null
+}
+
+# _written NAME BYTES: queue 0 of NAME wrote at least BYTES
+_written()
+{
+	[ "$(bsw_qstat "$1" 0 write_bytes)" -ge "$2" ]
+}
+
+# _writes_waiting BLK: the guest has writes in flight on the disk BLK
+_writes_waiting()
+{
+	[ "$(awk '{ print $2 }' "$1/inflight")" -gt 0 ]
+}
+
+# freeze_under_io NAME MNT IOPOLL: fio random writes with verification on a
+# device backed by a file on MNT; freeze MNT with guest writes in flight
+# (bounded); while frozen, the guest's writes wait, none completes, and a
+# read still completes; thaw; fio verifies everything; the device goes away.
+freeze_under_io()
+{
+	local name=$1 mnt=$2 iopoll=$3 dev blk fio_pid pid w0 w1 infl
+
+	fallocate -l 64M "$mnt/$name.img" || fail "fallocate failed"
+	bsw_add "$name" backing="$mnt/$name.img" direct=1 iopoll="$iopoll"
+	dev=$(vdpa_bind_virtio "$name") || exit
+	blk=/sys/block/$(basename "$dev")
+	# at most 500 writes a second: still writing after the freeze on a
+	# fast machine, over in seconds on a slow one (the debug kernel)
+	fio_verify "$dev" 8M --bs=4k --iodepth=32 --rate_iops=500 &
+	fio_pid=$!
+	wait_for 60 _written "$name" $((1 << 20)) ||
+		fail "$name: fio did not write 1 MiB in 60 s"
+
+	fsfreeze -f "$mnt" &
+	pid=$!
+	if ! wait_for 60 _gone "$pid"; then
+		echo w > /proc/sysrq-trigger
+		fail "$name: fsfreeze -f $mnt did not complete in 60 s with guest writes in flight (iopoll=$iopoll)"
+	fi
+	wait "$pid" || fail "$name: fsfreeze -f $mnt failed"
+	defer _thaw "$mnt"
+	_gone "$fio_pid" && fail "$name: fio ended before the freeze (make it write longer)"
+	# new guest writes arrived and wait for the thaw
+	wait_for 10 _writes_waiting "$blk" ||
+		fail "$name: no guest write in flight while $mnt is frozen"
+	infl=$(cat "$blk/inflight")
+	# the worker is not blocked: a read is served
+	dd if="$dev" of=/dev/null bs=4k count=1 skip=$((RANDOM % 1024)) iflag=direct status=none &
+	pid=$!
+	wait_for 20 _gone "$pid" ||
+		fail "$name: a read did not complete in 20 s while $mnt is frozen (the worker waits for the thaw)"
+	wait "$pid" || fail "$name: read while frozen failed"
+	w0=$(bsw_qstat "$name" 0 write_bytes)
+	sleep 1
+	w1=$(bsw_qstat "$name" 0 write_bytes)
+	expect_eq "$name: bytes written while $mnt is frozen" "$((w1 - w0))" 0
+	log "$name: $mnt frozen; guest reads/writes in flight: $infl; a read was served"
+
+	fsfreeze -u "$mnt" || fail "fsfreeze -u $mnt failed"
+	wait "$fio_pid" || fail "$name: fio failed after the thaw"
+	expect_eq "$name errors" "$(bsw_qstat "$name" 0 errors)" 0
+	log "$name: $(fio_summary "$RESULTS_DIR/verify-$(basename "$dev").json")"
+	vdpa_unbind "$name"
+	vdpa_dev_del "$name"
+	rm -f "$mnt/$name.img"
+}
+
+freeze_under_io frzpe "$mnt" 1
+freeze_under_io frzne "$mnt" 0
+umount "$mnt" || fail "umount $mnt failed"
+mkfs.xfs -q -f "$BSW_NULLB" > /dev/null || fail "mkfs.xfs failed"
+mount "$BSW_NULLB" "$mnt" || fail "mount (xfs) failed"
+freeze_under_io frzpx "$mnt" 1

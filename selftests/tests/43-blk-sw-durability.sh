@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Durability: a write acknowledged before a FLUSH, or any acknowledged
-# write in write-through mode, is on the backing.
+# write in write-through mode (the driver cleared wce, or never negotiated
+# FLUSH), is on the backing.
 #
 # The backing is dm-log-writes over a data and a log loop device (files on
 # /scratch). dm-log-writes logs a write only once it is durable on the data
@@ -22,6 +23,13 @@
 #    the same snapshot must show missing writes (else the checker, or the
 #    log, could not see a lost write);
 #  - write through: every write in the log carries FUA;
+#  - the same write-through checks on a device provisioned without FLUSH
+#    (device_features), where the driver sends no FLUSH and must get
+#    write-through semantics without asking;
+#  - write through, WRITE_ZEROES (blkdiscard -z, and fallocate -p for
+#    UNMAP) and DISCARD (blkdiscard: a real discard on this block device)
+#    over written data: at the mark after each request, the replayed log
+#    holds the zeroes (lw_replay --expect), though no FLUSH was sent;
 #  - the replay of the whole log equals the data device, byte for byte
 #    (the replayer is right).
 # Then the same with the backing a file on ext4 over dm-log-writes
@@ -121,6 +129,7 @@ bsw_add dwb backing="$LW_DEV"
 dev=$(vdpa_bind_virtio dwb) || exit
 expect_eq "dwb write_cache" "$(bsw_attr dwb write_cache)" "write back"
 expect_eq "$dev write_cache" "$(cat "/sys/block/${dev#/dev/}/queue/write_cache")" "write back"
+expect_eq "$dev cache_type" "$(cat "/sys/block/${dev#/dev/}/cache_type")" "write back"
 "$BIN/dur_writer" --dev "$dev" --lw lwwb --journal wb.journal --mode flush \
 	--blocks $BLOCKS --rounds "$ROUNDS" >&2 || fail "dur_writer (write back) failed"
 vdpa_unbind dwb
@@ -134,6 +143,26 @@ grep -q " \([1-9][0-9]*\) flushes," "$RESULTS_DIR/wb.replay" || fail "write back
 cmp "$IMG" "$LW_DATA" || fail "write back: the replayed log differs from the data device"
 log "write back: $ROUNDS flush points replayed and verified, $ROUNDS negative controls detected missing writes"
 
+# wt_check TAG NAME DEV WHAT: dur_writer without FLUSH on DEV (the device
+# NAME, on the target lwTAG), delete the device, replay: every
+# acknowledged write is there at every mark, every logged write is FUA,
+# and the replayed log equals the data device.
+wt_check()
+{
+	local tag=$1 name=$2 dev=$3 what=$4
+
+	"$BIN/dur_writer" --dev "$dev" --lw "lw$tag" --journal "$tag.journal" --mode wt \
+		--blocks $BLOCKS --rounds "$ROUNDS" >&2 || fail "dur_writer ($what) failed"
+	vdpa_unbind "$name"
+	vdpa_dev_del "$name"
+	lw_finish "lw$tag"
+	replay "$tag" --journal "$tag.journal" --expect-fua ||
+		fail "$what: acknowledged writes are not durable, or not FUA"
+	expect_eq "$what: checkpoints verified" "$(count_ok "$tag" 'must hold')" "$ROUNDS"
+	cmp "$IMG" "$LW_DATA" || fail "$what: the replayed log differs from the data device"
+	log "$what: $ROUNDS checkpoints replayed and verified, every logged write FUA"
+}
+
 # --- write through: every acknowledged write is durable, FUA --------------
 lw_create lwwt
 bsw_add dwt backing="$LW_DEV"
@@ -145,15 +174,74 @@ echo "write through" > "$blk/cache_type" || fail "cannot turn the write cache of
 expect_eq "dwt write_cache" "$(bsw_attr dwt write_cache)" "write through"
 expect_eq "$dev cache_type" "$(cat "$blk/cache_type")" "write through"
 expect_eq "$dev queue/write_cache" "$(cat "$blk/queue/write_cache")" "write through"
-"$BIN/dur_writer" --dev "$dev" --lw lwwt --journal wt.journal --mode wt \
-	--blocks $BLOCKS --rounds "$ROUNDS" >&2 || fail "dur_writer (write through) failed"
-vdpa_unbind dwt
-vdpa_dev_del dwt
-lw_finish lwwt
-replay wt --journal wt.journal --expect-fua || fail "write through: durability check failed"
-expect_eq "write through: checkpoints verified" "$(count_ok wt 'must hold')" "$ROUNDS"
-cmp "$IMG" "$LW_DATA" || fail "write through: the replayed log differs from the data device"
-log "write through: $ROUNDS checkpoints replayed and verified, every logged write FUA"
+wt_check wt dwt "$dev" "write through"
+
+# --- no FLUSH: the same on a device provisioned without it -----------------
+# A driver that did not negotiate VIRTIO_BLK_F_FLUSH cannot flush and takes
+# the disk for write through (virtio 1.2, 5.2.5.1): the device must be.
+# Without FLUSH there is no CONFIG_WCE either (a device offering it must
+# offer FLUSH). The device's default features without bits 9 and 11:
+# SIZE_MAX, SEG_MAX, BLK_SIZE, TOPOLOGY, MQ, DISCARD, WRITE_ZEROES,
+# ANY_LAYOUT, INDIRECT_DESC, EVENT_IDX, VERSION_1, ACCESS_PLATFORM.
+nf_feat=$(((1 << 1) | (1 << 2) | (1 << 6) | (1 << 10) | (1 << 12) | (1 << 13) |
+	   (1 << 14) | (1 << 27) | (1 << 28) | (1 << 29) | (1 << 32) | (1 << 33)))
+lw_create lwnf
+bsw_stage dnf backing="$LW_DEV"
+vdpa_dev_add "$BSW_MGMTDEV" dnf device_features "$(printf '0x%x' "$nf_feat")"
+dev=$(vdpa_bind_virtio dnf) || exit
+blk=/sys/block/${dev#/dev/}
+vfeat=$(cat "$VDPA_SYSFS"/devices/dnf/virtio*/features)
+expect_eq "dnf: driver feature bit 9 (FLUSH)" "${vfeat:9:1}" 0
+expect_eq "dnf: driver feature bit 32 (VERSION_1)" "${vfeat:32:1}" 1
+expect_eq "$dev cache_type" "$(cat "$blk/cache_type")" "write through"
+expect_eq "$dev queue/write_cache" "$(cat "$blk/queue/write_cache")" "write through"
+# checked after the replay, which shows what a wrong mode costs
+nf_cache=$(bsw_attr dnf write_cache)
+wt_check nf dnf "$dev" "no FLUSH"
+expect_eq "dnf write_cache" "$nf_cache" "write through"
+
+# --- write through: WRITE_ZEROES is durable when it completes ---------------
+# With the cache off the guest sends no FLUSH, so a completed WRITE_ZEROES
+# must be durable like a write. dm-log-writes has no write-zeroes support:
+# the device's zeroing reaches it as plain writes, which it logs only at a
+# flush. The replay at the mark after each request must show the zeroes.
+lw_create lwwz
+bsw_add dwz backing="$LW_DEV"
+dev=$(vdpa_bind_virtio dwz) || exit
+blk=/sys/block/${dev#/dev/}
+echo "write through" > "$blk/cache_type" || fail "cannot turn the write cache off"
+expect_eq "dwz write_cache" "$(bsw_attr dwz write_cache)" "write through"
+# wz.data: 4 MiB written; wz.zero: [1, 2) MiB zeroed; wz.unmap: also [2, 3);
+# wz.discard: also [3, 4)
+head -c $((4 * MB)) /dev/urandom > wz.data || fail "cannot make the pattern"
+cp wz.data wz.zero && dd if=/dev/zero of=wz.zero bs=1M seek=1 count=1 conv=notrunc status=none ||
+	fail "cannot make the expected image"
+cp wz.zero wz.unmap && dd if=/dev/zero of=wz.unmap bs=1M seek=2 count=1 conv=notrunc status=none ||
+	fail "cannot make the expected image"
+cp wz.unmap wz.discard && dd if=/dev/zero of=wz.discard bs=1M seek=3 count=1 conv=notrunc status=none ||
+	fail "cannot make the expected image"
+dd if=wz.data of="$dev" bs=1M oflag=direct status=none || fail "write to $dev failed"
+dmsetup message lwwz 0 mark wz-data || fail "mark wz-data failed"
+blkdiscard -z -o $((1 * MB)) -l $((1 * MB)) "$dev" || fail "blkdiscard -z failed"
+dmsetup message lwwz 0 mark wz-zero || fail "mark wz-zero failed"
+fallocate -p -o $((2 * MB)) -l $((1 * MB)) "$dev" || fail "fallocate -p on $dev failed"
+dmsetup message lwwz 0 mark wz-unmap || fail "mark wz-unmap failed"
+# DISCARD on this block device backing is a real discard, which
+# dm-log-writes logs as one, replayed as zeroes (its loop device punches a
+# hole in /scratch: the data device reads zeroes too, see the last cmp)
+blkdiscard -o $((3 * MB)) -l $((1 * MB)) "$dev" || fail "blkdiscard failed"
+dmsetup message lwwz 0 mark wz-discard || fail "mark wz-discard failed"
+cmp -n $((3 * MB)) wz.unmap "$dev" || fail "$dev does not read back what was written and zeroed"
+expect_eq "dwz errors" "$(bsw_qstat dwz 0 errors)" 0
+vdpa_unbind dwz
+vdpa_dev_del dwz
+lw_finish lwwz
+replay wz --expect wz-data:0:wz.data --expect wz-zero:0:wz.zero \
+	--expect wz-unmap:0:wz.unmap --expect wz-discard:0:wz.discard ||
+	fail "write through: zeroed or discarded ranges are not durable"
+grep -q " \([1-9][0-9]*\) discards," "$RESULTS_DIR/wz.replay" || fail "no DISCARD in the log"
+cmp "$IMG" "$LW_DATA" || fail "write zeroes: the replayed log differs from the data device"
+log "write through: WRITE_ZEROES (without and with UNMAP) and DISCARD durable at completion"
 
 # --- a file on ext4 over dm-log-writes -------------------------------------
 # FLUSH is ext4's fsync: the data, and the unwritten-extent conversion of

@@ -404,6 +404,73 @@ TEST_F(blk, flush)
 	check_poison(_metadata, self);
 }
 
+/* Write one byte of the config space; 0 or -errno. */
+static int cfg_write8(struct vd_dev *dev, unsigned int off, uint8_t v)
+{
+	struct vhost_vdpa_config *c = calloc(1, sizeof(*c) + 1);
+	int ret;
+
+	if (!c)
+		return -ENOMEM;
+	c->off = off;
+	c->len = 1;
+	c->buf[0] = v;
+	ret = ioctl(dev->fd, VHOST_VDPA_SET_CONFIG, c) ? -errno : 0;
+	free(c);
+	return ret;
+}
+
+static int cfg_wce(struct vd_dev *dev)
+{
+	return vd_read_config(dev) ? -1 : dev->cfg.wce;
+}
+
+/*
+ * The write cache follows the negotiated features (virtio 1.2, 5.2.5):
+ * without FLUSH the device writes through (wce 0), and a driver that
+ * negotiated CONFIG_WCE cannot turn write back on; with FLUSH the device
+ * writes back (wce 1) until a CONFIG_WCE driver clears wce.
+ */
+TEST_F(blk, cache_mode)
+{
+	const uint64_t flush = 1ULL << VIRTIO_BLK_F_FLUSH;
+	const uint64_t cwce = 1ULL << VIRTIO_BLK_F_CONFIG_WCE;
+	const unsigned int off = offsetof(struct virtio_blk_config, wce);
+	struct vd_dev *dev = self->dev;
+
+	if (dut_is_sim())
+		SKIP(return, "vdpa_sim_blk has no write cache");
+	if ((dev->dev_features & (flush | cwce)) != (flush | cwce))
+		SKIP(return, "FLUSH and CONFIG_WCE not both offered");
+
+	/* both negotiated (the fixture): write back, the driver decides */
+	ASSERT_EQ(1, cfg_wce(dev));
+	ASSERT_EQ(0, cfg_write8(dev, off, 0));
+	ASSERT_EQ(0, cfg_wce(dev));
+	ASSERT_EQ(0, cfg_write8(dev, off, 1));
+	ASSERT_EQ(1, cfg_wce(dev));
+
+	/* CONFIG_WCE without FLUSH: write through, and it stays so */
+	ASSERT_EQ(0, vd_negotiate(dev, VD_DEFAULT_FEATURES & ~flush))
+		TH_LOG("negotiate: %s", vd_last_error);
+	ASSERT_TRUE(vd_has_feature(dev, VIRTIO_BLK_F_CONFIG_WCE));
+	ASSERT_EQ(0, cfg_wce(dev));
+	ASSERT_EQ(0, cfg_write8(dev, off, 1));
+	ASSERT_EQ(0, cfg_wce(dev));
+
+	/* neither: write through */
+	ASSERT_EQ(0, vd_negotiate(dev, VD_DEFAULT_FEATURES & ~(flush | cwce)))
+		TH_LOG("negotiate: %s", vd_last_error);
+	ASSERT_EQ(0, cfg_wce(dev));
+
+	/* FLUSH without CONFIG_WCE: write back, wce is not the driver's */
+	ASSERT_EQ(0, vd_negotiate(dev, VD_DEFAULT_FEATURES & ~cwce))
+		TH_LOG("negotiate: %s", vd_last_error);
+	ASSERT_EQ(1, cfg_wce(dev));
+	ASSERT_EQ(0, cfg_write8(dev, off, 0));
+	ASSERT_EQ(1, cfg_wce(dev));
+}
+
 TEST_F(blk, get_id)
 {
 	uint8_t *id = vd_alloc(self->data, VIRTIO_BLK_ID_BYTES, 1);

@@ -8,7 +8,8 @@
  * IOCB_HIPRI and ->iopoll() (then also IOCB_NOWAIT: see vbs_rw_punt()).
  * Buffered I/O is first tried with IOCB_NOWAIT when the file supports it
  * and otherwise, like flush, discard and write zeroes, runs on a workqueue
- * so that it never blocks the polling worker.
+ * so that it never blocks the polling worker; so does a write to a file
+ * while its file system freezes (vbs_start_write_nowait()).
  * Every path ends in vbs_rw_done() or vbs_req_complete().
  */
 
@@ -218,6 +219,35 @@ u64 vbs_backend_sectors(struct vbs_dev *dev)
 }
 
 /**
+ * vbs_backend_discard_limits() - what a DISCARD can do on the backing
+ * @dev: the device, with its backing open
+ * @max_sectors: set to the most 512-byte sectors one range may discard, 0
+ *	when the backing cannot discard
+ * @align: set to the discard granularity in 512-byte sectors, at least a
+ *	logical block of the device
+ *
+ * A block device discards if its queue takes discards, within its own
+ * limits; a regular file always "can": a discard punches a hole, or is
+ * skipped on a file system that cannot.
+ */
+void vbs_backend_discard_limits(struct vbs_dev *dev, u32 *max_sectors,
+				u32 *align)
+{
+	u32 per_block = dev->p.block_size >> SECTOR_SHIFT;
+	struct block_device *bdev;
+
+	*max_sectors = VBS_MAX_DWZ_SECTORS;
+	*align = per_block;
+	if (!vbs_backing_is_bdev(dev))
+		return;
+	bdev = vbs_backing_bdev(dev);
+	*align = max(*align, bdev_discard_granularity(bdev) >> SECTOR_SHIFT);
+	*max_sectors = min_t(u32, bdev_max_discard_sectors(bdev),
+			     VBS_MAX_DWZ_SECTORS);
+	*max_sectors -= *max_sectors % *align;
+}
+
+/**
  * vbs_req_complete() - hand a finished request to the worker
  * @req: the request, with @req->status set
  *
@@ -306,6 +336,35 @@ static void vbs_rw_work(struct work_struct *work)
 	vbs_rw_sync(container_of(work, struct vbs_req, work));
 }
 
+/* A write whose freeze protection the worker could not take. */
+static void vbs_rw_frozen_work(struct work_struct *work)
+{
+	struct vbs_req *req = container_of(work, struct vbs_req, work);
+
+	kiocb_start_write(&req->iocb);	/* sleeps until the thaw */
+	vbs_rw_sync(req);
+}
+
+/*
+ * Freeze protection for a write to a regular file, without sleeping, as
+ * io_uring takes it for a nonblocking attempt.  A worker asleep in
+ * sb_start_write() while a freeze is pending would serve none of its
+ * queues until the thaw; and since every write holds the protection until
+ * vbs_rw_done(), which a polled write reaches only when the worker polls
+ * it, the freeze could wait for the worker forever.  A write that cannot
+ * have it now waits on the workqueue (vbs_rw_frozen_work()).
+ */
+static bool vbs_start_write_nowait(struct vbs_req *req)
+{
+	struct super_block *sb = file_inode(req->iocb.ki_filp)->i_sb;
+
+	if (!sb_start_write_trylock(sb))
+		return false;
+	/* Released for lockdep as kiocb_start_write() does: vbs_rw_done(). */
+	__sb_writers_release(sb, SB_FREEZE_WRITE);
+	return true;
+}
+
 static void vbs_req_iter_init(struct vbs_req *req)
 {
 	iov_iter_bvec(&req->iter, vbs_req_is_write(req) ? ITER_SOURCE :
@@ -355,12 +414,17 @@ static void vbs_rw_submit(struct vbs_req *req)
 	iocb->ki_flags = dev->file->f_iocb_flags;
 	if (vbs_req_is_write(req) && READ_ONCE(dev->writethrough))
 		iocb->ki_flags |= IOCB_DSYNC;
-	if (vbs_req_is_write(req) && vbs_backing_is_reg(dev))
-		kiocb_start_write(iocb);
 
 	/* Unaligned requests on an O_DIRECT backing go through the cache. */
 	if ((iocb->ki_flags & IOCB_DIRECT) && !vbs_dio_aligned(dev, req))
 		iocb->ki_flags &= ~IOCB_DIRECT;
+
+	if (vbs_req_is_write(req) && vbs_backing_is_reg(dev) &&
+	    !vbs_start_write_nowait(req)) {
+		INIT_WORK(&req->work, vbs_rw_frozen_work);
+		queue_work(dev->io_wq, &req->work);
+		return;
+	}
 
 	if (iocb->ki_flags & IOCB_DIRECT) {
 		iocb->ki_complete = vbs_rw_done;
@@ -432,6 +496,40 @@ static int vbs_write_zeroes_slow(struct vbs_dev *dev, loff_t pos, u64 len)
 	return 0;
 }
 
+/*
+ * DISCARD on a block device, as BLKDISCARD issues it.  fallocate() has no
+ * mode for it (blkdev_fallocate() refuses FALLOC_FL_NO_HIDE_STALE, and its
+ * punch hole writes zeroes).  The range shrinks to whole discard granules
+ * of the device, counted from its start as the block layer splits them: a
+ * discard is a hint, and must never reach past what the driver named.
+ */
+static int vbs_discard_bdev(struct vbs_dev *dev, u64 sector, u64 nr)
+{
+	struct block_device *bdev = vbs_backing_bdev(dev);
+	struct address_space *mapping = dev->file->f_mapping;
+	u64 base = get_start_sect(bdev), start, end;
+	u32 max, gran;
+	int ret;
+
+	vbs_backend_discard_limits(dev, &max, &gran);
+	if (!max)
+		return 0;
+	start = div_u64(base + sector + gran - 1, gran) * gran - base;
+	end = div_u64(base + sector + nr, gran) * gran - base;
+	if (start >= end)
+		return 0;
+
+	inode_lock(mapping->host);
+	filemap_invalidate_lock(mapping);
+	/* Cached pages of the range, dirty or not, are stale now. */
+	truncate_inode_pages_range(mapping, start << SECTOR_SHIFT,
+				   (end << SECTOR_SHIFT) - 1);
+	ret = blkdev_issue_discard(bdev, start, end - start, GFP_KERNEL);
+	filemap_invalidate_unlock(mapping);
+	inode_unlock(mapping->host);
+	return ret;
+}
+
 static int vbs_dwz_one(struct vbs_dev *dev, u32 type,
 		       const struct virtio_blk_discard_write_zeroes *seg)
 {
@@ -443,11 +541,11 @@ static int vbs_dwz_one(struct vbs_dev *dev, u32 type,
 	if (!len)
 		return 0;
 	if (type == VIRTIO_BLK_T_DISCARD) {
-		/* On a block device this is a real discard. */
 		if (vbs_backing_is_bdev(dev))
-			punch |= FALLOC_FL_NO_HIDE_STALE;
+			return vbs_discard_bdev(dev, pos >> SECTOR_SHIFT,
+						len >> SECTOR_SHIFT);
 		ret = vfs_fallocate(dev->file, punch, pos, len);
-		/* Discard is a hint: a backing that cannot is not an error. */
+		/* Discard is a hint: a file system that cannot is no error. */
 		return ret == -EOPNOTSUPP ? 0 : ret;
 	}
 
@@ -461,6 +559,31 @@ static int vbs_dwz_one(struct vbs_dev *dev, u32 type,
 	if (ret != -EOPNOTSUPP)
 		return ret;
 	return vbs_write_zeroes_slow(dev, pos, len);
+}
+
+/*
+ * In write-through mode the driver sends no FLUSH: a completed discard or
+ * write zeroes must be durable like a write (zeroes written as pages, an
+ * extent change), or the old data can come back after a power cut.
+ */
+static int vbs_dwz_sync(struct vbs_dev *dev, struct vbs_req *req)
+{
+	loff_t start = LLONG_MAX, end = 0;
+	unsigned int i;
+
+	for (i = 0; i < req->dwz_count; i++) {
+		loff_t pos = le64_to_cpu(req->dwz[i].sector) << SECTOR_SHIFT;
+		u64 len = (u64)le32_to_cpu(req->dwz[i].num_sectors) <<
+			  SECTOR_SHIFT;
+
+		if (!len)
+			continue;
+		start = min(start, pos);
+		end = max_t(loff_t, end, pos + len - 1);
+	}
+	if (start > end)
+		return 0;
+	return vfs_fsync_range(dev->file, start, end, 1);
 }
 
 static void vbs_blocking_work(struct work_struct *work)
@@ -479,6 +602,8 @@ static void vbs_blocking_work(struct work_struct *work)
 	case VIRTIO_BLK_T_WRITE_ZEROES:
 		for (i = 0; i < req->dwz_count && !ret; i++)
 			ret = vbs_dwz_one(dev, req->type, &req->dwz[i]);
+		if (!ret && READ_ONCE(dev->writethrough))
+			ret = vbs_dwz_sync(dev, req);
 		break;
 	default:
 		ret = -EOPNOTSUPP;

@@ -160,10 +160,32 @@ static int vbs_dev_setup_vqs(struct vbs_dev *dev)
 }
 
 /*
- * Everything but registration.  On failure the caller drops the device,
- * and vbs_free() releases what was set up.
+ * DISCARD is offered where it does something: not on a block device that
+ * cannot discard.  Asked for explicitly there (device_features), it is
+ * refused rather than dropped.
  */
-static int vbs_dev_setup(struct vbs_dev *dev)
+static int vbs_dev_check_discard(struct vbs_dev *dev, bool provisioned)
+{
+	u32 max, align;
+
+	vbs_backend_discard_limits(dev, &max, &align);
+	if (max || !(dev->features & BIT_ULL(VIRTIO_BLK_F_DISCARD)))
+		return 0;
+	if (provisioned) {
+		pr_info_ratelimited("%s: device_features: DISCARD, but \"%s\" cannot discard\n",
+				    dev_name(&dev->vdpa.dev), dev->p.backing);
+		return -EOPNOTSUPP;
+	}
+	dev->features &= ~BIT_ULL(VIRTIO_BLK_F_DISCARD);
+	return 0;
+}
+
+/*
+ * Everything but registration.  On failure the caller drops the device,
+ * and vbs_free() releases what was set up.  @provisioned: the features
+ * came from device_features.
+ */
+static int vbs_dev_setup(struct vbs_dev *dev, bool provisioned)
 {
 	struct device *d = &dev->vdpa.dev;
 	int ret;
@@ -211,6 +233,9 @@ static int vbs_dev_setup(struct vbs_dev *dev)
 	dev->capacity = vbs_backend_sectors(dev);
 	if (!dev->capacity)
 		return -EINVAL;
+	ret = vbs_dev_check_discard(dev, provisioned);
+	if (ret)
+		return ret;
 	vbs_config_fill(dev);
 
 	dev->bvec_pool = mempool_create_kmalloc_pool(4, VBS_MAX_BVECS *
@@ -251,7 +276,8 @@ static u64 vbs_features_for(const struct vbs_params *p)
  * @config: netlink attributes; only device_features is accepted
  *
  * Return: 0 or -errno; -EINVAL for invalid parameters or features, -EEXIST
- * for a name in use, -EBUSY for a backing another device has open.
+ * for a name in use, -EBUSY for a backing another device has open,
+ * -EOPNOTSUPP for DISCARD provisioned on a backing that cannot discard.
  */
 static int vbs_dev_add(struct vdpa_mgmt_dev *mdev, const char *name,
 		       const struct vdpa_dev_set_config *config)
@@ -297,6 +323,14 @@ static int vbs_dev_add(struct vdpa_mgmt_dev *mdev, const char *name,
 			ret = -EINVAL;
 			goto free_params;
 		}
+		/* A device offering CONFIG_WCE must offer FLUSH (virtio 1.2, 5.2.5.2). */
+		if ((features & BIT_ULL(VIRTIO_BLK_F_CONFIG_WCE)) &&
+		    !(features & BIT_ULL(VIRTIO_BLK_F_FLUSH))) {
+			pr_info_ratelimited("%s: device_features 0x%llx: CONFIG_WCE without FLUSH\n",
+					    name, features);
+			ret = -EINVAL;
+			goto free_params;
+		}
 		if (features & BIT_ULL(VIRTIO_BLK_F_RO))
 			p->read_only = true;
 	}
@@ -316,7 +350,7 @@ static int vbs_dev_add(struct vdpa_mgmt_dev *mdev, const char *name,
 	dev->features = features;
 	dev->vdpa.mdev = mdev;
 
-	ret = vbs_dev_setup(dev);
+	ret = vbs_dev_setup(dev, config->mask & BIT_ULL(VDPA_ATTR_DEV_FEATURES));
 	if (ret)
 		goto put_dev;
 	ret = _vdpa_register_device(&dev->vdpa, dev->nvqs);

@@ -36,15 +36,17 @@ static struct vbs_vq *vbs_get_vq(struct vbs_dev *dev, u16 idx)
 void vbs_config_fill(struct vbs_dev *dev)
 {
 	struct virtio_blk_config *c = &dev->config;
-	u32 bs = dev->p.block_size, per_block = bs >> SECTOR_SHIFT;
+	u32 bs = dev->p.block_size;
 	struct block_device *bdev = vbs_backing_bdev(dev);
 	unsigned int pbs = bs, io_min = bs, io_opt = 0;
+	u32 max_discard, discard_align;
 
 	if (bdev) {
 		pbs = max(bdev_physical_block_size(bdev), bs);
 		io_min = max(bdev_io_min(bdev), bs);
 		io_opt = bdev_io_opt(bdev);
 	}
+	vbs_backend_discard_limits(dev, &max_discard, &discard_align);
 
 	memset(c, 0, sizeof(*c));
 	c->capacity = __cpu_to_virtio64(true, dev->capacity);
@@ -59,15 +61,35 @@ void vbs_config_fill(struct vbs_dev *dev)
 						       U16_MAX));
 	c->opt_io_size = __cpu_to_virtio32(true, io_opt / bs);
 	c->num_queues = __cpu_to_virtio16(true, dev->nvqs);
-	c->max_discard_sectors = __cpu_to_virtio32(true, VBS_MAX_DWZ_SECTORS);
+	c->max_discard_sectors = __cpu_to_virtio32(true, max_discard);
 	c->max_discard_seg = __cpu_to_virtio32(true, VBS_MAX_DWZ_SEGS);
-	c->discard_sector_alignment = __cpu_to_virtio32(true, per_block);
+	c->discard_sector_alignment = __cpu_to_virtio32(true, discard_align);
 	c->max_write_zeroes_sectors = __cpu_to_virtio32(true,
 							VBS_MAX_DWZ_SECTORS);
 	c->max_write_zeroes_seg = __cpu_to_virtio32(true, VBS_MAX_DWZ_SEGS);
 	c->write_zeroes_may_unmap = 1;
-	/* Writeback until the driver says otherwise (CONFIG_WCE). */
-	c->wce = !dev->writethrough;
+	/* Write through until a driver negotiates FLUSH: vbs_cache_init(). */
+	c->wce = 0;
+	dev->writethrough = true;
+}
+
+/*
+ * The cache mode the features imply, as the virtio spec (1.2, 5.2.5) and
+ * QEMU's virtio_blk_set_features() have it: a driver without FLUSH never
+ * flushes and takes the disk for write through, so the device writes
+ * through; with FLUSH it writes back until a driver that negotiated
+ * CONFIG_WCE clears wce.  Before a driver sets its features (@features 0),
+ * the device writes through.  Caller holds @dev->lock for writing.
+ */
+static void vbs_cache_init(struct vbs_dev *dev, u64 features)
+{
+	bool wt = !(features & BIT_ULL(VIRTIO_BLK_F_FLUSH));
+
+	spin_lock(&dev->config_lock);
+	dev->config.wce = !wt;
+	WRITE_ONCE(dev->writethrough, wt);
+	dev->generation++;
+	spin_unlock(&dev->config_lock);
 }
 
 /**
@@ -343,6 +365,9 @@ static u64 vbs_get_backend_features(const struct vdpa_device *vdpa)
  * @vdpa: the vDPA device
  * @features: the feature bits
  *
+ * Also sets the cache mode they imply: write through without
+ * VIRTIO_BLK_F_FLUSH, else write back (wce = 1).
+ *
  * Return: 0, or -EINVAL if VERSION_1 or ACCESS_PLATFORM is missing or a bit
  * the device did not offer is set.
  */
@@ -357,6 +382,7 @@ static int vbs_set_driver_features(struct vdpa_device *vdpa, u64 features)
 		return -EINVAL;
 	down_write(&dev->lock);
 	dev->driver_features = features;
+	vbs_cache_init(dev, features);
 	up_write(&dev->lock);
 	return 0;
 }
@@ -485,10 +511,7 @@ static int vbs_do_reset(struct vdpa_device *vdpa, u32 flags)
 		vbs_vq_reset(&dev->vqs[i]);
 	dev->driver_features = 0;
 	dev->suspended = false;
-	spin_lock(&dev->config_lock);
-	dev->writethrough = false;
-	dev->config.wce = 1;
-	spin_unlock(&dev->config_lock);
+	vbs_cache_init(dev, 0);
 	dev->pending_kick = false;
 	memset(&dev->config_cb, 0, sizeof(dev->config_cb));
 	atomic_set(&dev->announce, 0);
@@ -609,22 +632,28 @@ static void vbs_get_config(struct vdpa_device *vdpa, unsigned int offset,
  *
  * The only writable field is wce, once CONFIG_WCE is negotiated: 0 makes
  * the device write through (every write durable when it completes), 1
- * back (durability on FLUSH).  Other writes are ignored.
+ * back (durability on FLUSH), the latter only if FLUSH was negotiated too:
+ * a driver that cannot flush gets no write-back cache.  Other writes are
+ * ignored.
  */
 static void vbs_set_config(struct vdpa_device *vdpa, unsigned int offset,
 			   const void *buf, unsigned int len)
 {
 	struct vbs_dev *dev = vdpa_to_vbs(vdpa);
+	u64 features = READ_ONCE(dev->driver_features);
 	u8 wce;
 
 	if (offset != offsetof(struct virtio_blk_config, wce) || len != 1 ||
-	    !(READ_ONCE(dev->driver_features) &
-	      BIT_ULL(VIRTIO_BLK_F_CONFIG_WCE))) {
+	    !(features & BIT_ULL(VIRTIO_BLK_F_CONFIG_WCE))) {
 		dev_dbg(&vdpa->dev, "ignored config write of %u bytes at %u\n",
 			len, offset);
 		return;
 	}
 	wce = !!*(const u8 *)buf;
+	if (wce && !(features & BIT_ULL(VIRTIO_BLK_F_FLUSH))) {
+		dev_dbg(&vdpa->dev, "ignored wce = 1 without FLUSH\n");
+		return;
+	}
 	spin_lock(&dev->config_lock);
 	dev->config.wce = wce;
 	WRITE_ONCE(dev->writethrough, !wce);

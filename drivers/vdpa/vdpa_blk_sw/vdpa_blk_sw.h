@@ -380,6 +380,8 @@ int vbs_backend_open(struct vbs_dev *dev);
 void vbs_backend_close(struct vbs_dev *dev);
 u64 vbs_backend_sectors(struct vbs_dev *dev);
 struct block_device *vbs_backing_bdev(struct vbs_dev *dev);
+void vbs_backend_discard_limits(struct vbs_dev *dev, u32 *max_sectors,
+				u32 *align);
 void vbs_req_submit(struct vbs_req *req);
 void vbs_req_complete(struct vbs_req *req);
 void vbs_iopoll(struct vbs_vq *vq);
