@@ -22,16 +22,6 @@
 
 #include "vdpa_drv.h"
 
-/*
- * Per-head request area, carved once per vq: the request header, the
- * status byte, DISCARD/WRITE_ZEROES segments and an indirect table.
- */
-#define VD_SLOT_HDR		0
-#define VD_SLOT_STATUS		16
-#define VD_SLOT_DWZ		32
-#define VD_SLOT_INDIRECT	(VD_SLOT_DWZ + VD_MAX_DWZ_SEGS * 16)
-#define VD_SLOT_SIZE							\
-	((VD_SLOT_INDIRECT + VD_MAX_INDIRECT * 16 + 63) & ~63)
 #define VD_POISON_GAP		64
 #define VD_WAIT_SLICE_MS	5
 
@@ -523,12 +513,33 @@ int vd_region_unmap(struct vd_region *r)
 	return ret;
 }
 
+int vd_region_wrap(struct vd_dev *dev, void *va, size_t size,
+		   struct vd_region **rp)
+{
+	struct vd_region *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return -ENOMEM;
+	r->dev = dev;
+	r->memfd = -1;
+	r->va = va;
+	r->size = size;
+	r->gap = VD_POISON_GAP;
+	r->wrapped = true;
+	*rp = r;
+	return 0;
+}
+
 void vd_region_destroy(struct vd_region *r)
 {
 	unsigned int i;
 
 	if (!r)
 		return;
+	if (r->wrapped) {
+		free(r);
+		return;
+	}
 	if (r->dev->fd >= 0)
 		vd_region_unmap(r);
 	for (i = 0; i < VD_MAX_REGIONS; i++)
@@ -563,6 +574,23 @@ void vd_region_reset_alloc(struct vd_region *r)
 	r->nallocs = 0;
 	r->brk = 0;
 	memset(r->va, VD_POISON, r->size);
+}
+
+int vd_free(struct vd_region *r, void *p)
+{
+	size_t off = (uint8_t *)p - r->va;
+	unsigned int i;
+
+	for (i = 0; i < r->nallocs; i++) {
+		if (r->allocs[i].off != off)
+			continue;
+		memset(r->va + off, VD_POISON, r->allocs[i].len);
+		memmove(&r->allocs[i], &r->allocs[i + 1],
+			(r->nallocs - i - 1) * sizeof(r->allocs[0]));
+		r->nallocs--;
+		return 0;
+	}
+	return -ENOENT;
 }
 
 static int vd_check_range(struct vd_region *r, size_t from, size_t to)

@@ -41,6 +41,18 @@
 /* DISCARD/WRITE_ZEROES segments one high-level request may carry. */
 #define VD_MAX_DWZ_SEGS		16
 
+/*
+ * Per-head request area of the high-level API (vd_vq.slots + head *
+ * VD_SLOT_SIZE), carved once per vq: the request header, the status byte,
+ * DISCARD/WRITE_ZEROES segments and an indirect table.
+ */
+#define VD_SLOT_HDR		0
+#define VD_SLOT_STATUS		16
+#define VD_SLOT_DWZ		32
+#define VD_SLOT_INDIRECT	(VD_SLOT_DWZ + VD_MAX_DWZ_SEGS * 16)
+#define VD_SLOT_SIZE							\
+	((VD_SLOT_INDIRECT + VD_MAX_INDIRECT * 16 + 63) & ~63)
+
 /* Features the library understands and asks for by default. */
 #define VD_DEFAULT_FEATURES					\
 	((1ULL << VIRTIO_F_VERSION_1) |				\
@@ -82,6 +94,7 @@ struct vd_region {
 	uint64_t iova;		/* IOVA of va[0] while mapped */
 	uint8_t perm;		/* VHOST_ACCESS_* */
 	bool mapped;
+	bool wrapped;		/* the caller's memory: see vd_region_wrap() */
 	/*
 	 * Bump allocator: [off, off + len) of live buffers, sorted; @gap
 	 * poison bytes before each buffer (64; a page gives canary pages).
@@ -187,14 +200,26 @@ int vd_region_create(struct vd_dev *dev, size_t size, struct vd_region **rp);
 int vd_region_map(struct vd_region *r, uint64_t iova, uint8_t perm);
 /* IOTLB INVALIDATE of the whole region. */
 int vd_region_unmap(struct vd_region *r);
-/* Unmap if mapped, free the memory. */
+/* Unmap if mapped, free the memory (a wrapped region's memory stays). */
 void vd_region_destroy(struct vd_region *r);
+/* A region over @size bytes of the caller's memory at @va (anonymous, a
+ * file mapping...), for vd_alloc() and vd_check_poison() only: it is not
+ * in dev->regions (vd_iova() does not see it), is never mapped by the
+ * library, and vd_region_destroy() frees only the descriptor.  The
+ * memory is not poisoned here.
+ */
+int vd_region_wrap(struct vd_dev *dev, void *va, size_t size,
+		   struct vd_region **rp);
 /* Carve @len bytes aligned to @align (power of two) with at least
  * r->gap poison bytes before it; NULL when full.  Memory is poisoned.
  */
 void *vd_alloc(struct vd_region *r, size_t len, size_t align);
 /* Forget all allocations of the region and re-poison it. */
 void vd_region_reset_alloc(struct vd_region *r);
+/* Forget the allocation that starts at @p: its bytes are poisoned again
+ * and checked by vd_check_poison() from now on.  -ENOENT if none does.
+ */
+int vd_free(struct vd_region *r, void *p);
 /* Check every byte of the region outside live allocations still holds
  * VD_POISON; returns 0 or -EFAULT and describes the first bad byte.
  */
