@@ -35,6 +35,7 @@
 #include <linux/virtio_config.h>
 
 #include "vdpa_drv.h"
+#include "fuzz_owner.h"
 
 #define PG		4096ULL
 #define WAIT_MS		15000
@@ -2067,6 +2068,9 @@ static void usage(void)
 		"usage: vdpa_fuzz [--dev /dev/vhost-vdpa-N] [--seed S] [--iterations N]\n"
 		"                 [--seconds T] [--qsize Q] [--strict] [--case NAME] [-v]\n"
 		"                 [--lifecycle] [--save-model FILE]\n"
+		"       vdpa_fuzz --owner [--dev DEV] [--seed S] [--iterations N]\n"
+		"                 [--seconds T] [--qsize Q] [--va|--pa] [--case NAME]\n"
+		"                 [--end-bare] [-v]\n"
 		"  --iterations N  stop after N requests (default 10000)\n"
 		"  --seconds T     stop after T seconds (whichever first)\n"
 		"  --strict        no allowance for known device limits\n"
@@ -2074,7 +2078,13 @@ static void usage(void)
 		"  --lifecycle     well-formed batches, resets and suspends with requests\n"
 		"                  in flight, nothing else\n"
 		"  --save-model FILE  at the end, write the disk model to FILE and which\n"
-		"                  512-byte sectors it knows (one byte each) to FILE.known\n");
+		"                  512-byte sectors it knows (one byte each) to FILE.known\n"
+		"  --owner         fuzz what the owner of the device controls (IOTLB,\n"
+		"                  rings, status, its processes); --iterations counts\n"
+		"                  operations; cases: unmap-batch, ro-used, fork-orphan,\n"
+		"                  scm-orphan, base-jump\n"
+		"  --va, --pa      the device's memory mode (default: from sysfs)\n"
+		"  --end-bare      owner mode: leave the device started without a mapping\n");
 	exit(2);
 }
 
@@ -2091,12 +2101,19 @@ int main(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "lifecycle", no_argument, NULL, 'L' },
 		{ "save-model", required_argument, NULL, 'M' },
+		{ "owner", no_argument, NULL, 'O' },
+		{ "owner-peer", required_argument, NULL, 'P' },
+		{ "va", no_argument, NULL, 'V' },
+		{ "pa", no_argument, NULL, 'A' },
+		{ "end-bare", no_argument, NULL, 'B' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = NULL, *cas = NULL, *save = NULL;
 	uint64_t iters = 10000, seconds = 0, t0, last_report;
 	struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
+	struct owner_opts oo = { .va = -1, .argv0 = "/proc/self/exe" };
 	unsigned int qsize = 0;
+	bool owner = false;
 	int c;
 
 	fz.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
@@ -2129,6 +2146,20 @@ int main(int argc, char **argv)
 		case 'M':
 			save = optarg;
 			break;
+		case 'O':
+			owner = true;
+			break;
+		case 'P':
+			return owner_peer_main(atoi(optarg));
+		case 'V':
+			oo.va = 1;
+			break;
+		case 'A':
+			oo.va = 0;
+			break;
+		case 'B':
+			oo.end_bare = true;
+			break;
 		case 'v':
 			verbose++;
 			vd_verbose = verbose > 1;
@@ -2143,6 +2174,16 @@ int main(int argc, char **argv)
 	if (!path) {
 		fprintf(stderr, "SKIP: no /dev/vhost-vdpa-* (use --dev)\n");
 		return 4;
+	}
+	if (owner) {
+		oo.dev = path;
+		oo.seed = fz.seed;
+		oo.iterations = iters;
+		oo.seconds = seconds;
+		oo.qsize = qsize;
+		oo.cas = cas;
+		oo.verbose = verbose;
+		return owner_main(&oo);
 	}
 	setrlimit(RLIMIT_MEMLOCK, &rl);
 	signal(SIGALRM, on_alarm);
