@@ -246,6 +246,7 @@ static struct {
 	int peer_sock;
 	unsigned int acts;	/* operations of the current step */
 	uint64_t feat_off;	/* features never negotiated (cases) */
+	const char *cas;
 	char log[LOGN][128];
 	unsigned int nlog;
 } ow;
@@ -555,18 +556,31 @@ static void __attribute__((noreturn)) break_missing(int qi, const char *what)
 	size_t len = used_bytes(1ULL << VIRTIO_RING_F_EVENT_IDX, vq->ring_num);
 	uint64_t sum = sum_bytes(vq->used, len, 0);
 	unsigned int i;
+	uint8_t st;
 
-	/* traffic that makes the device write its used ring, then look */
-	for (i = 0; i < 4; i++)
-		gen_req(qi);
-	vd_kick(vq);
-	msleep(200);
-	rofile_check(what);
-	romem_check(what);
-	if (sum_bytes(vq->used, len, 0) != sum)
-		ofail("%s: no DEVICE_NEEDS_RESET, and queue %d's used ring memory changed through its read-only mapping",
-		      what, qi);
-	ofail("%s: no DEVICE_NEEDS_RESET (nothing written yet)", what);
+	/*
+	 * Look for the write itself: vringh writes used->flags or
+	 * avail_event whenever the worker turns notifications off (a kick
+	 * wakes it) or on (it goes idle), then used elements and the index
+	 * for a completion.
+	 */
+	if (ow.suspended)
+		vd_resume(ow.dev);
+	for (i = 0; i < 6; i++) {
+		if (i == 3)
+			gen_req(qi);
+		vd_kick(vq);
+		msleep(50);
+		rofile_check(what);
+		romem_check(what);
+		if (sum_bytes(vq->used, len, 0) != sum)
+			ofail("%s: no DEVICE_NEEDS_RESET, and queue %d's used ring memory changed through its read-only mapping",
+			      what, qi);
+	}
+	if (vd_get_status(ow.dev, &st))
+		ofail("GET_STATUS: %s", vd_last_error);
+	ofail("%s: no DEVICE_NEEDS_RESET (300 ms later: status 0x%02x; nothing written)",
+	      what, st);
 }
 
 /* set_map(): the device's copy becomes vhost-vdpa's. */
@@ -1216,6 +1230,7 @@ static void q_collect(int qi, bool wait)
 {
 	struct vd_vq *vq = &ow.dev->vqs[qi];
 	uint64_t end = vd_now_ns() + wait_ms(15000) * 1000000ULL;
+	unsigned int n = 0;
 
 	if (!ow.q[qi].setup)
 		return;
@@ -1223,6 +1238,9 @@ static void q_collect(int qi, bool wait)
 		kick(vq);
 	for (;;) {
 		q_reap(qi);
+		/* a break elsewhere (legal or not) stops this queue too */
+		if (wait && ++n % 5 == 0)
+			st_get();
 		if (!wait || !req_busy(qi) || !q_live(qi))
 			return;
 		if (vd_now_ns() > end) {
@@ -2461,11 +2479,19 @@ static void op_starve(void)
 }
 
 /* A used ring over memory the device may only read. */
-static void ro_used(int qi, int k)
+/*
+ * A used ring over read-only memory: @k 0 its own memory remapped
+ * read-only, 1 the read-only memfd or file under its IOVAs (in one batch
+ * when @batch, else in two set_map()s, the ring unmapped in between), 2 a
+ * queue made ready over a used ring in read-only memory.
+ */
+static void ro_used(int qi, int k, bool batch)
 {
 	struct oq *q = &ow.q[qi];
 	int ui = q->u[P_USED];
-	int tai = ow.va || chance(50) ? ow.romem_area : ow.rofile_area;
+	/* VA mode cannot map the file (opened read-only: not VM_SHARED) */
+	int tai = ow.va || (chance(50) && !ow.cas) ? ow.romem_area :
+		  ow.rofile_area;
 	struct vhost_vring_addr a = { .index = qi };
 	struct vd_vq *vq = &ow.dev->vqs[qi];
 	bool susp;
@@ -2478,10 +2504,12 @@ static void ro_used(int qi, int k)
 		oplog("queue %d: %s under the used ring%s", qi,
 		      k ? A(tai)->name : "its own memory, read-only,",
 		      ow.in_batch ? " (in batch)" : "");
+		if (batch && !ow.in_batch)
+			batch_begin();
 		if (U(ui)->v != U_ABSENT || U(ui)->foreign)
 			unit_inval(ui);
 		unit_update(ui, k ? tai : U(ui)->area, VHOST_ACCESS_RO);
-		if (ow.in_batch && chance(70))
+		if (ow.in_batch && (batch || chance(70)))
 			batch_end();
 		return;
 	}
@@ -2510,7 +2538,7 @@ static void ro_used(int qi, int k)
 
 static void op_ro_used(void)
 {
-	ro_used(rn(ow.nq), rn(3));
+	ro_used(rn(ow.nq), rn(3), chance(50));
 	if (st_get() & ST_NR)
 		ow.messy = true;
 }
@@ -2676,14 +2704,14 @@ static void orphan_va(struct vd_dev *dev, struct vd_vq *vq,
 		ofail("RESUME from the orphan: %s", vd_last_error);
 	while (!(orphan_status(dev) & ST_NR)) {
 		if (vd_now_ns() > end)
-			ofail("VA mode: the owner exited %d ms ago and the device neither set DEVICE_NEEDS_RESET nor stopped (%u requests completed, used flags changed %u times: written through an address space that is not the owner's)",
+			ofail("VA mode: the owner exited %d ms ago, its address space with it, and the device did not set DEVICE_NEEDS_RESET (%u reads completed, used flags changed %u times)",
 			      wait_ms(10000), done, flags_moved);
 		if (vq->nfree >= 3 || (vq->nfree && (dev->features &
 				       (1ULL << VIRTIO_RING_F_INDIRECT_DESC)))) {
 			memset(scratch, VD_POISON, PG);
 			if (!orphan_rw(vq, VIRTIO_BLK_T_IN, h->sector, scratch,
 				       PG, 100, &io)) {
-				if (io->status != VIRTIO_BLK_S_OK)
+				if (h->healthy && io->status != VIRTIO_BLK_S_OK)
 					ofail("VA orphan: a read answered %s while the owner's address space was still there",
 					      vd_status_name(io->status));
 				done++;
@@ -3162,33 +3190,56 @@ static void session_open(bool persist)
 }
 
 struct opdef {
+	const char *name;
 	void (*fn)(void);
 	unsigned int w;
 };
 
-static void run_ops(unsigned int nops)
-{
-	static const struct opdef ops[] = {
-		{ op_io, 300 }, { op_reap, 120 }, { op_quiet, 25 },
-		{ op_batch, 30 }, { op_unmap, 45 }, { op_map, 50 },
-		{ op_errno, 12 }, { op_vol_new, 15 }, { op_vol_munmap, 25 },
-		{ op_suspend, 25 }, { op_resume, 30 }, { op_base, 15 },
-		{ op_enable, 20 }, { op_addr, 10 }, { op_num, 3 },
-		{ op_odd, 12 }, { op_config, 6 }, { op_reset, 15 },
-		{ op_starve, 10 }, { op_ro_used, 10 }, { op_sleep, 8 },
-		{ op_probe, 3 },
-	};
-	unsigned int i, total = 0, k;
+static const struct opdef ops[] = {
+	{ "io", op_io, 300 }, { "reap", op_reap, 120 },
+	{ "quiet", op_quiet, 25 }, { "batch", op_batch, 30 },
+	{ "unmap", op_unmap, 45 }, { "map", op_map, 50 },
+	{ "errno", op_errno, 12 }, { "vol-new", op_vol_new, 15 },
+	{ "munmap", op_vol_munmap, 25 }, { "suspend", op_suspend, 25 },
+	{ "resume", op_resume, 30 }, { "base", op_base, 15 },
+	{ "enable", op_enable, 20 }, { "addr", op_addr, 10 },
+	{ "num", op_num, 3 }, { "odd", op_odd, 12 },
+	{ "config", op_config, 6 }, { "reset", op_reset, 15 },
+	{ "starve", op_starve, 10 }, { "ro-used", op_ro_used, 10 },
+	{ "sleep", op_sleep, 8 }, { "probe", op_probe, 3 },
+};
 
-	for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
-		total += ops[i].w;
+#define NOPS (sizeof(ops) / sizeof(ops[0]))
+
+/* Is step @name in the comma-separated list @off? */
+static bool op_off(const char *off, const char *name)
+{
+	size_t n = strlen(name);
+
+	while (off && *off) {
+		if (!strncmp(off, name, n) && (off[n] == ',' || !off[n]))
+			return true;
+		off = strchr(off, ',');
+		off = off ? off + 1 : NULL;
+	}
+	return false;
+}
+
+static void run_ops(unsigned int nops, const char *off)
+{
+	unsigned int i, total = 0, k, w[NOPS];
+
+	for (i = 0; i < NOPS; i++) {
+		w[i] = op_off(off, ops[i].name) ? 0 : ops[i].w;
+		total += w[i];
+	}
 	while (nops--) {
 		if (ow.messy && chance(60)) {
 			recover("after abuse");
 		} else {
 			k = rn(total);
-			for (i = 0; k >= ops[i].w; i++)
-				k -= ops[i].w;
+			for (i = 0; k >= w[i]; i++)
+				k -= w[i];
 			ops[i].fn();
 		}
 		st_get();
@@ -3254,7 +3305,7 @@ static void __attribute__((noreturn)) session_main(const struct owner_opts *o,
 	ow.messy = true;
 	recover(session ? "the previous session's abuse" : "first session");
 	if (mode == S_NORMAL)
-		run_ops(nops);
+		run_ops(nops, o->no_ops);
 	if (mode == S_LAST || run_over() || end < 50) {
 		if (mode == S_LAST)
 			memory_check("at the end");
@@ -3477,21 +3528,31 @@ out:
  *  unmap-batch  anonymous memory invalidated in a batch that never ends,
  *               munmap()ed, read into through the device's stale view,
  *               with canaries faulted in right after (PA mode);
- *  ro-used      a used ring remapped read-only, the read-only file (PA) or
- *               memfd under a used ring, a queue made ready over one;
+ *  ro-used      the read-only file (PA mode) or memfd under a used ring
+ *               (-file), a queue made ready over one (-ready), a used
+ *               ring remapped read-only (-remap), or all three;
  *  fork-orphan  the owner forks and exits with the device running, the
  *               child keeps the fd (VA mode: the device must stop);
  *  scm-orphan   the same, the fd handed to an exec'd process;
  *  base-jump    SET_VRING_BASE on a ready, suspended queue without
  *               EVENT_IDX, the driver's indices following: the next
  *               completion must land at the new base (it does not: the
- *               device keeps vringh's count of unfolded completions).
+ *               device keeps vringh's count of unfolded completions);
+ *  reset-map    a reset without IOTLB_PERSIST puts the device back on
+ *               the identity map; the next UPDATE outside a batch, on
+ *               vhost-vdpa's map path under the owner's mmap_lock,
+ *               replaces it, and set_map() waits for an SRCU grace
+ *               period there: in VA mode lockdep (debug kernel) reports
+ *               mmap_lock -> iotlb_srcu against the worker's
+ *               iotlb_srcu -> mmap_lock.  The fuzzer cannot see it;
+ *               the kernel log does.
  */
 static void __attribute__((noreturn)) case_session(const struct owner_opts *o)
 {
 	unsigned int round, i;
 
 	session_init(o, 0);
+	ow.cas = o->cas;
 	session_start(o, true);
 	ow.nq = 1;
 	if (!strcmp(o->cas, "scm-orphan"))
@@ -3510,12 +3571,17 @@ static void __attribute__((noreturn)) case_session(const struct owner_opts *o)
 			if (round % 4 == 3)
 				recover("unmap-batch");
 		}
-	} else if (!strcmp(o->cas, "ro-used")) {
+	} else if (!strncmp(o->cas, "ro-used", 7)) {
+		/* the file (or memfd) first: any write shows in its bytes */
+		static const char *const k[] = { "-file", "-ready", "-remap" };
+
 		for (round = 0; round < 6; round++) {
-			for (i = 0; i < 4; i++)
-				gen_req(0);
-			kick(&ow.dev->vqs[0]);
-			ro_used(0, round % 3);
+			if (o->cas[7] && strcmp(o->cas + 7, k[round % 3]))
+				continue;
+			/* nothing in flight: a failed completion would stop it */
+			collect_all(true);
+			msleep(20);
+			ro_used(0, (round + 1) % 3, true);
 			if (ow.in_batch)
 				batch_end();
 			st_get();
@@ -3560,6 +3626,30 @@ static void __attribute__((noreturn)) case_session(const struct owner_opts *o)
 			collect_all(true);
 			op_done();
 		}
+	} else if (!strcmp(o->cas, "reset-map")) {
+		int ui = 0;
+		uint64_t f = ow.dev->backend_acked &
+			     ~(1ULL << VHOST_BACKEND_F_IOTLB_PERSIST);
+
+		if (ioctl(ow.dev->fd, VHOST_SET_BACKEND_FEATURES, &f))
+			ofail("SET_BACKEND_FEATURES: %s", strerror(errno));
+		ow.dev->backend_acked = f;
+		ow.persist = false;
+		while (A(U(ui)->area)->kind != AK_DATA)
+			ui++;
+		/* VA mode: I/O records iotlb_srcu -> mmap_lock (faults) */
+		recover("reset-map");
+		unit_inval(ui);
+		dev_reset();
+		oplog("reset-map: UPDATE outside a batch after a reset without IOTLB_PERSIST");
+		if (raw_msg(VHOST_IOTLB_UPDATE, U(ui)->iova, U(ui)->len,
+			    U(ui)->uaddr, U(ui)->hperm))
+			ofail("UPDATE: %s", strerror(errno));
+		U(ui)->v = U_PRESENT;
+		U(ui)->perm = U(ui)->hperm;
+		after_msg();
+		op_done();
+		recover("reset-map");
 	} else if (!strcmp(o->cas, "fork-orphan") ||
 		   !strcmp(o->cas, "scm-orphan")) {
 		for (i = 0; i < 4; i++)
@@ -3567,7 +3657,7 @@ static void __attribute__((noreturn)) case_session(const struct owner_opts *o)
 		kick(&ow.dev->vqs[0]);
 		end_orphan(!strcmp(o->cas, "scm-orphan"));
 	} else {
-		ofail("unknown case %s (unmap-batch, ro-used, fork-orphan, scm-orphan, base-jump)",
+		ofail("unknown case %s (unmap-batch, ro-used[-file|-ready|-remap], fork-orphan, scm-orphan, base-jump, reset-map)",
 		      o->cas);
 	}
 	end_close();

@@ -18,6 +18,7 @@ struct owner_opts {
 	int va;			/* 1 VA mode, 0 PA mode, -1 ask sysfs */
 	const char *cas;	/* a fixed scenario, or NULL */
 	bool end_bare;		/* leave the device started without a mapping */
+	const char *no_ops;	/* steps never drawn, comma-separated */
 	int verbose;
 };
 

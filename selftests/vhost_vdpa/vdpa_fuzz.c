@@ -2070,7 +2070,7 @@ static void usage(void)
 		"                 [--lifecycle] [--save-model FILE]\n"
 		"       vdpa_fuzz --owner [--dev DEV] [--seed S] [--iterations N]\n"
 		"                 [--seconds T] [--qsize Q] [--va|--pa] [--case NAME]\n"
-		"                 [--end-bare] [-v]\n"
+		"                 [--end-bare] [--no-op STEP,...] [-v]\n"
 		"  --iterations N  stop after N requests (default 10000)\n"
 		"  --seconds T     stop after T seconds (whichever first)\n"
 		"  --strict        no allowance for known device limits\n"
@@ -2082,9 +2082,13 @@ static void usage(void)
 		"  --owner         fuzz what the owner of the device controls (IOTLB,\n"
 		"                  rings, status, its processes); --iterations counts\n"
 		"                  operations; cases: unmap-batch, ro-used, fork-orphan,\n"
-		"                  scm-orphan, base-jump\n"
+		"                  scm-orphan, base-jump, reset-map\n"
 		"  --va, --pa      the device's memory mode (default: from sysfs)\n"
-		"  --end-bare      owner mode: leave the device started without a mapping\n");
+		"  --end-bare      owner mode: leave the device started without a mapping\n"
+		"  --no-op STEPS   owner mode: never draw these steps (io, reap, quiet,\n"
+		"                  batch, unmap, map, errno, vol-new, munmap, suspend,\n"
+		"                  resume, base, enable, addr, num, odd, config, reset,\n"
+		"                  starve, ro-used, sleep, probe)\n");
 	exit(2);
 }
 
@@ -2106,6 +2110,7 @@ int main(int argc, char **argv)
 		{ "va", no_argument, NULL, 'V' },
 		{ "pa", no_argument, NULL, 'A' },
 		{ "end-bare", no_argument, NULL, 'B' },
+		{ "no-op", required_argument, NULL, 'N' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = NULL, *cas = NULL, *save = NULL;
@@ -2159,6 +2164,9 @@ int main(int argc, char **argv)
 			break;
 		case 'B':
 			oo.end_bare = true;
+			break;
+		case 'N':
+			oo.no_ops = optarg;
 			break;
 		case 'v':
 			verbose++;
