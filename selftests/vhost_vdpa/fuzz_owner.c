@@ -197,15 +197,12 @@ struct oreq {
 	int slots_unit;
 	uint32_t slots_gen;
 	bool bad;		/* out of range: touches no sector */
-	uint64_t seq;
 };
 
 struct canary {
 	uint8_t *va;
 	size_t len;
 };
-
-struct handoff;
 
 static struct shared *sh;
 static uint8_t *model, *known;
@@ -221,7 +218,7 @@ static struct {
 	uint32_t seg_max, size_max;
 	uint64_t rs;
 	uint32_t session;
-	uint64_t next_va, next_iova, seq;
+	uint64_t next_va, next_iova;
 	struct area area[MAXAREA];
 	unsigned int narea;
 	struct unit unit[MAXUNIT];
@@ -1076,6 +1073,16 @@ static void req_drop(struct oreq *r)
 	req_release(r);
 }
 
+/* The session leaves with requests in flight: their writes may land. */
+static void forget_inflight(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < MAXREQ; i++)
+		if (ow.req[i].busy && writes(ow.req[i].type) && !ow.req[i].bad)
+			model_unknown(ow.req[i].sector, ow.req[i].nsect);
+}
+
 static void drop_all(void)
 {
 	unsigned int i;
@@ -1434,7 +1441,6 @@ static bool gen_req_ex(int qi, int type, int ai)
 		ofail("submit: %s", strerror(-ret));
 	}
 	r->busy = true;
-	r->seq = ++ow.seq;
 	act(1);
 	return true;
 }
@@ -3086,6 +3092,7 @@ static void __attribute__((noreturn)) end_orphan(bool scm)
 	if (!ow.q[0].setup && !vq->num)
 		recover("before a hand-off");
 	make_handoff(&h);
+	forget_inflight();
 	oplog("%s: hand the fd to %s and exit (%u requests in flight, status 0x%02x%s)",
 	      scm ? "SCM_RIGHTS" : "fork", scm ? "the peer" : "a child",
 	      req_busy(-1), h.status, ow.in_batch ? ", batch open" : "");
@@ -3315,6 +3322,7 @@ static void __attribute__((noreturn)) session_main(const struct owner_opts *o,
 	if (end < 64) {
 		oplog("exit without close (%u requests in flight)", req_busy(-1));
 		count(C_END_EXIT);
+		forget_inflight();
 		_exit(0);
 	}
 	end_orphan(end >= 82);
@@ -3405,7 +3413,8 @@ static void summary(uint64_t t0)
 	       sh->va ? "VA" : "PA", (vd_now_ns() - t0) / 1e9);
 	for (i = 0; i < NCNT; i++)
 		printf("%s %s %" PRIu64, i ? "," : ":", cnt_name[i], sh->n[i]);
-	printf("\n");
+	printf("\nvdpa_fuzz: %" PRIu64 " operations; to replay (a kernel report too): vdpa_fuzz --owner --seed %" PRIu64
+	       " --iterations %" PRIu64 "\n", sh->ops, sh->seed, sh->ops);
 }
 
 static int run_case(const struct owner_opts *o);
