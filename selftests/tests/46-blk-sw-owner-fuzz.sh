@@ -15,6 +15,11 @@
 #    working disk (it reads the partition table, then 64 KiB direct);
 #  - with the devices deleted, MemAvailable and unreclaimable slab come
 #    back within bounds (pinned pages, the device's page references).
+# Before each random run, fixed sequences (--case) for two defects this
+# mode found: base-jump (PA: SET_VRING_BASE on a suspended queue without
+# EVENT_IDX, the next completion must land at the new base) and reset-map
+# (VA: the first UPDATE after a reset runs under the owner's mmap_lock and
+# must not wait for requests; on the debug kernel lockdep reports it).
 # run.sh fails the test on any kernel warning, and on the debug kernel on
 # a kmemleak report.
 #
@@ -79,8 +84,22 @@ run_owner()
 }
 [ "$secs" != 0 ] || secs=
 
+# run_case CASE: one fixed sequence of the owner mode on $vhost
+run_case()
+{
+	local rc=0
+
+	log "case $1 on $vhost"
+	timeout --kill-after=10 $((300 * ${SELFTESTS_TIMEOUT_SCALE:-1})) \
+		"$fuzz" --owner --dev "$vhost" --seed "$seed" --case "$1" \
+		> "$RESULTS_DIR/owner-case-$1.log" 2>&1 || rc=$?
+	[ "$rc" = 0 ] || tail -n 30 "$RESULTS_DIR/owner-case-$1.log" | sed "s/^/$1: /" >&2
+	return "$rc"
+}
+
 bsw_add fzo size=$((8 << 20)) num_queues=2 queue_size=256
 vhost=$(vdpa_bind_vhost fzo) || exit
+run_case base-jump || fail "vdpa_fuzz --owner --case base-jump failed"
 run_owner pa "$seed" --end-bare || fail "vdpa_fuzz --owner failed in PA mode (seed $seed)"
 # Its last owner started it with no mapping and closed it.
 vdpa_unbind fzo
@@ -93,6 +112,7 @@ vdpa_dev_del fzo
 if [ -e "$BSW_CFS/fzo/use_va" ]; then
 	bsw_add fzova size=$((8 << 20)) num_queues=2 queue_size=256 use_va=1
 	vhost=$(vdpa_bind_vhost fzova) || exit
+	run_case reset-map || fail "vdpa_fuzz --owner --case reset-map failed"
 	run_owner va $((seed + 1)) || fail "vdpa_fuzz --owner failed in VA mode (seed $((seed + 1)))"
 	vdpa_unbind fzova
 	vdpa_dev_del fzova

@@ -2162,24 +2162,13 @@ static void op_base(void)
 	struct vd_vq *vq = &ow.dev->vqs[qi];
 	struct oq *q = &ow.q[qi];
 	uint16_t b = rnd(), got;
-	bool coherent, toggle;
+	bool coherent;
 	int ret;
 
 	if (!q->setup)
 		return;
 	collect_all(false);
 	coherent = !req_busy(qi) && !ow.needs_reset && chance(60);
-	/*
-	 * Known defect (--case base-jump): without EVENT_IDX the device
-	 * keeps vringh's count of completions not yet folded into its used
-	 * index across SET_VRING_BASE, and publishes the next completion
-	 * past the base.  Re-enabling the queue starts vringh afresh, as a
-	 * migration destination does.
-	 */
-	toggle = coherent && q->ready && ring_state_ok() &&
-		 !(ow.dfeat & (1ULL << VIRTIO_RING_F_EVENT_IDX));
-	if (toggle)
-		q_enable(qi, false);
 	ret = vd_set_vring_base(ow.dev, qi, b);
 	act(2);
 	oplog("SET_VRING_BASE queue %d to %u (%s)", qi, b,
@@ -2205,8 +2194,6 @@ static void op_base(void)
 		__atomic_store_n(&vq->used->idx, htole16(b), __ATOMIC_RELEASE);
 		vq->last_used = b;
 		q->susp_used = b;
-		if (toggle)
-			q_enable(qi, true);
 	} else {
 		q->coherent = false;
 		set_wild();
@@ -3545,15 +3532,16 @@ out:
  *  scm-orphan   the same, the fd handed to an exec'd process;
  *  base-jump    SET_VRING_BASE on a ready, suspended queue without
  *               EVENT_IDX, the driver's indices following: the next
- *               completion must land at the new base (it does not: the
- *               device keeps vringh's count of unfolded completions);
+ *               completion must land at the new base (it did not: the
+ *               device kept vringh's count of unfolded completions);
  *  reset-map    a reset without IOTLB_PERSIST puts the device back on
  *               the identity map; the next UPDATE outside a batch, on
  *               vhost-vdpa's map path under the owner's mmap_lock,
  *               replaces it, and set_map() waits for an SRCU grace
  *               period there: in VA mode lockdep (debug kernel) reports
  *               mmap_lock -> iotlb_srcu against the worker's
- *               iotlb_srcu -> mmap_lock.  The fuzzer cannot see it;
+ *               iotlb_srcu -> mmap_lock (a deadlock once a writer
+ *               queues on that mmap_lock).  The fuzzer cannot see it;
  *               the kernel log does.
  */
 static void __attribute__((noreturn)) case_session(const struct owner_opts *o)
