@@ -297,6 +297,12 @@ static int vbs_set_vq_state(struct vdpa_device *vdpa, u16 idx,
 	down_write(&dev->lock);
 	vq->vring.last_avail_idx = state->split.avail_index;
 	vq->vring.last_used_idx = state->split.avail_index;
+	/*
+	 * vringh publishes the next used entry at last_used_idx + completed
+	 * and, without EVENT_IDX, never folds completed into last_used_idx:
+	 * the next completion must land at the new base, not past it.
+	 */
+	vq->vring.completed = 0;
 	up_write(&dev->lock);
 	return 0;
 }
