@@ -616,7 +616,10 @@ static int vbs_iotlb_set_in_place(struct vbs_dev *dev, struct vhost_iotlb *src,
  * plus what changed.  In PA mode the entries hold their pages (see the top
  * of the file).  An entry that maps a running queue's used ring read-only
  * is left out and breaks the device.  Neither @dev->lock nor a worker is
- * waited for, only requests using a mapping that went away.
+ * waited for, only requests using a mapping that went away: vhost-vdpa
+ * calls this for an UPDATE outside a batch with the owner's mmap_lock held
+ * in VA mode, where such a wait could deadlock with a request faulting in
+ * that mm, and an UPDATE only adds.
  *
  * Return: 0 or -ENOMEM.
  */
@@ -653,7 +656,15 @@ int vbs_iotlb_set(struct vbs_dev *dev, struct vhost_iotlb *src)
 
 	mutex_lock(&dev->iotlb_mutex);
 	vbs_iotlb_drop_ro_used(dev, &tree);
-	shrunk = !vbs_iotlb_subset(dev->iotlb, &tree);
+	/*
+	 * The identity map holds no page, and its only user, virtio_vdpa,
+	 * left with a reset before vhost-vdpa could send this: replacing it
+	 * waits for no one.  That matters, as vhost-vdpa's first UPDATE after
+	 * a reset (without IOTLB_PERSIST) comes here under the owner's
+	 * mmap_lock in VA mode, and a request holding iotlb_srcu may be
+	 * faulting pages of that mm.
+	 */
+	shrunk = !dev->iotlb_pt && !vbs_iotlb_subset(dev->iotlb, &tree);
 	if (!dev->vdpa.use_va)
 		vbs_iotlb_hold_pages(dev, &tree);
 	spin_lock(&dev->iotlb_lock);
