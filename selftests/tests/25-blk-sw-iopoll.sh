@@ -9,7 +9,7 @@
 # file system under a device's backing file (fsfreeze) while the guest
 # writes completes, polled or not, the device keeps serving reads while
 # the writes wait for the thaw, and every write is there after it.
-# timeout=600
+# timeout=900
 
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../blk_sw.sh"
