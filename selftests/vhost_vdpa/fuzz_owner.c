@@ -256,11 +256,7 @@ static void romem_check(const char *when);
 
 static uint64_t rnd(void)
 {
-	uint64_t z = (ow.rs += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
+	return vd_splitmix64(&ow.rs);
 }
 
 static uint64_t rn(uint64_t n)

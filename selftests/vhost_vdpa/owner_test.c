@@ -1449,27 +1449,9 @@ TEST_F(owner, owner_persist_user)
 
 int main(int argc, char **argv)
 {
-	const char *env;
-	int i, j;
-
-	env = getenv("VDPA_DEV");
-	if (env)
-		snprintf(dut_path, sizeof(dut_path), "%s", env);
-	env = getenv("VDPA_MGMTDEV");
-	if (env)
-		snprintf(dut_mgmtdev, sizeof(dut_mgmtdev), "%s", env);
-	for (i = 1, j = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--dev") && i + 1 < argc) {
-			snprintf(dut_path, sizeof(dut_path), "%s", argv[++i]);
-		} else if (!strcmp(argv[i], "--mgmtdev") && i + 1 < argc) {
-			snprintf(dut_mgmtdev, sizeof(dut_mgmtdev), "%s",
-				 argv[++i]);
-		} else {
-			argv[j++] = argv[i];
-		}
-	}
-	argc = j;
-	argv[argc] = NULL;
+	/* Take our options out before the harness parses the rest. */
+	argc = vd_dut_args(argc, argv, dut_path, sizeof(dut_path), dut_mgmtdev,
+			   sizeof(dut_mgmtdev));
 	if (getenv("VDPA_DRV_VERBOSE"))
 		vd_verbose = 1;
 	ksft_print_msg("device under test: %s (mgmtdev %s)\n",

@@ -59,6 +59,39 @@ uint64_t vd_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
+uint64_t vd_splitmix64(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+int vd_dut_args(int argc, char **argv, char *path, size_t path_len,
+		char *mgmtdev, size_t mgmtdev_len)
+{
+	const char *env;
+	int i, j;
+
+	env = getenv("VDPA_DEV");
+	if (env)
+		snprintf(path, path_len, "%s", env);
+	env = getenv("VDPA_MGMTDEV");
+	if (env)
+		snprintf(mgmtdev, mgmtdev_len, "%s", env);
+	for (i = 1, j = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--dev") && i + 1 < argc)
+			snprintf(path, path_len, "%s", argv[++i]);
+		else if (!strcmp(argv[i], "--mgmtdev") && i + 1 < argc)
+			snprintf(mgmtdev, mgmtdev_len, "%s", argv[++i]);
+		else
+			argv[j++] = argv[i];
+	}
+	argv[j] = NULL;
+	return j;
+}
+
 const char *vd_status_name(uint8_t status)
 {
 	switch (status) {

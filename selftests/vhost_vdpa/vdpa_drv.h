@@ -350,6 +350,14 @@ void vd_io_init_dwz(struct vd_io *io, uint32_t type, uint64_t sector,
 /* ---- helpers ---------------------------------------------------------- */
 
 uint64_t vd_now_ns(void);
+/* The next number of a splitmix64 sequence whose state is *state. */
+uint64_t vd_splitmix64(uint64_t *state);
+/* The device under test: $VDPA_DEV and $VDPA_MGMTDEV, then --dev PATH and
+ * --mgmtdev NAME taken out of argv (the rest stays, in order, for the
+ * harness).  Returns the new argc.
+ */
+int vd_dut_args(int argc, char **argv, char *path, size_t path_len,
+		char *mgmtdev, size_t mgmtdev_len);
 const char *vd_status_name(uint8_t status);
 /* Deterministic pattern for (seed, byte offset); fill and check. */
 void vd_pattern_fill(void *buf, size_t len, uint64_t seed, uint64_t off);

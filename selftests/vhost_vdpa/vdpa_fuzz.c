@@ -156,11 +156,7 @@ static int verbose;
 
 static uint64_t rnd(void)
 {
-	uint64_t z = (fz.rs += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
+	return vd_splitmix64(&fz.rs);
 }
 
 static uint64_t rn(uint64_t n)

@@ -1373,28 +1373,9 @@ static void find_mgmtdev(void)
 
 int main(int argc, char **argv)
 {
-	const char *env;
-	int i, j;
-
-	env = getenv("VDPA_DEV");
-	if (env)
-		snprintf(dut_path, sizeof(dut_path), "%s", env);
-	env = getenv("VDPA_MGMTDEV");
-	if (env)
-		snprintf(dut_mgmtdev, sizeof(dut_mgmtdev), "%s", env);
 	/* Take our options out before the harness parses the rest. */
-	for (i = 1, j = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--dev") && i + 1 < argc) {
-			snprintf(dut_path, sizeof(dut_path), "%s", argv[++i]);
-		} else if (!strcmp(argv[i], "--mgmtdev") && i + 1 < argc) {
-			snprintf(dut_mgmtdev, sizeof(dut_mgmtdev), "%s",
-				 argv[++i]);
-		} else {
-			argv[j++] = argv[i];
-		}
-	}
-	argc = j;
-	argv[argc] = NULL;
+	argc = vd_dut_args(argc, argv, dut_path, sizeof(dut_path), dut_mgmtdev,
+			   sizeof(dut_mgmtdev));
 	if (!dut_path[0])
 		find_default_dev();
 	if (!dut_mgmtdev[0] && dut_path[0])
