@@ -2423,10 +2423,16 @@ static void op_config(void)
 	if (le64toh(ow.dev->cfg.capacity) != sh->cap)
 		ofail("config: capacity changed to %llu",
 		      (unsigned long long)le64toh(ow.dev->cfg.capacity));
-	/* Only wce is writable, once CONFIG_WCE is negotiated. */
+	/*
+	 * Only wce is writable, once CONFIG_WCE is negotiated, and it turns
+	 * on a write-back cache only for a driver that can flush it.
+	 */
 	if ((ow.dfeat & (1ULL << VIRTIO_BLK_F_CONFIG_WCE)) &&
-	    (ow.status & VIRTIO_CONFIG_S_FEATURES_OK) && got != wce)
-		ofail("config: wce reads %u after writing %u", got, wce);
+	    (ow.status & VIRTIO_CONFIG_S_FEATURES_OK) &&
+	    got != (wce && (ow.dfeat & (1ULL << VIRTIO_BLK_F_FLUSH))))
+		ofail("config: wce reads %u after writing %u (FLUSH %snegotiated)",
+		      got, wce,
+		      ow.dfeat & (1ULL << VIRTIO_BLK_F_FLUSH) ? "" : "not ");
 }
 
 static void op_reset(void)
