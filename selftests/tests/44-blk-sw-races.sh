@@ -15,7 +15,7 @@
 #   RACE_RESETS=N       at least N/2 resets and N/2 suspends in (c)
 #                       (default 100; about 3 a second)
 # "make stress" runs RACE_CYCLES=500 RACE_FAST_CYCLES=1000 RACE_RESETS=4000.
-# timeout=1200
+# timeout=1800
 #
 #  a) virtio_vdpa unbind/bind while fio writes;
 #  b) "vdpa dev del" while fio writes, then add again on the same backing;
