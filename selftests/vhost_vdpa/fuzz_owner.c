@@ -650,21 +650,8 @@ static void after_msg(void)
 static int raw_msg(uint8_t type, uint64_t iova, uint64_t size, uint64_t uaddr,
 		   uint8_t perm)
 {
-	struct vhost_msg_v2 m;
-	ssize_t n;
-
-	memset(&m, 0, sizeof(m));
-	m.type = VHOST_IOTLB_MSG_V2;
-	m.iotlb.type = type;
-	m.iotlb.iova = iova;
-	m.iotlb.size = size;
-	m.iotlb.uaddr = uaddr;
-	m.iotlb.perm = perm;
 	act(1);
-	n = write(ow.dev->fd, &m, sizeof(m));
-	if (n < 0)
-		return -errno;
-	return n == sizeof(m) ? 0 : -EIO;
+	return vd_iotlb_msg(ow.dev, type, iova, size, uaddr, perm);
 }
 
 static void batch_begin(void)

@@ -422,8 +422,8 @@ int vd_get_vring_size(struct vd_dev *dev, unsigned int idx, uint16_t *num)
 
 /* ---- memory ----------------------------------------------------------- */
 
-static int vd_iotlb_msg(struct vd_dev *dev, uint8_t type, uint64_t iova,
-			uint64_t size, uint64_t uaddr, uint8_t perm)
+int vd_iotlb_msg(struct vd_dev *dev, uint8_t type, uint64_t iova,
+		 uint64_t size, uint64_t uaddr, uint8_t perm)
 {
 	struct vhost_msg_v2 msg;
 	ssize_t n;

@@ -226,6 +226,9 @@ int vd_free(struct vd_region *r, void *p);
 int vd_check_poison(struct vd_region *r);
 /* Translate a pointer inside a mapped region to its IOVA; ~0 if none. */
 uint64_t vd_iova(struct vd_dev *dev, const void *p);
+/* One IOTLB message of any type, as given: 0 or -errno. */
+int vd_iotlb_msg(struct vd_dev *dev, uint8_t type, uint64_t iova,
+		 uint64_t size, uint64_t uaddr, uint8_t perm);
 /* Raw IOTLB messages (batch begin/end are sent only if acked unless
  * @force).
  */
