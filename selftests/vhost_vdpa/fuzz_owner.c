@@ -1196,6 +1196,21 @@ static bool q_live(int qi)
 	       unit_ok(q->u[P_SLOTS], VHOST_ACCESS_RW);
 }
 
+/*
+ * A queue the device serves breaks the whole device once a ring of it
+ * cannot be used (maybe later: when the worker next looks at it).
+ */
+static bool q_cannot_break(int qi)
+{
+	struct oq *q = &ow.q[qi];
+
+	if (!q->setup || !q->ready)
+		return true;
+	return q->home && unit_ok(q->u[P_DESC], VHOST_ACCESS_RO) &&
+	       unit_ok(q->u[P_AVAIL], VHOST_ACCESS_RO) &&
+	       unit_ok(q->u[P_USED], VHOST_ACCESS_RW);
+}
+
 static void q_reap(int qi)
 {
 	struct vd_vq *vq = &ow.dev->vqs[qi];
@@ -2610,6 +2625,8 @@ static void make_handoff(struct handoff *h)
 	h->suspended = ow.suspended;
 	h->healthy = q_live(0) && q->u[P_SCRATCH] >= 0 &&
 		     unit_ok(q->u[P_SCRATCH], VHOST_ACCESS_RW);
+	for (i = 1; i < ow.nq; i++)
+		h->healthy = h->healthy && q_cannot_break(i);
 	h->features = ow.dev->features;
 	h->backend = ow.dev->backend_acked;
 	h->ring_va = (uintptr_t)a->va;
