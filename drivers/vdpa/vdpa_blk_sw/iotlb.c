@@ -22,9 +22,10 @@
  * reference of its own on each of its pages (VBS_MAP_HELD), taken while
  * vhost-vdpa still pins them and dropped only after a grace period of
  * @iotlb_srcu once the entry left the copy.  An entry that stays the same
- * across set_map() keeps its references: the work is in proportion to what
- * changed, not to guest memory.  A request holds an SRCU read-side section
- * from translation until its completion is published, the worker holds one
+ * across set_map() keeps its references: taking and dropping them is in
+ * proportion to what changed (finding the change still walks both
+ * trees).  A request holds an SRCU read-side section from translation
+ * until its completion is published, the worker holds one
  * over each pass (vringh's ring accesses), and a set_map() that removes or
  * changes a mapping waits for a grace period, so no request uses a page of
  * it once set_map() returns.  A set_map() that only adds mappings never
@@ -121,6 +122,13 @@ fail:
 	return false;
 }
 
+/* Drop the references vbs_pages_get() took on @map's pages. */
+static void vbs_map_pages_put(const struct vhost_iotlb_map *map)
+{
+	vbs_pages_put(PHYS_PFN(map->addr), PHYS_PFN(map->addr + map->size - 1) -
+		      PHYS_PFN(map->addr) + 1);
+}
+
 /* Drop the page references @tree's entries hold and free the entries. */
 static void vbs_iotlb_release(struct vhost_iotlb *tree)
 {
@@ -129,9 +137,7 @@ static void vbs_iotlb_release(struct vhost_iotlb *tree)
 	for (map = vhost_iotlb_itree_first(tree, 0, ULLONG_MAX); map;
 	     map = vhost_iotlb_itree_next(map, 0, ULLONG_MAX))
 		if (map->opaque == VBS_MAP_HELD)
-			vbs_pages_put(PHYS_PFN(map->addr),
-				      PHYS_PFN(map->addr + map->size - 1) -
-				      PHYS_PFN(map->addr) + 1);
+			vbs_map_pages_put(map);
 	vhost_iotlb_reset(tree);
 }
 
@@ -546,10 +552,7 @@ static int vbs_iotlb_add_in_place(struct vbs_dev *dev, struct vhost_iotlb *src,
 	if (ret && held)
 		for (i = 0; i < d->added; i++)
 			if (d->add[i])
-				vbs_pages_put(PHYS_PFN(d->add[i]->addr),
-					      PHYS_PFN(d->add[i]->addr +
-						       d->add[i]->size - 1) -
-					      PHYS_PFN(d->add[i]->addr) + 1);
+				vbs_map_pages_put(d->add[i]);
 	return ret;
 }
 
