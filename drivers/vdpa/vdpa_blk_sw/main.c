@@ -21,46 +21,6 @@
 
 #include "vdpa_blk_sw.h"
 
-static unsigned int default_size_mb = 128;
-module_param(default_size_mb, uint, 0444);
-MODULE_PARM_DESC(default_size_mb,
-		 "Size of the embedded (memory) backing in MiB. Default: 128");
-
-static unsigned int default_num_queues = 1;
-module_param(default_num_queues, uint, 0444);
-MODULE_PARM_DESC(default_num_queues,
-		 "Request virtqueues per device (1-16). Default: 1");
-
-static unsigned int default_queue_size = VBS_QUEUE_SIZE_MAX;
-module_param(default_queue_size, uint, 0444);
-MODULE_PARM_DESC(default_queue_size,
-		 "Maximum virtqueue size, a power of two (2-1024). Default: 1024");
-
-static unsigned int default_block_size = SECTOR_SIZE;
-module_param(default_block_size, uint, 0444);
-MODULE_PARM_DESC(default_block_size,
-		 "Logical block size, a power of two (512-4096). Default: 512");
-
-unsigned int vbs_default_poll_idle_us = 50;
-module_param_named(default_poll_idle_us, vbs_default_poll_idle_us, uint, 0444);
-MODULE_PARM_DESC(default_poll_idle_us,
-		 "Busy-poll window in microseconds, 0 for notifications only. Default: 50");
-
-bool vbs_default_poll_adaptive = true;
-module_param_named(default_poll_adaptive, vbs_default_poll_adaptive, bool, 0444);
-MODULE_PARM_DESC(default_poll_adaptive,
-		 "Size the busy-poll window within default_poll_idle_us from observed idle times. Default: Y");
-
-static bool default_use_va;
-module_param(default_use_va, bool, 0444);
-MODULE_PARM_DESC(default_use_va,
-		 "vhost-vdpa VA mode (guest memory by user address, shared file-backed memory only) instead of PA mode (pinned pages). Default: N");
-
-static bool default_direct = true;
-module_param(default_direct, bool, 0444);
-MODULE_PARM_DESC(default_direct,
-		 "Open backing files with O_DIRECT. Default: Y");
-
 #define VBS_FEATURES	(BIT_ULL(VIRTIO_F_VERSION_1) |		\
 			 BIT_ULL(VIRTIO_F_ACCESS_PLATFORM) |	\
 			 BIT_ULL(VIRTIO_F_ANY_LAYOUT) |		\
@@ -78,54 +38,6 @@ MODULE_PARM_DESC(default_direct,
 #define VBS_SUPPORTED_FEATURES	(VBS_FEATURES | BIT_ULL(VIRTIO_BLK_F_RO))
 #define VBS_REQUIRED_FEATURES	(BIT_ULL(VIRTIO_F_VERSION_1) |	\
 				 BIT_ULL(VIRTIO_F_ACCESS_PLATFORM))
-
-/**
- * vbs_params_init() - defaults from the module parameters
- * @p: parameters to fill
- */
-void vbs_params_init(struct vbs_params *p)
-{
-	memset(p, 0, sizeof(*p));
-	p->size = (u64)default_size_mb << 20;
-	p->direct = default_direct;
-	p->use_va = default_use_va;
-	p->num_queues = default_num_queues;
-	p->num_workers = 1;
-	p->queue_size = default_queue_size;
-	p->block_size = default_block_size;
-	p->poll_idle_us = vbs_default_poll_idle_us;
-}
-
-/**
- * vbs_params_validate() - check a device's parameters
- * @p: parameters
- *
- * Return: 0 or -EINVAL.
- */
-int vbs_params_validate(const struct vbs_params *p)
-{
-	if (!p->num_queues || p->num_queues > VBS_MAX_QUEUES)
-		return -EINVAL;
-	if (!p->num_workers || p->num_workers > p->num_queues)
-		return -EINVAL;
-	if (!is_power_of_2(p->queue_size) ||
-	    p->queue_size < VBS_QUEUE_SIZE_MIN ||
-	    p->queue_size > VBS_QUEUE_SIZE_MAX)
-		return -EINVAL;
-	if (!is_power_of_2(p->block_size) || p->block_size < SECTOR_SIZE ||
-	    p->block_size > PAGE_SIZE)
-		return -EINVAL;
-	if (!p->backing[0] &&
-	    (p->size < p->block_size || p->size % p->block_size))
-		return -EINVAL;
-	if (p->poll_idle_us > USEC_PER_SEC)
-		return -EINVAL;
-	if (p->iopoll && (!p->backing[0] || !p->direct))
-		return -EINVAL;
-	if (strnlen(p->serial, sizeof(p->serial)) > VBS_SERIAL_MAX)
-		return -EINVAL;
-	return 0;
-}
 
 static void vbs_root_release(struct device *dev)
 {
@@ -194,7 +106,7 @@ static int vbs_dev_setup(struct vbs_dev *dev, bool provisioned)
 	spin_lock_init(&dev->config_lock);
 	dev->nvqs = dev->p.num_queues;
 	dev->poll_idle_us = dev->p.poll_idle_us;
-	dev->poll_adaptive = vbs_default_poll_adaptive;
+	dev->poll_adaptive = dev->p.poll_adaptive;
 
 	/*
 	 * One lockdep class per memory mode, from two call sites.  A VA-mode

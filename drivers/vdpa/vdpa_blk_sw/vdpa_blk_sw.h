@@ -23,16 +23,13 @@
 #include <linux/vringh.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
+#include <uapi/linux/vdpa_blk_sw.h>
 
 #include "compat.h"
 
 #define VBS_MGMTDEV_NAME	"vdpasim_blk-sw"
 #define VBS_DRV_NAME		"vdpa_blk_sw"
 
-/* Limits a device can be configured within. */
-#define VBS_MAX_QUEUES		16
-#define VBS_QUEUE_SIZE_MAX	1024
-#define VBS_QUEUE_SIZE_MIN	2
 /* Data segments per request; the guest is told seg_max = this (at most). */
 #define VBS_SEG_MAX		254
 /*
@@ -52,7 +49,6 @@
 #define VBS_MAX_DWZ_SECTORS	(UINT_MAX >> SECTOR_SHIFT << SECTOR_SHIFT)
 /* Requests one virtqueue may start in one pass of the worker. */
 #define VBS_BUDGET		64
-#define VBS_SERIAL_MAX		VIRTIO_BLK_ID_BYTES
 /*
  * IOTLB entries the device keeps at least; set_map() takes as many as
  * vhost-vdpa's tree holds (its max_iotlb_entries), since in PA mode each
@@ -61,7 +57,8 @@
 #define VBS_MAX_IOTLB_ENTRIES	16384
 
 /**
- * struct vbs_params - everything that defines a device's medium
+ * struct vbs_params - everything that defines a device: a field for each
+ *	line of include/uapi/linux/vdpa_blk_sw_params.h, of its type
  * @backing: path of the backing file or block device, empty for the
  *	embedded memory (shmem) backing
  * @size: size in bytes of the embedded backing
@@ -72,14 +69,18 @@
  * @queue_size: maximum virtqueue size reported to drivers
  * @block_size: logical block size reported to the guest
  * @serial: identifier returned by GET_ID (at most 20 bytes)
- * @poll_idle_us: busy-poll window before sleeping; 0 disables polling
+ * @poll_idle_us: longest busy-poll window after the last request; 0
+ *	disables polling
+ * @poll_adaptive: each worker sizes its window within @poll_idle_us from
+ *	the idle periods it sees
  * @iopoll: submit with IOCB_HIPRI and reap with ->iopoll()
  * @use_va: offer vhost-vdpa's VA mode (guest memory by user address)
  *
- * A device gets a copy at creation; only @poll_idle_us changes later.
+ * A device gets a copy at creation; struct vbs_dev has the live values of
+ * @poll_idle_us and @poll_adaptive.
  */
 struct vbs_params {
-	char backing[PATH_MAX];
+	char backing[VBS_BACKING_MAX + 1];
 	u64 size;
 	bool read_only;
 	bool direct;
@@ -89,8 +90,39 @@ struct vbs_params {
 	u32 block_size;
 	char serial[VBS_SERIAL_MAX + 1];
 	u32 poll_idle_us;
+	bool poll_adaptive;
 	bool iopoll;
 	bool use_va;
+};
+
+/**
+ * struct vbs_param_info - one line of the parameter table
+ * @name: its configfs and sysfs attribute
+ * @type: how it is read and written
+ * @flags: VBS_PF_*
+ * @offset: of its field in struct vbs_params
+ * @min: smallest value of a number
+ * @max: largest value of a number, longest string
+ */
+struct vbs_param_info {
+	const char *name;
+	enum vbs_param_type type;
+	unsigned int flags;
+	size_t offset;
+	u64 min;
+	u64 max;
+};
+
+extern const struct vbs_param_info vbs_param_table[VBS_NR_PARAMS];
+
+/**
+ * struct vbs_param_val - a value written to a parameter, parsed
+ * @num: a number or boolean
+ * @str: a string, allocated
+ */
+struct vbs_param_val {
+	u64 num;
+	char *str;
 };
 
 struct vbs_dev;
@@ -363,11 +395,15 @@ static inline struct vbs_dev *vdpa_to_vbs(struct vdpa_device *vdpa)
 	return container_of(vdpa, struct vbs_dev, vdpa);
 }
 
-/* main.c */
-extern unsigned int vbs_default_poll_idle_us;
-extern bool vbs_default_poll_adaptive;
+/* params.c */
 void vbs_params_init(struct vbs_params *p);
 int vbs_params_validate(const struct vbs_params *p);
+int vbs_param_parse(enum vbs_param_id id, const char *buf, size_t count,
+		    struct vbs_param_val *val);
+void vbs_param_set(enum vbs_param_id id, struct vbs_params *p,
+		   const struct vbs_param_val *val);
+ssize_t vbs_param_show(enum vbs_param_id id, const struct vbs_params *p,
+		       char *buf);
 
 /* configfs.c */
 int vbs_configfs_init(void);

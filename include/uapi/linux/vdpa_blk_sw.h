@@ -7,10 +7,12 @@
 #ifndef _UAPI_LINUX_VDPA_BLK_SW_H
 #define _UAPI_LINUX_VDPA_BLK_SW_H
 
-/* Bounds the module also needs as constants. */
+/* Bounds and defaults the module also needs as constants. */
 #define VBS_MAX_QUEUES		16
 #define VBS_QUEUE_SIZE_MIN	2
 #define VBS_SIZE_DEFAULT	(128ULL << 20)
+#define VBS_BACKING_MAX		4095	/* PATH_MAX - 1 */
+#define VBS_SERIAL_MAX		20	/* VIRTIO_BLK_ID_BYTES */
 
 enum vbs_param_type {
 	VBS_PT_U32,	/* decimal, 0x hexadecimal or 0 octal */

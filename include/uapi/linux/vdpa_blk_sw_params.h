@@ -8,6 +8,7 @@
  * (/sys/bus/vdpa/devices/NAME/blk_sw/), read and written as text.
  *
  *   name     the attribute, and the field of the module's struct vbs_params
+ *            (a u32, u64, bool, or char array of max + 1 bytes)
  *   type     VBS_PT_* without its prefix (vdpa_blk_sw.h)
  *   min, max the range of a number; for PATH and TEXT, max is the longest
  *            string in bytes
@@ -21,7 +22,7 @@
  * order.  Document a new one in Documentation/vdpa_blk_sw.rst and
  * tools/vdpa-blk-mgmt/vdpa-blk-mgmt.8.rst.
  */
-VBS_PARAM(backing,	 PATH, 0, 4095, "", 0, "backing")
+VBS_PARAM(backing,	 PATH, 0, VBS_BACKING_MAX, "", 0, "backing")
 VBS_PARAM(size,		 U64, 512, ~0ULL, VBS_SIZE_DEFAULT, VBS_PF_SECTORS | VBS_PF_NOSHOW, "size")
 VBS_PARAM(read_only,	 BOOL, 0, 1, 0, 0, "ro")
 VBS_PARAM(direct,	 BOOL, 0, 1, 1, 0, "direct")
@@ -29,7 +30,7 @@ VBS_PARAM(num_queues,	 U32, 1, VBS_MAX_QUEUES, 1, 0, "queues")
 VBS_PARAM(num_workers,	 U32, 1, VBS_MAX_QUEUES, 1, 0, "workers")
 VBS_PARAM(queue_size,	 U32, VBS_QUEUE_SIZE_MIN, 1024, 1024, VBS_PF_POW2, "queue-size")
 VBS_PARAM(block_size,	 U32, 512, 4096, 512, VBS_PF_POW2, "block-size")
-VBS_PARAM(serial,	 TEXT, 0, 20, "", 0, "serial")
+VBS_PARAM(serial,	 TEXT, 0, VBS_SERIAL_MAX, "", 0, "serial")
 VBS_PARAM(poll_idle_us,	 U32, 0, 1000000, 50, VBS_PF_LIVE, "poll-us")
 VBS_PARAM(poll_adaptive, BOOL, 0, 1, 1, VBS_PF_LIVE | VBS_PF_NOSTAGE, "poll-adaptive")
 VBS_PARAM(iopoll,	 BOOL, 0, 1, 0, 0, "iopoll")
