@@ -105,8 +105,6 @@ static int vbs_dev_setup(struct vbs_dev *dev, bool provisioned)
 	init_rwsem(&dev->lock);
 	spin_lock_init(&dev->config_lock);
 	dev->nvqs = dev->p.num_queues;
-	dev->poll_idle_us = dev->p.poll_idle_us;
-	dev->poll_adaptive = dev->p.poll_adaptive;
 
 	/*
 	 * One lockdep class per memory mode, from two call sites.  A VA-mode
@@ -142,6 +140,8 @@ static int vbs_dev_setup(struct vbs_dev *dev, bool provisioned)
 			ret);
 		return ret;
 	}
+	/* As sysfs shows it: the embedded backing is never O_DIRECT. */
+	dev->p.direct = !!(dev->file->f_flags & O_DIRECT);
 	dev->capacity = vbs_backend_sectors(dev);
 	if (!dev->capacity)
 		return -EINVAL;

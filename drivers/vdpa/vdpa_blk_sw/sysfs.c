@@ -20,35 +20,51 @@ static struct vbs_dev *to_vbs(struct device *d)
 	return vdpa_to_vbs(dev_to_vdpa(d));
 }
 
-static ssize_t vbs_busy_store(struct device *d, struct device_attribute *attr,
-			      const char *buf, size_t count)
+struct vbs_param_attr {
+	struct device_attribute attr;
+	enum vbs_param_id id;
+};
+
+static enum vbs_param_id to_vbs_param(struct device_attribute *attr)
 {
-	return -EBUSY;
+	return container_of(attr, struct vbs_param_attr, attr)->id;
 }
 
-#define VBS_FIXED_ATTR(_name, _fmt, _expr)				\
-static ssize_t _name##_show(struct device *d,				\
-			    struct device_attribute *attr, char *buf)	\
-{									\
-	struct vbs_dev *dev = to_vbs(d);				\
-									\
-	return sysfs_emit(buf, _fmt "\n", _expr);			\
-}									\
-static struct device_attribute dev_attr_##_name =			\
-	__ATTR(_name, 0644, _name##_show, vbs_busy_store)
+static ssize_t vbs_param_attr_show(struct device *d,
+				   struct device_attribute *attr, char *buf)
+{
+	return vbs_param_show(to_vbs_param(attr), &to_vbs(d)->p, buf);
+}
 
-VBS_FIXED_ATTR(backing, "%s", dev->p.backing);
-VBS_FIXED_ATTR(read_only, "%d",
-	       !!(dev->features & BIT_ULL(VIRTIO_BLK_F_RO)));
-VBS_FIXED_ATTR(direct, "%d",
-	       !!(dev->file->f_flags & O_DIRECT));
-VBS_FIXED_ATTR(num_queues, "%u", dev->nvqs);
-VBS_FIXED_ATTR(num_workers, "%u", dev->nworkers);
-VBS_FIXED_ATTR(queue_size, "%u", dev->p.queue_size);
-VBS_FIXED_ATTR(block_size, "%u", dev->p.block_size);
-VBS_FIXED_ATTR(serial, "%s", dev->p.serial);
-VBS_FIXED_ATTR(iopoll, "%d", dev->p.iopoll);
-VBS_FIXED_ATTR(use_va, "%d", dev->vdpa.use_va);
+static ssize_t vbs_param_attr_store(struct device *d,
+				    struct device_attribute *attr,
+				    const char *buf, size_t count)
+{
+	enum vbs_param_id id = to_vbs_param(attr);
+	struct vbs_dev *dev = to_vbs(d);
+	struct vbs_param_val val;
+	int ret;
+
+	if (!(vbs_param_table[id].flags & VBS_PF_LIVE))
+		return -EBUSY;
+	ret = vbs_param_parse(id, buf, count, &val);
+	if (ret)
+		return ret;
+	vbs_param_set(id, &dev->p, &val);
+	kfree(val.str);
+	vbs_worker_wake(dev);
+	return count;
+}
+
+#define VBS_PARAM(name, ...)						\
+	[VBS_P_##name] = {						\
+		.attr = __ATTR(name, 0644, vbs_param_attr_show,		\
+			       vbs_param_attr_store),			\
+		.id = VBS_P_##name,					\
+	},
+static struct vbs_param_attr vbs_param_attrs[VBS_NR_PARAMS] = {
+#include <uapi/linux/vdpa_blk_sw_params.h>
+};
 
 static ssize_t backing_type_show(struct device *d,
 				 struct device_attribute *attr, char *buf)
@@ -112,54 +128,6 @@ static ssize_t capacity_show(struct device *d, struct device_attribute *attr,
 }
 static DEVICE_ATTR_RO(capacity);
 
-static ssize_t poll_idle_us_show(struct device *d,
-				 struct device_attribute *attr, char *buf)
-{
-	return sysfs_emit(buf, "%u\n", READ_ONCE(to_vbs(d)->poll_idle_us));
-}
-
-static ssize_t poll_idle_us_store(struct device *d,
-				  struct device_attribute *attr,
-				  const char *buf, size_t count)
-{
-	struct vbs_dev *dev = to_vbs(d);
-	u32 val;
-	int ret;
-
-	ret = kstrtou32(buf, 0, &val);
-	if (ret)
-		return ret;
-	if (val > USEC_PER_SEC)
-		return -EINVAL;
-	WRITE_ONCE(dev->poll_idle_us, val);
-	vbs_worker_wake(dev);
-	return count;
-}
-static DEVICE_ATTR_RW(poll_idle_us);
-
-static ssize_t poll_adaptive_show(struct device *d,
-				  struct device_attribute *attr, char *buf)
-{
-	return sysfs_emit(buf, "%d\n", READ_ONCE(to_vbs(d)->poll_adaptive));
-}
-
-static ssize_t poll_adaptive_store(struct device *d,
-				   struct device_attribute *attr,
-				   const char *buf, size_t count)
-{
-	struct vbs_dev *dev = to_vbs(d);
-	bool val;
-	int ret;
-
-	ret = kstrtobool(buf, &val);
-	if (ret)
-		return ret;
-	WRITE_ONCE(dev->poll_adaptive, val);
-	vbs_worker_wake(dev);
-	return count;
-}
-static DEVICE_ATTR_RW(poll_adaptive);
-
 /* The backing grew (or shrank): new capacity, and tell the driver. */
 static ssize_t resize_store(struct device *d, struct device_attribute *attr,
 			    const char *buf, size_t count)
@@ -187,31 +155,31 @@ static ssize_t resize_store(struct device *d, struct device_attribute *attr,
 }
 static DEVICE_ATTR_WO(resize);
 
+/* The parameters first, in the table's order, for vbs_attr_visible(). */
+#define VBS_PARAM(name, ...)	(&vbs_param_attrs[VBS_P_##name].attr.attr),
 static struct attribute *vbs_attrs[] = {
-	&dev_attr_backing.attr,
+#include <uapi/linux/vdpa_blk_sw_params.h>
 	&dev_attr_backing_type.attr,
 	&dev_attr_capacity.attr,
 	&dev_attr_write_cache.attr,
-	&dev_attr_read_only.attr,
-	&dev_attr_direct.attr,
-	&dev_attr_num_queues.attr,
-	&dev_attr_num_workers.attr,
 	&dev_attr_worker_pids.attr,
-	&dev_attr_queue_size.attr,
-	&dev_attr_block_size.attr,
-	&dev_attr_serial.attr,
-	&dev_attr_iopoll.attr,
-	&dev_attr_use_va.attr,
-	&dev_attr_poll_idle_us.attr,
-	&dev_attr_poll_adaptive.attr,
 	&dev_attr_poll_window_ns.attr,
 	&dev_attr_resize.attr,
 	NULL,
 };
 
+static umode_t vbs_attr_visible(struct kobject *kobj, struct attribute *attr,
+				int n)
+{
+	if (n < VBS_NR_PARAMS && (vbs_param_table[n].flags & VBS_PF_NOSHOW))
+		return 0;
+	return attr->mode;
+}
+
 static const struct attribute_group vbs_group = {
 	.name = "blk_sw",
 	.attrs = vbs_attrs,
+	.is_visible = vbs_attr_visible,
 };
 
 static struct vbs_vq *to_vbs_vq(struct device_attribute *attr)

@@ -76,8 +76,9 @@
  * @iopoll: submit with IOCB_HIPRI and reap with ->iopoll()
  * @use_va: offer vhost-vdpa's VA mode (guest memory by user address)
  *
- * A device gets a copy at creation; struct vbs_dev has the live values of
- * @poll_idle_us and @poll_adaptive.
+ * A device gets a copy at creation.  The live ones (VBS_PF_LIVE:
+ * @poll_idle_us, @poll_adaptive) change later through sysfs: read them
+ * with READ_ONCE().
  */
 struct vbs_params {
 	char backing[VBS_BACKING_MAX + 1];
@@ -294,7 +295,8 @@ struct vbs_vq {
 /**
  * struct vbs_dev - one vdpa-blk-sw device
  * @vdpa: the vDPA device; must stay first for vdpa_alloc_device()
- * @p: parameters the device was created with
+ * @p: parameters the device was created with, as its sysfs attributes
+ *	show them; the live ones change there
  * @file: the open backing
  * @inode_claimed: this device registered @file's inode as in use
  * @nowait: the backing supports IOCB_NOWAIT
@@ -328,9 +330,6 @@ struct vbs_vq {
  * @workers: the polling threads
  * @nworkers: number of @workers
  * @worker_wq: control operations wait here for the queues to go idle
- * @poll_idle_us: live busy-poll window (the maximum when adaptive)
- * @poll_adaptive: live: each worker sizes its window within @poll_idle_us
- *	from the idle times it sees, like KVM's halt polling
  * @mm: the vhost-vdpa owner's address space while bound (VA mode)
  * @iotlb: the single address space; the pointer never changes (vringh
  *	holds it), set_map() replaces the tree's contents
@@ -374,8 +373,6 @@ struct vbs_dev {
 	struct vbs_worker *workers;
 	u32 nworkers;
 	wait_queue_head_t worker_wq;
-	u32 poll_idle_us;
-	bool poll_adaptive;
 	struct mm_struct *mm;
 	struct vhost_iotlb *iotlb;
 	spinlock_t iotlb_lock;	/* see above */

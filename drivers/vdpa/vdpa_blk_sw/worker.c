@@ -60,7 +60,7 @@ void vbs_vq_wake(struct vbs_vq *vq)
 /* The device's poll_idle_us in ns: the window, or its bound when adaptive. */
 static u64 vbs_poll_max_ns(struct vbs_dev *dev)
 {
-	return (u64)READ_ONCE(dev->poll_idle_us) * NSEC_PER_USEC;
+	return (u64)READ_ONCE(dev->p.poll_idle_us) * NSEC_PER_USEC;
 }
 
 /**
@@ -74,7 +74,7 @@ u64 vbs_worker_window(struct vbs_worker *w)
 {
 	u64 max = vbs_poll_max_ns(w->dev);
 
-	if (!READ_ONCE(w->dev->poll_adaptive))
+	if (!READ_ONCE(w->dev->p.poll_adaptive))
 		return max;
 	return min(READ_ONCE(w->poll_ns), max);
 }
@@ -575,7 +575,7 @@ static int vbs_worker_fn(void *data)
 				/* A wake-up's own latency is not idle time. */
 				if (end < idle_since || end > now)
 					end = now;
-				if (READ_ONCE(dev->poll_adaptive))
+				if (READ_ONCE(dev->p.poll_adaptive))
 					vbs_worker_adapt(w, end - idle_since);
 				idle_since = 0;
 			}

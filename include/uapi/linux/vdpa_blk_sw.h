@@ -22,6 +22,7 @@ enum vbs_param_type {
 	VBS_PT_TEXT,	/* printable characters */
 };
 
+/* Flags.  Only numbers and booleans can be VBS_PF_LIVE. */
 #define VBS_PF_POW2	0x01	/* a power of two */
 #define VBS_PF_SECTORS	0x02	/* a multiple of 512 */
 #define VBS_PF_LIVE	0x04	/* writable in sysfs while the device exists */
