@@ -4,8 +4,7 @@
  * /sys/bus/vdpa/devices/NAME/blk_sw/ (configuration, tunables, resize) and
  * /sys/bus/vdpa/devices/NAME/blk_sw_qN/ (per-queue statistics).
  *
- * Parameters fixed at creation are shown read-write but refuse writes with
- * -EBUSY, so an operator learns why rather than getting -EACCES.
+ * Parameters fixed at creation are read-only (0444), the live ones 0644.
  */
 
 #include <linux/device.h>
@@ -45,6 +44,7 @@ static ssize_t vbs_param_attr_store(struct device *d,
 	struct vbs_param_val val;
 	int ret;
 
+	/* 0444 unless live; refused still if someone made it writable */
 	if (!(vbs_param_table[id].flags & VBS_PF_LIVE))
 		return -EBUSY;
 	ret = vbs_param_parse(id, buf, count, &val);
@@ -58,7 +58,7 @@ static ssize_t vbs_param_attr_store(struct device *d,
 
 #define VBS_PARAM(name, ...)						\
 	[VBS_P_##name] = {						\
-		.attr = __ATTR(name, 0644, vbs_param_attr_show,		\
+		.attr = __ATTR(name, 0444, vbs_param_attr_show,		\
 			       vbs_param_attr_store),			\
 		.id = VBS_P_##name,					\
 	},
@@ -171,9 +171,14 @@ static struct attribute *vbs_attrs[] = {
 static umode_t vbs_attr_visible(struct kobject *kobj, struct attribute *attr,
 				int n)
 {
-	if (n < VBS_NR_PARAMS && (vbs_param_table[n].flags & VBS_PF_NOSHOW))
+	unsigned int flags;
+
+	if (n >= VBS_NR_PARAMS)
+		return attr->mode;
+	flags = vbs_param_table[n].flags;
+	if (flags & VBS_PF_NOSHOW)
 		return 0;
-	return attr->mode;
+	return flags & VBS_PF_LIVE ? 0644 : 0444;
 }
 
 static const struct attribute_group vbs_group = {
