@@ -10,6 +10,8 @@
  * parameters, so the device is complete before any driver can bind.
  */
 
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/dma-mapping.h>
 #include <linux/module.h>
 #include <linux/slab.h>
