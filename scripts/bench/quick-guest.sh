@@ -13,7 +13,9 @@
 #   sim     vdpa_sim_blk (RAM; copies every request), the in-kernel peer
 # The backing file lives on tmpfs, so every system sees the same memory
 # speed. Absolute numbers under TCG mean little: only the ratios of one
-# run are reported. Prints a markdown table to stdout.
+# run count. Leaves one fio JSON per system and repetition in
+# $RESULTS_DIR/bench/tmpfs-SYSTEM-REP.json for scripts/bench/report
+# --quick (on the host: scripts/bench-quick).
 
 . /repo/selftests/lib.sh
 . /repo/selftests/blk_sw.sh
@@ -21,8 +23,6 @@
 reps=${BENCH_REPS:-3}
 poll_us=${BENCH_POLL_US:-50}
 runtime=${BENCH_RUNTIME:-5}
-jobs=("randread-qd1:--rw=randread --iodepth=1" "randread-qd32:--rw=randread --iodepth=32"
-	"randwrite-qd1:--rw=randwrite --iodepth=1" "randwrite-qd32:--rw=randwrite --iodepth=32")
 out=$RESULTS_DIR/bench
 mkdir -p "$out"
 
@@ -52,9 +52,15 @@ for s in "${systems[@]}"; do
 	log "$s: ${path[$s]}"
 done
 
-# fio takes over a second to start under TCG: one fio process per system
-# and repetition runs the jobs one after the other (stonewall).
-jobfile=/tmp/bench-quick.fio
+# One fio process per system and repetition runs the jobs one after the
+# other (bench/jobs/matrix.fio); scripts/bench/report reads its JSON.
+sections=()
+for j in randread-qd1-1j randread-qd32-1j randwrite-qd1-1j randwrite-qd32-1j; do
+	sections+=("--section=$j")
+done
+# fio saves the output of the jobs' (empty) hooks in its working directory
+mkdir -p /tmp/bench-quick
+cd /tmp/bench-quick || fail "no /tmp/bench-quick"
 for ((r = 1; r <= reps; r++)); do
 	for s in "${systems[@]}"; do
 		case $s in
@@ -62,45 +68,10 @@ for ((r = 1; r <= reps; r++)); do
 		ours-fx) echo "$poll_us" > "$poll" && echo 0 > "$adaptive" ;;
 		ours-np) echo 0 > "$poll" ;;
 		esac
-		{
-			printf '[global]\nfilename=%s\nbs=4k\nsize=128M\nioengine=io_uring\n' "${path[$s]}"
-			printf 'direct=1\ntime_based=1\nruntime=%s\n' "$runtime"
-			for j in "${jobs[@]}"; do
-				printf '\n[%s]\nstonewall\n' "${j%%:*}"
-				for kv in ${j#*:}; do
-					echo "${kv#--}"
-				done
-			done
-		} > "$jobfile"
-		fio --output-format=json --output="$out/$s-$r.json" "$jobfile" \
-			> /dev/null 2>&1 || fail "fio $s failed"
+		BENCH_DEV=${path[$s]} BENCH_SIZE=128M BENCH_RUNTIME=$runtime BENCH_HIPRI=0 \
+			fio --output-format=json --output="$out/tmpfs-$s-$r.json" "${sections[@]}" \
+			/repo/bench/jobs/matrix.fio > /dev/null 2>&1 || fail "fio $s failed"
 		[ "$s" != ours ] ||
 			log "ours, repetition $r: poll windows at the end (ns): $(cat "$VDPA_SYSFS/devices/ours/blk_sw/poll_window_ns")"
 	done
-done
-
-# median IOPS of a system for a job
-median()
-{
-	local s=$1 job=$2 f
-
-	for f in "$out/$s-"[0-9]*.json; do
-		jq --arg j "$job" '.jobs[] | select(.jobname == $j) | .read.iops + .write.iops' "$f"
-	done | sort -g | awk '{ v[NR] = $1 } END { print int(v[int((NR + 1) / 2)]) }'
-}
-
-printf '| job | %s | ours/raw | ours/loop | ours/sim | ours/ours-np | ours/ours-fx |\n' "$(IFS='|'; echo "${systems[*]}" | sed 's/|/ | /g')"
-printf '|---|%s---|---|---|---|---|\n' "$(printf -- '---|%.0s' "${systems[@]}")"
-for j in "${jobs[@]}"; do
-	job=${j%%:*}
-	declare -A m
-	row="| $job |"
-	for s in "${systems[@]}"; do
-		m[$s]=$(median "$s" "$job")
-		row+=" ${m[$s]} |"
-	done
-	for peer in raw loop sim ours-np ours-fx; do
-		row+=" $(awk -v a="${m[ours]}" -v b="${m[$peer]}" 'BEGIN { printf (b > 0 ? "%.2f" : "n/a"), a / b }') |"
-	done
-	echo "$row"
 done
