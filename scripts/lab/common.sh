@@ -85,9 +85,9 @@ LAB_REPO=$(cd "$LAB_DIR/../.." && pwd)
 # Host packages the lab and the build need.
 LAB_HOST_PACKAGES=(
 	bc bison busybox-static ca-certificates cpio debian-archive-keyring
-	debootstrap dwarves flex gcc gnuplot-nox kmod libc6-dev libelf-dev
-	libmnl-dev libssl-dev make perl pkg-config qemu-system-x86 qemu-utils
-	sparse xz-utils zstd
+	debootstrap dwarves flex gcc kmod libc6-dev libelf-dev
+	libmnl-dev libssl-dev make perl pkg-config python3 qemu-system-x86
+	qemu-utils sparse xz-utils zstd
 )
 
 # The kernel packages, as "name" for apt-get download.
