@@ -247,25 +247,6 @@ void vbs_backend_discard_limits(struct vbs_dev *dev, u32 *max_sectors,
 	*max_sectors -= *max_sectors % *align;
 }
 
-/**
- * vbs_req_complete() - hand a finished request to the worker
- * @req: the request, with @req->status set
- *
- * The one way out for every request; callable from any context but NMI.
- * The worker writes the status byte and the used element, and releases
- * the request's pages and bio_vec array.
- */
-void vbs_req_complete(struct vbs_req *req)
-{
-	struct vbs_vq *vq = req->vq;
-
-	/* The device is freed only after a grace period: see vbs_worker_stop(). */
-	rcu_read_lock();
-	if (llist_add(&req->node, &vq->done))
-		wake_up_process(vq->worker->task);
-	rcu_read_unlock();
-}
-
 static bool vbs_req_is_write(struct vbs_req *req)
 {
 	return req->type == VIRTIO_BLK_T_OUT;

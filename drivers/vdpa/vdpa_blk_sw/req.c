@@ -9,6 +9,7 @@
  * given back through the one completion path, vbs_req_complete().
  */
 
+#include <linux/highmem.h>
 #include <linux/mm.h>
 #include <linux/overflow.h>
 #include <linux/slab.h>
@@ -364,4 +365,66 @@ end:
 	req->status = status;
 	vbs_req_complete(req);
 	return true;
+}
+
+/**
+ * vbs_req_complete() - hand a finished request to the worker
+ * @req: the request, with @req->status set
+ *
+ * The one way out for every request; callable from any context but NMI.
+ * The worker writes the status byte and the used element, and releases
+ * the request's pages and bio_vec array.
+ */
+void vbs_req_complete(struct vbs_req *req)
+{
+	struct vbs_vq *vq = req->vq;
+
+	/* The device is freed only after a grace period: see vbs_worker_stop(). */
+	rcu_read_lock();
+	if (llist_add(&req->node, &vq->done))
+		wake_up_process(vq->worker->task);
+	rcu_read_unlock();
+}
+
+/**
+ * vbs_req_publish() - write a finished request's status and used element
+ * @vq: the virtqueue; called by its worker only
+ * @req: the request
+ *
+ * Return: false if the ring could not be written.
+ */
+bool vbs_req_publish(struct vbs_vq *vq, struct vbs_req *req)
+{
+	if (req->status_page) {
+		u8 *p = kmap_local_page(req->status_page);
+
+		p[req->status_off] = req->status;
+		kunmap_local(p);
+	}
+	if (req->status != VIRTIO_BLK_S_OK)
+		vq->stats.errors++;
+	else if (req->type == VIRTIO_BLK_T_IN)
+		vq->stats.read_bytes += req->len;
+	else if (req->type == VIRTIO_BLK_T_OUT)
+		vq->stats.write_bytes += req->len;
+	vq->stats.requests++;
+	return !vringh_complete_iotlb(&vq->vring, req->head, req->in_len);
+}
+
+/**
+ * vbs_req_release() - give back what a request holds
+ * @req: the request, published or dropped
+ *
+ * Unpins its pages (VA mode) and frees a large bio_vec array.
+ */
+void vbs_req_release(struct vbs_req *req)
+{
+	if (req->pinned)
+		vbs_unpin_bvecs(req->bvec, req->nr_bvec,
+				req->type == VIRTIO_BLK_T_IN);
+	if (req->status_pinned)
+		unpin_user_pages_dirty_lock(&req->status_page, 1, true);
+	vbs_req_free_bvec(req);
+	req->pinned = false;
+	req->status_pinned = false;
 }

@@ -416,7 +416,6 @@ struct block_device *vbs_backing_bdev(struct vbs_dev *dev);
 void vbs_backend_discard_limits(struct vbs_dev *dev, u32 *max_sectors,
 				u32 *align);
 void vbs_req_submit(struct vbs_req *req);
-void vbs_req_complete(struct vbs_req *req);
 void vbs_iopoll(struct vbs_vq *vq);
 
 /* iotlb.c */
@@ -455,6 +454,9 @@ void vbs_dev_break_async(struct vbs_dev *dev, struct vbs_vq *vq,
 /* req.c */
 bool vbs_req_start(struct vbs_vq *vq, struct vbs_req *req);
 void vbs_req_free_bvec(struct vbs_req *req);
+void vbs_req_complete(struct vbs_req *req);
+bool vbs_req_publish(struct vbs_vq *vq, struct vbs_req *req);
+void vbs_req_release(struct vbs_req *req);
 
 /* ops.c */
 extern const struct vdpa_config_ops vbs_config_ops;

@@ -26,7 +26,6 @@
  * for the driver's requests, and a slow backing wakes the thread anyway.
  */
 
-#include <linux/highmem.h>
 #include <linux/ktime.h>
 #include <linux/mm.h>
 #include <linux/sched/mm.h>
@@ -279,38 +278,6 @@ static bool vbs_dev_running(struct vbs_dev *dev)
 
 	return (status & VIRTIO_CONFIG_S_DRIVER_OK) &&
 	       !(status & VIRTIO_CONFIG_S_NEEDS_RESET);
-}
-
-/* Publish one finished request; false if the ring could not be written. */
-static bool vbs_req_publish(struct vbs_vq *vq, struct vbs_req *req)
-{
-	if (req->status_page) {
-		u8 *p = kmap_local_page(req->status_page);
-
-		p[req->status_off] = req->status;
-		kunmap_local(p);
-	}
-	if (req->status != VIRTIO_BLK_S_OK)
-		vq->stats.errors++;
-	else if (req->type == VIRTIO_BLK_T_IN)
-		vq->stats.read_bytes += req->len;
-	else if (req->type == VIRTIO_BLK_T_OUT)
-		vq->stats.write_bytes += req->len;
-	vq->stats.requests++;
-	return !vringh_complete_iotlb(&vq->vring, req->head, req->in_len);
-}
-
-/* Give back what a request holds: pinned pages, a large bio_vec array. */
-static void vbs_req_release(struct vbs_req *req)
-{
-	if (req->pinned)
-		vbs_unpin_bvecs(req->bvec, req->nr_bvec,
-				req->type == VIRTIO_BLK_T_IN);
-	if (req->status_pinned)
-		unpin_user_pages_dirty_lock(&req->status_page, 1, true);
-	vbs_req_free_bvec(req);
-	req->pinned = false;
-	req->status_pinned = false;
 }
 
 /*
