@@ -452,11 +452,9 @@ void vbs_dev_break_async(struct vbs_dev *dev, struct vbs_vq *vq,
 			 const char *what);
 
 /* req.c */
-bool vbs_req_start(struct vbs_vq *vq, struct vbs_req *req);
-void vbs_req_free_bvec(struct vbs_req *req);
+int vbs_req_start(struct vbs_vq *vq, struct vbs_req *req);
 void vbs_req_complete(struct vbs_req *req);
-bool vbs_req_publish(struct vbs_vq *vq, struct vbs_req *req);
-void vbs_req_release(struct vbs_req *req);
+bool vbs_req_retire(struct vbs_req *req, bool publish);
 
 /* ops.c */
 extern const struct vdpa_config_ops vbs_config_ops;

@@ -303,17 +303,10 @@ static bool vbs_vq_reap(struct vbs_vq *vq, bool rings)
 			atomic_dec(&dev->polled_inflight);
 		}
 		/* Checked each time: a failed write breaks the device. */
-		if (rings && vq->num && vbs_dev_running(dev) &&
-		    req->epoch == vq->epoch) {
-			if (vbs_req_publish(vq, req))
-				pushed = true;
-			else
-				vbs_dev_set_broken(dev, vq,
-						   "cannot write the used ring",
-						   -EFAULT);
-		}
-		vbs_req_release(req);
-		vbs_iotlb_unhold(dev, req->srcu_idx);
+		if (vbs_req_retire(req, rings && vq->num &&
+				   vbs_dev_running(dev) &&
+				   req->epoch == vq->epoch))
+			pushed = true;
 		vq->inflight--;
 		llist_add(&req->node, &vq->free);
 	}
@@ -352,7 +345,6 @@ static bool vbs_vq_fetch(struct vbs_vq *vq)
 	while (n < VBS_BUDGET) {
 		struct llist_node *node;
 		struct vbs_req *req;
-		bool started;
 		u16 head;
 		int ret;
 
@@ -383,9 +375,9 @@ static bool vbs_vq_fetch(struct vbs_vq *vq)
 		vq->inflight++;
 		req->head = head;
 		req->epoch = vq->epoch;
-		started = vbs_req_start(vq, req);
+		ret = vbs_req_start(vq, req);
 		vbs_vq_trim_kiovs(vq);
-		if (!started) {
+		if (ret == -EAGAIN) {
 			/*
 			 * Out of bio_vec arrays, or of polled slots: retry
 			 * once some come back.
