@@ -10,7 +10,8 @@
  * and otherwise, like flush, discard and write zeroes, runs on a workqueue
  * so that it never blocks the polling worker; so does a write to a file
  * while its file system freezes (vbs_start_write_nowait()).
- * Every path ends in vbs_rw_done() or vbs_req_complete().
+ * Every path ends in the request's @end_io, given what the backing
+ * returned; what that means for the driver is req.c's business.
  */
 
 #include <linux/blkdev.h>
@@ -247,7 +248,7 @@ void vbs_backend_discard_limits(struct vbs_dev *dev, u32 *max_sectors,
 	*max_sectors -= *max_sectors % *align;
 }
 
-static bool vbs_req_is_write(struct vbs_req *req)
+static bool vbs_rw_is_write(struct vbs_req *req)
 {
 	return req->type == VIRTIO_BLK_T_OUT;
 }
@@ -265,30 +266,21 @@ static void vbs_rw_done(struct kiocb *iocb, long ret)
 		vbs_rw_punt(req);
 		return;
 	}
-	if (vbs_req_is_write(req) && vbs_backing_is_reg(dev))
+	if (vbs_rw_is_write(req) && vbs_backing_is_reg(dev))
 		kiocb_end_write(iocb);
 	req->ret = ret;
-	if (ret == req->len) {
-		req->status = VIRTIO_BLK_S_OK;
-	} else {
-		req->status = VIRTIO_BLK_S_IOERR;
-		dev_warn_ratelimited(&dev->vdpa.dev,
-				     "%s of %zu bytes at sector %llu failed: %ld\n",
-				     vbs_req_is_write(req) ? "write" : "read",
-				     req->len, req->sector, ret);
-	}
 	if (req->polled) {
 		/* Pairs with vbs_iopoll(): the kiocb is no longer polled. */
 		smp_store_release(&req->iopoll_done, true);
 	}
-	vbs_req_complete(req);
+	req->end_io(req, ret);
 }
 
 static ssize_t vbs_call_iter(struct vbs_req *req)
 {
 	struct file *file = req->iocb.ki_filp;
 
-	if (vbs_req_is_write(req))
+	if (vbs_rw_is_write(req))
 		return file->f_op->write_iter(&req->iocb, &req->iter);
 	return file->f_op->read_iter(&req->iocb, &req->iter);
 }
@@ -346,9 +338,9 @@ static bool vbs_start_write_nowait(struct vbs_req *req)
 	return true;
 }
 
-static void vbs_req_iter_init(struct vbs_req *req)
+static void vbs_rw_iter_init(struct vbs_req *req)
 {
-	iov_iter_bvec(&req->iter, vbs_req_is_write(req) ? ITER_SOURCE :
+	iov_iter_bvec(&req->iter, vbs_rw_is_write(req) ? ITER_SOURCE :
 		      ITER_DEST, req->bvec, req->nr_bvec, req->len);
 }
 
@@ -368,7 +360,7 @@ static void vbs_rw_punt(struct vbs_req *req)
 	}
 	req->ret = 0;
 	req->iocb.ki_pos = req->sector << SECTOR_SHIFT;
-	vbs_req_iter_init(req);
+	vbs_rw_iter_init(req);
 	INIT_WORK(&req->work, vbs_rw_work);
 	queue_work(req->vq->dev->io_wq, &req->work);
 }
@@ -388,19 +380,19 @@ static void vbs_rw_submit(struct vbs_req *req)
 	struct kiocb *iocb = &req->iocb;
 	ssize_t ret;
 
-	vbs_req_iter_init(req);
+	vbs_rw_iter_init(req);
 	memset(iocb, 0, sizeof(*iocb));
 	iocb->ki_filp = dev->file;
 	iocb->ki_pos = req->sector << SECTOR_SHIFT;
 	iocb->ki_flags = dev->file->f_iocb_flags;
-	if (vbs_req_is_write(req) && READ_ONCE(dev->writethrough))
+	if (vbs_rw_is_write(req) && READ_ONCE(dev->writethrough))
 		iocb->ki_flags |= IOCB_DSYNC;
 
 	/* Unaligned requests on an O_DIRECT backing go through the cache. */
 	if ((iocb->ki_flags & IOCB_DIRECT) && !vbs_dio_aligned(dev, req))
 		iocb->ki_flags &= ~IOCB_DIRECT;
 
-	if (vbs_req_is_write(req) && vbs_backing_is_reg(dev) &&
+	if (vbs_rw_is_write(req) && vbs_backing_is_reg(dev) &&
 	    !vbs_start_write_nowait(req)) {
 		INIT_WORK(&req->work, vbs_rw_frozen_work);
 		queue_work(dev->io_wq, &req->work);
@@ -590,23 +582,21 @@ static void vbs_blocking_work(struct work_struct *work)
 		ret = -EOPNOTSUPP;
 		break;
 	}
-	if (ret)
-		dev_warn_ratelimited(&dev->vdpa.dev,
-				     "request type %u failed: %d\n",
-				     req->type, ret);
 	req->ret = ret;
-	req->status = ret ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
-	vbs_req_complete(req);
+	req->end_io(req, ret);
 }
 
 /**
- * vbs_req_submit() - start a validated request on the backing
+ * vbs_backend_submit() - start a validated request on the backing
  * @req: the request; data requests have their bio_vecs built
- *
- * Completion is always reported through vbs_req_complete().
+ * @end_io: called once the backing is done with @req, in any context but
+ *	NMI, possibly before this returns: with the bytes read or written, 0
+ *	for the other types, or -errno
  */
-void vbs_req_submit(struct vbs_req *req)
+void vbs_backend_submit(struct vbs_req *req,
+			void (*end_io)(struct vbs_req *req, long ret))
 {
+	req->end_io = end_io;
 	if (req->type == VIRTIO_BLK_T_IN || req->type == VIRTIO_BLK_T_OUT) {
 		vbs_rw_submit(req);
 		return;

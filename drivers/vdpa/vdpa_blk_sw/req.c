@@ -139,15 +139,13 @@ static void vbs_req_free_bvec(struct vbs_req *req)
 	req->bvec_pooled = false;
 }
 
-/**
- * vbs_req_complete() - hand a finished request to the worker
- * @req: the request, with @req->status set
- *
- * The one way out for every request; callable from any context but NMI.
- * The worker writes the status byte and the used element, and releases
- * the request's pages and bio_vec array.
+/*
+ * Hand a finished request, with @req->status set, to the worker: the one
+ * way out for every request; callable from any context but NMI.  The
+ * worker writes the status byte and the used element, and releases the
+ * request's pages and bio_vec array.
  */
-void vbs_req_complete(struct vbs_req *req)
+static void vbs_req_complete(struct vbs_req *req)
 {
 	struct vbs_vq *vq = req->vq;
 
@@ -164,6 +162,32 @@ static int vbs_req_end(struct vbs_req *req, u8 status)
 	req->status = status;
 	vbs_req_complete(req);
 	return 0;
+}
+
+/* The backing is done with @req: @ret as vbs_backend_submit() says. */
+static void vbs_req_end_io(struct vbs_req *req, long ret)
+{
+	struct vbs_dev *dev = req->vq->dev;
+
+	if (req->type == VIRTIO_BLK_T_IN || req->type == VIRTIO_BLK_T_OUT) {
+		if (ret == req->len) {
+			req->status = VIRTIO_BLK_S_OK;
+		} else {
+			req->status = VIRTIO_BLK_S_IOERR;
+			dev_warn_ratelimited(&dev->vdpa.dev,
+					     "%s of %zu bytes at sector %llu failed: %ld\n",
+					     req->type == VIRTIO_BLK_T_OUT ?
+					     "write" : "read",
+					     req->len, req->sector, ret);
+		}
+	} else {
+		if (ret)
+			dev_warn_ratelimited(&dev->vdpa.dev,
+					     "request type %u failed: %ld\n",
+					     req->type, ret);
+		req->status = ret ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
+	}
+	vbs_req_complete(req);
 }
 
 /* Publish one finished request; false if the ring could not be written. */
@@ -291,7 +315,7 @@ static int vbs_req_rw(struct vbs_dev *dev, struct vbs_vq *vq,
 	}
 	if (!write)
 		req->in_len += req->len;
-	vbs_req_submit(req);
+	vbs_backend_submit(req, vbs_req_end_io);
 	return 0;
 }
 
@@ -345,7 +369,7 @@ static int vbs_req_dwz(struct vbs_dev *dev, struct vbs_vq *vq,
 		    !vbs_range_ok(dev, sector, (u64)num << SECTOR_SHIFT))
 			return vbs_req_end(req, VIRTIO_BLK_S_IOERR);
 	}
-	vbs_req_submit(req);
+	vbs_backend_submit(req, vbs_req_end_io);
 	return 0;
 }
 
@@ -422,7 +446,7 @@ int vbs_req_start(struct vbs_vq *vq, struct vbs_req *req)
 			ret = vbs_req_end(req, VIRTIO_BLK_S_UNSUPP);
 			break;
 		}
-		vbs_req_submit(req);
+		vbs_backend_submit(req, vbs_req_end_io);
 		ret = 0;
 		break;
 	case VIRTIO_BLK_T_GET_ID:

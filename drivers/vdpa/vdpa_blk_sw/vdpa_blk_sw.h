@@ -180,6 +180,7 @@ struct vbs_stats {
  * @node: free list or completion list linkage
  * @iocb: the kiocb for read and write requests
  * @work: blocking execution (flush, discard, write zeroes, fallback)
+ * @end_io: what the backing calls when it is done (vbs_backend_submit())
  * @iter: data iterator over @bvec
  * @bvec: bio_vecs over the guest's data pages
  * @status_page: page holding the guest's status byte
@@ -210,6 +211,7 @@ struct vbs_req {
 	struct llist_node node;
 	struct kiocb iocb;
 	struct work_struct work;
+	void (*end_io)(struct vbs_req *req, long ret);
 	struct iov_iter iter;
 	struct bio_vec *bvec;
 	struct page *status_page;
@@ -415,7 +417,8 @@ u64 vbs_backend_sectors(struct vbs_dev *dev);
 struct block_device *vbs_backing_bdev(struct vbs_dev *dev);
 void vbs_backend_discard_limits(struct vbs_dev *dev, u32 *max_sectors,
 				u32 *align);
-void vbs_req_submit(struct vbs_req *req);
+void vbs_backend_submit(struct vbs_req *req,
+			void (*end_io)(struct vbs_req *req, long ret));
 void vbs_iopoll(struct vbs_vq *vq);
 
 /* iotlb.c */
@@ -453,7 +456,6 @@ void vbs_dev_break_async(struct vbs_dev *dev, struct vbs_vq *vq,
 
 /* req.c */
 int vbs_req_start(struct vbs_vq *vq, struct vbs_req *req);
-void vbs_req_complete(struct vbs_req *req);
 bool vbs_req_retire(struct vbs_req *req, bool publish);
 
 /* ops.c */
