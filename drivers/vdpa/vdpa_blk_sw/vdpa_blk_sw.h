@@ -442,13 +442,16 @@ void vbs_iotlb_unhold(struct vbs_dev *dev, int idx);
 int vbs_worker_start(struct vbs_dev *dev);
 void vbs_worker_stop(struct vbs_dev *dev);
 u64 vbs_worker_window(struct vbs_worker *w);
-void vbs_worker_wake(struct vbs_dev *dev);
-void vbs_vq_wake(struct vbs_vq *vq);
 void vbs_vq_setup_ring(struct vbs_vq *vq);
 void vbs_vq_reset(struct vbs_vq *vq);
 int vbs_vq_alloc_slots(struct vbs_vq *vq);
 void vbs_vq_free_slots(struct vbs_vq *vq);
 void vbs_dev_quiesce(struct vbs_dev *dev);
+
+/* notify.c */
+void vbs_vq_wake(struct vbs_vq *vq);
+void vbs_worker_wake(struct vbs_dev *dev);
+bool vbs_dev_running(struct vbs_dev *dev);
 void vbs_dev_set_broken(struct vbs_dev *dev, struct vbs_vq *vq,
 			const char *what, int err);
 void vbs_dev_break_async(struct vbs_dev *dev, struct vbs_vq *vq,

@@ -32,29 +32,10 @@
 #include <linux/sched/stat.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
-#include <uapi/linux/virtio_config.h>
 
 #include "vdpa_blk_sw.h"
 
 #define VBS_POLL_GROW_START_NS	(10 * NSEC_PER_USEC)
-
-/**
- * vbs_vq_wake() - make the worker of a virtqueue look at it again
- * @vq: the virtqueue the driver kicked
- *
- * The first kick after the worker went to sleep also notes the time, for
- * the adaptive window; two racing kicks store times of the same wake-up,
- * which is as good.  Callable from any context but NMI.
- */
-void vbs_vq_wake(struct vbs_vq *vq)
-{
-	struct vbs_worker *w = vq->worker;
-
-	if (!READ_ONCE(w->kick_ns))
-		WRITE_ONCE(w->kick_ns, ktime_get_ns());
-	atomic_set(&w->kicked, 1);
-	wake_up_process(w->task);
-}
 
 /* The device's poll_idle_us in ns: the window, or its bound when adaptive. */
 static u64 vbs_poll_max_ns(struct vbs_dev *dev)
@@ -96,20 +77,6 @@ static void vbs_worker_adapt(struct vbs_worker *w, u64 idle)
 	if (cur < VBS_POLL_GROW_START_NS)
 		cur = 0;
 	WRITE_ONCE(w->poll_ns, min(cur, max));
-}
-
-/**
- * vbs_worker_wake() - make every worker look at the device again
- * @dev: the device
- */
-void vbs_worker_wake(struct vbs_dev *dev)
-{
-	u32 i;
-
-	for (i = 0; i < dev->nworkers; i++) {
-		atomic_set(&dev->workers[i].kicked, 1);
-		wake_up_process(dev->workers[i].task);
-	}
 }
 
 /**
@@ -209,75 +176,6 @@ void vbs_vq_reset(struct vbs_vq *vq)
 	vringh_kiov_cleanup(&vq->wiov);
 	vringh_kiov_init(&vq->riov, NULL, 0);
 	vringh_kiov_init(&vq->wiov, NULL, 0);
-}
-
-/*
- * Set DEVICE_NEEDS_RESET: the device stops processing until the driver
- * resets it.  Says so once per reset (rate-limited); true the first time.
- */
-static bool vbs_dev_mark_broken(struct vbs_dev *dev, struct vbs_vq *vq,
-				const char *what, int err)
-{
-	spin_lock(&dev->config_lock);
-	if (dev->status & VIRTIO_CONFIG_S_NEEDS_RESET) {
-		spin_unlock(&dev->config_lock);
-		return false;
-	}
-	WRITE_ONCE(dev->status, dev->status | VIRTIO_CONFIG_S_NEEDS_RESET);
-	spin_unlock(&dev->config_lock);
-	/* vringh's errors for an address outside every mapping */
-	dev_warn_ratelimited(&dev->vdpa.dev,
-			     "vq %u: %s (%d), device needs reset%s\n",
-			     vq->index, what, err,
-			     dev->vdpa.use_va && (err == -EINVAL || err == -EFAULT) ?
-			     "; VA mode maps only shared file-backed memory" :
-			     "");
-	return true;
-}
-
-/**
- * vbs_dev_set_broken() - tell the driver the device needs a reset
- * @dev: the device; @dev->lock held (for reading by a worker)
- * @vq: the virtqueue that failed
- * @what: what failed, for the log
- * @err: the error
- *
- * Used when a ring cannot be read or written: the device stops processing
- * and raises a configuration interrupt with DEVICE_NEEDS_RESET set.  In VA
- * mode the usual cause is guest memory that vhost-vdpa did not map: it
- * maps only shared, file-backed memory there, and silently skips the rest.
- */
-void vbs_dev_set_broken(struct vbs_dev *dev, struct vbs_vq *vq,
-			const char *what, int err)
-{
-	if (vbs_dev_mark_broken(dev, vq, what, err) && dev->config_cb.callback)
-		dev->config_cb.callback(dev->config_cb.private);
-}
-
-/**
- * vbs_dev_break_async() - vbs_dev_set_broken() without @dev->lock
- * @dev: the device
- * @vq: the virtqueue at fault
- * @what: what is wrong, for the log
- *
- * For set_map(), which may not take @dev->lock: the configuration
- * interrupt comes from a worker's next pass, which holds it.
- */
-void vbs_dev_break_async(struct vbs_dev *dev, struct vbs_vq *vq,
-			 const char *what)
-{
-	if (vbs_dev_mark_broken(dev, vq, what, -EPERM)) {
-		atomic_set(&dev->announce, 1);
-		vbs_worker_wake(dev);
-	}
-}
-
-static bool vbs_dev_running(struct vbs_dev *dev)
-{
-	u8 status = READ_ONCE(dev->status);
-
-	return (status & VIRTIO_CONFIG_S_DRIVER_OK) &&
-	       !(status & VIRTIO_CONFIG_S_NEEDS_RESET);
 }
 
 /*
