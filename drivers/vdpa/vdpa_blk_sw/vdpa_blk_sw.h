@@ -442,10 +442,14 @@ void vbs_iotlb_unhold(struct vbs_dev *dev, int idx);
 int vbs_worker_start(struct vbs_dev *dev);
 void vbs_worker_stop(struct vbs_dev *dev);
 u64 vbs_worker_window(struct vbs_worker *w);
-void vbs_vq_setup_ring(struct vbs_vq *vq);
-void vbs_vq_reset(struct vbs_vq *vq);
+
+/* queue.c */
 int vbs_vq_alloc_slots(struct vbs_vq *vq);
 void vbs_vq_free_slots(struct vbs_vq *vq);
+void vbs_vq_setup_ring(struct vbs_vq *vq);
+void vbs_vq_reset(struct vbs_vq *vq);
+bool vbs_vq_reap(struct vbs_vq *vq, bool rings);
+bool vbs_vq_fetch(struct vbs_vq *vq);
 void vbs_dev_quiesce(struct vbs_dev *dev);
 
 /* notify.c */
