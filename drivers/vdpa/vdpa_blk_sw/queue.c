@@ -115,15 +115,12 @@ static void vbs_vq_notify(struct vbs_vq *vq)
 	}
 }
 
-/**
- * vbs_vq_reap() - publish what finished since the last pass
- * @vq: the virtqueue; called by its worker only
- * @rings: false in VA mode without the owner's address space: the rings
- *	are not touched, completions are dropped
- *
- * Return: true if anything finished.
+/*
+ * Publish what finished since the last pass; true if anything did.  With
+ * @rings false (VA mode without the owner's address space) the rings are
+ * not touched: completions are dropped.
  */
-bool vbs_vq_reap(struct vbs_vq *vq, bool rings)
+static bool vbs_vq_reap(struct vbs_vq *vq, bool rings)
 {
 	struct vbs_dev *dev = vq->dev;
 	struct llist_node *list;
@@ -174,13 +171,8 @@ static void vbs_vq_trim_kiovs(struct vbs_vq *vq)
 	vbs_kiov_trim(&vq->wiov);
 }
 
-/**
- * vbs_vq_fetch() - start new requests
- * @vq: the virtqueue, running; called by its worker only
- *
- * Return: true if any was started.
- */
-bool vbs_vq_fetch(struct vbs_vq *vq)
+/* Start new requests; true if any was started. */
+static bool vbs_vq_fetch(struct vbs_vq *vq)
 {
 	struct vbs_dev *dev = vq->dev;
 	unsigned int n = 0;
@@ -233,6 +225,40 @@ bool vbs_vq_fetch(struct vbs_vq *vq)
 		n++;
 	}
 	return n;
+}
+
+/**
+ * vbs_vq_serve() - one pass of a worker over one of its virtqueues
+ * @vq: the virtqueue; @dev->lock held for reading
+ * @rings: the rings may be touched: false in VA mode once the owner's
+ *	address space is gone, and completions are then dropped
+ * @polling: notifications are off: a fetch counts as found by polling
+ *
+ * Publishes what completed, reaps IOPOLL completions, then fetches new
+ * requests if the queue runs.
+ *
+ * Return: true if there was anything to do.
+ */
+bool vbs_vq_serve(struct vbs_vq *vq, bool rings, bool polling)
+{
+	struct vbs_dev *dev = vq->dev;
+	bool busy = false, fetched = false;
+
+	if (vbs_vq_reap(vq, rings))
+		busy = true;
+	if (!list_empty(&vq->polled)) {
+		vbs_iopoll(vq);
+		busy = true;
+	}
+	if (!rings)
+		return busy;
+	if (vq->ready && !vq->broken && !dev->suspended &&
+	    vbs_dev_running(dev)) {
+		fetched = vbs_vq_fetch(vq);
+		if (fetched && polling)
+			vq->stats.polls++;
+	}
+	return busy || fetched;
 }
 
 static bool vbs_dev_idle(struct vbs_dev *dev)

@@ -448,8 +448,7 @@ int vbs_vq_alloc_slots(struct vbs_vq *vq);
 void vbs_vq_free_slots(struct vbs_vq *vq);
 void vbs_vq_setup_ring(struct vbs_vq *vq);
 void vbs_vq_reset(struct vbs_vq *vq);
-bool vbs_vq_reap(struct vbs_vq *vq, bool rings);
-bool vbs_vq_fetch(struct vbs_vq *vq);
+bool vbs_vq_serve(struct vbs_vq *vq, bool rings, bool polling);
 void vbs_dev_quiesce(struct vbs_dev *dev);
 
 /* notify.c */

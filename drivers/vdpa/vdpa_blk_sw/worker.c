@@ -105,26 +105,9 @@ static bool vbs_worker_pass(struct vbs_worker *w, bool polling)
 		vbs_dev_set_broken(dev, &dev->vqs[w->index],
 				   "the owner's address space is gone", -ESRCH);
 
-	for (i = w->index; i < dev->nvqs; i += dev->nworkers) {
-		struct vbs_vq *vq = &dev->vqs[i];
-		bool fetched = false;
-
-		if (vbs_vq_reap(vq, !vbs_worker_lost_mm(w)))
-			busy = true;
-		if (!list_empty(&vq->polled)) {
-			vbs_iopoll(vq);
-			busy = true;
-		}
-		if (vbs_worker_lost_mm(w))
-			continue;
-		if (vq->ready && !vq->broken && !dev->suspended &&
-		    vbs_dev_running(dev)) {
-			fetched = vbs_vq_fetch(vq);
-			if (fetched && polling)
-				vq->stats.polls++;
-		}
-		busy |= fetched;
-	}
+	for (i = w->index; i < dev->nvqs; i += dev->nworkers)
+		busy |= vbs_vq_serve(&dev->vqs[i], !vbs_worker_lost_mm(w),
+				     polling);
 	return busy;
 }
 
