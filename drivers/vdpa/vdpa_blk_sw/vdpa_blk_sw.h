@@ -464,10 +464,17 @@ void vbs_dev_break_async(struct vbs_dev *dev, struct vbs_vq *vq,
 int vbs_req_start(struct vbs_vq *vq, struct vbs_req *req);
 bool vbs_req_retire(struct vbs_req *req, bool publish);
 
+/* config.c */
+void vbs_config_fill(struct vbs_dev *dev);
+void vbs_cache_init(struct vbs_dev *dev, u64 features);
+void vbs_config_changed(struct vbs_dev *dev);
+void vbs_get_config(struct vdpa_device *vdpa, unsigned int offset,
+		    void *buf, unsigned int len);
+void vbs_set_config(struct vdpa_device *vdpa, unsigned int offset,
+		    const void *buf, unsigned int len);
+
 /* ops.c */
 extern const struct vdpa_config_ops vbs_config_ops;
-void vbs_config_fill(struct vbs_dev *dev);
-void vbs_config_changed(struct vbs_dev *dev);
 
 /* sysfs.c */
 int vbs_sysfs_build(struct vbs_dev *dev);
