@@ -80,19 +80,41 @@ void vbs_cache_init(struct vbs_dev *dev, u64 features)
 	spin_unlock(&dev->config_lock);
 }
 
-/**
- * vbs_config_changed() - tell the driver the config space changed
- * @dev: the device
- *
- * The callback runs under @dev->lock, as the virtqueue callbacks do, so
- * that a reset or an unbind cannot free its private data under it.
+/*
+ * Tell the driver the config space changed.  The callback runs under
+ * @dev->lock, as the virtqueue callbacks do, so that a reset or an unbind
+ * cannot free its private data under it.
  */
-void vbs_config_changed(struct vbs_dev *dev)
+static void vbs_config_changed(struct vbs_dev *dev)
 {
 	down_read(&dev->lock);
 	if (dev->config_cb.callback)
 		dev->config_cb.callback(dev->config_cb.private);
 	up_read(&dev->lock);
+}
+
+/**
+ * vbs_config_resize() - the backing grew (or shrank): take its new size
+ * @dev: the device
+ *
+ * Updates the capacity and the config space, then raises a configuration
+ * interrupt.
+ *
+ * Return: 0, or -EINVAL for a backing of less than one block.
+ */
+int vbs_config_resize(struct vbs_dev *dev)
+{
+	u64 sectors = vbs_backend_sectors(dev);
+
+	if (!sectors)
+		return -EINVAL;
+	spin_lock(&dev->config_lock);
+	WRITE_ONCE(dev->capacity, sectors);
+	dev->config.capacity = __cpu_to_virtio64(true, sectors);
+	WRITE_ONCE(dev->generation, dev->generation + 1);
+	spin_unlock(&dev->config_lock);
+	vbs_config_changed(dev);
+	return 0;
 }
 
 /**

@@ -132,9 +132,7 @@ static DEVICE_ATTR_RO(capacity);
 static ssize_t resize_store(struct device *d, struct device_attribute *attr,
 			    const char *buf, size_t count)
 {
-	struct vbs_dev *dev = to_vbs(d);
 	bool val;
-	u64 sectors;
 	int ret;
 
 	ret = kstrtobool(buf, &val);
@@ -142,16 +140,8 @@ static ssize_t resize_store(struct device *d, struct device_attribute *attr,
 		return ret;
 	if (!val)
 		return -EINVAL;
-	sectors = vbs_backend_sectors(dev);
-	if (!sectors)
-		return -EINVAL;
-	spin_lock(&dev->config_lock);
-	WRITE_ONCE(dev->capacity, sectors);
-	dev->config.capacity = __cpu_to_virtio64(true, sectors);
-	WRITE_ONCE(dev->generation, dev->generation + 1);
-	spin_unlock(&dev->config_lock);
-	vbs_config_changed(dev);
-	return count;
+	ret = vbs_config_resize(to_vbs(d));
+	return ret ? ret : count;
 }
 static DEVICE_ATTR_WO(resize);
 

@@ -467,7 +467,7 @@ bool vbs_req_retire(struct vbs_req *req, bool publish);
 /* config.c */
 void vbs_config_fill(struct vbs_dev *dev);
 void vbs_cache_init(struct vbs_dev *dev, u64 features);
-void vbs_config_changed(struct vbs_dev *dev);
+int vbs_config_resize(struct vbs_dev *dev);
 void vbs_get_config(struct vdpa_device *vdpa, unsigned int offset,
 		    void *buf, unsigned int len);
 void vbs_set_config(struct vdpa_device *vdpa, unsigned int offset,
