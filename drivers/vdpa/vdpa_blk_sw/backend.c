@@ -109,6 +109,7 @@ static int vbs_open_file(struct vbs_dev *dev)
 	int flags = O_LARGEFILE | O_EXCL | O_CLOEXEC;
 	struct file *file;
 	umode_t mode;
+	int ret;
 
 	flags |= p->read_only ? O_RDONLY : O_RDWR;
 	if (p->direct)
@@ -117,23 +118,28 @@ static int vbs_open_file(struct vbs_dev *dev)
 	file = filp_open(p->backing, flags, 0);
 	if (IS_ERR(file))
 		return PTR_ERR(file);
-	dev->file = file;
 
 	mode = file_inode(file)->i_mode;
+	ret = -EINVAL;
 	if (!S_ISREG(mode) && !S_ISBLK(mode))
-		return -EINVAL;
+		goto put_file;
 	if (!file->f_op->read_iter || !file->f_op->write_iter)
-		return -EINVAL;
+		goto put_file;
+	ret = -EOPNOTSUPP;
 	if (p->iopoll && (!p->direct || !file->f_op->iopoll))
-		return -EOPNOTSUPP;
+		goto put_file;
 	if (S_ISREG(mode)) {
-		int ret = vbs_claim_inode(file_inode(file));
-
+		ret = vbs_claim_inode(file_inode(file));
 		if (ret)
-			return ret;
+			goto put_file;
 		dev->inode_claimed = true;
 	}
+	dev->file = file;
 	return 0;
+
+put_file:
+	fput(file);
+	return ret;
 }
 
 /**
@@ -142,7 +148,7 @@ static int vbs_open_file(struct vbs_dev *dev)
  *
  * An empty backing path gives the embedded backing, an unlinked shmem file
  * of @dev->p.size bytes that goes through the same VFS path as any file.
- * On failure the caller still calls vbs_backend_close().
+ * On failure nothing stays open.
  *
  * Return: 0 or -errno (-ENOENT, -EACCES, -EINVAL for neither a regular file
  * nor a block device, -EBUSY when in use, -EOPNOTSUPP for IOPOLL on a

@@ -246,6 +246,28 @@ static int vbs_worker_fn(void *data)
 }
 
 /**
+ * vbs_worker_stop() - stop the worker threads
+ * @dev: the device, with no request in flight
+ *
+ * Waits for an RCU grace period so that no completion is still waking one.
+ */
+void vbs_worker_stop(struct vbs_dev *dev)
+{
+	u32 i;
+
+	if (!dev->workers)
+		return;
+	for (i = 0; i < dev->nworkers; i++)
+		kthread_stop(dev->workers[i].task);
+	synchronize_rcu();
+	for (i = 0; i < dev->nworkers; i++)
+		put_task_struct(dev->workers[i].task);
+	kfree(dev->workers);
+	dev->workers = NULL;
+	dev->nworkers = 0;
+}
+
+/**
  * vbs_worker_start() - create the device's worker threads
  * @dev: the device, with its queues allocated
  *
@@ -253,7 +275,7 @@ static int vbs_worker_fn(void *data)
  * vbs-NAME/N and take any CPU affinity set with sched_setaffinity()
  * (taskset).
  *
- * Return: 0 or -errno from kthread creation.
+ * Return: 0, or -errno from kthread creation with no thread left.
  */
 int vbs_worker_start(struct vbs_dev *dev)
 {
@@ -276,8 +298,10 @@ int vbs_worker_start(struct vbs_dev *dev)
 		atomic_set(&w->kicked, 0);
 		t = kthread_create(vbs_worker_fn, w, "vbs-%s/%u",
 				   dev_name(&dev->vdpa.dev), i);
-		if (IS_ERR(t))
+		if (IS_ERR(t)) {
+			vbs_worker_stop(dev);
 			return PTR_ERR(t);
+		}
 		get_task_struct(t);
 		w->task = t;
 		dev->nworkers = i + 1;
@@ -285,26 +309,4 @@ int vbs_worker_start(struct vbs_dev *dev)
 	for (i = 0; i < dev->nworkers; i++)
 		wake_up_process(dev->workers[i].task);
 	return 0;
-}
-
-/**
- * vbs_worker_stop() - stop the worker threads
- * @dev: the device, with no request in flight
- *
- * Waits for an RCU grace period so that no completion is still waking one.
- */
-void vbs_worker_stop(struct vbs_dev *dev)
-{
-	u32 i;
-
-	if (!dev->workers)
-		return;
-	for (i = 0; i < dev->nworkers; i++)
-		kthread_stop(dev->workers[i].task);
-	synchronize_rcu();
-	for (i = 0; i < dev->nworkers; i++)
-		put_task_struct(dev->workers[i].task);
-	kfree(dev->workers);
-	dev->workers = NULL;
-	dev->nworkers = 0;
 }
