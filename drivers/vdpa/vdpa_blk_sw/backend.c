@@ -194,13 +194,11 @@ int vbs_backend_open(struct vbs_dev *dev)
 }
 
 /**
- * vbs_backend_close() - close the backing
+ * vbs_backend_close() - close the backing vbs_backend_open() opened
  * @dev: the device, with no request in flight
  */
 void vbs_backend_close(struct vbs_dev *dev)
 {
-	if (IS_ERR_OR_NULL(dev->file))
-		return;
 	if (dev->inode_claimed)
 		vbs_release_inode(file_inode(dev->file));
 	dev->inode_claimed = false;

@@ -417,9 +417,19 @@ static void vbs_set_status(struct vdpa_device *vdpa, u8 status)
 		vbs_worker_wake(dev);
 }
 
-static int vbs_do_reset(struct vdpa_device *vdpa, u32 flags)
+/**
+ * vbs_dev_reset() - reset the device as the virtio spec asks
+ * @dev: the device
+ * @flags: VDPA_RESET_F_CLEAN_MAP to go back to the identity map too
+ *
+ * Stops fetching, waits for the requests in flight and drops their
+ * completions, then forgets what the driver set.  Also how a device that
+ * goes away stops.
+ *
+ * Return: 0.
+ */
+int vbs_dev_reset(struct vbs_dev *dev, u32 flags)
 {
-	struct vbs_dev *dev = vdpa_to_vbs(vdpa);
 	u32 i;
 
 	/* Stop fetching and drop late completions, then drain. */
@@ -462,7 +472,7 @@ static int vbs_do_reset(struct vdpa_device *vdpa, u32 flags)
  */
 static int vbs_reset(struct vdpa_device *vdpa)
 {
-	return vbs_do_reset(vdpa, 0);
+	return vbs_dev_reset(vdpa_to_vbs(vdpa), 0);
 }
 
 /**
@@ -474,7 +484,7 @@ static int vbs_reset(struct vdpa_device *vdpa)
  */
 static int vbs_compat_reset(struct vdpa_device *vdpa, u32 flags)
 {
-	return vbs_do_reset(vdpa, flags);
+	return vbs_dev_reset(vdpa_to_vbs(vdpa), flags);
 }
 
 /**
@@ -640,40 +650,6 @@ static struct device *vbs_get_vq_dma_dev(struct vdpa_device *vdpa, u16 idx)
 	return vdpa->dma_dev;
 }
 
-/**
- * vbs_free() - release everything the device holds
- * @vdpa: the vDPA device; its last reference is gone
- *
- * Also called for a device that failed half-way through creation.
- */
-static void vbs_free(struct vdpa_device *vdpa)
-{
-	struct vbs_dev *dev = vdpa_to_vbs(vdpa);
-	u32 i;
-
-	if (dev->workers) {
-		if (dev->nworkers == dev->p.num_workers)
-			vbs_do_reset(vdpa, 0);
-		vbs_worker_stop(dev);
-	}
-	if (dev->io_wq)
-		destroy_workqueue(dev->io_wq);
-	if (dev->vqs) {
-		for (i = 0; i < dev->nvqs; i++) {
-			vringh_kiov_cleanup(&dev->vqs[i].riov);
-			vringh_kiov_cleanup(&dev->vqs[i].wiov);
-			vbs_vq_free_slots(&dev->vqs[i]);
-		}
-		kfree(dev->vqs);
-	}
-	vbs_backend_close(dev);
-	mempool_destroy(dev->bvec_pool);
-	vbs_sysfs_free(dev);
-	vbs_iotlb_free(dev);
-	if (dev->srcu_ready)
-		cleanup_srcu_struct(&dev->iotlb_srcu);
-}
-
 const struct vdpa_config_ops vbs_config_ops = {
 	.set_vq_address		= vbs_set_vq_address,
 	.set_vq_num		= vbs_set_vq_num,
@@ -710,5 +686,4 @@ const struct vdpa_config_ops vbs_config_ops = {
 	.get_vq_dma_dev		= vbs_get_vq_dma_dev,
 	.bind_mm		= vbs_bind_mm,
 	.unbind_mm		= vbs_unbind_mm,
-	.free			= vbs_free,
 };

@@ -16,16 +16,11 @@
 
 #include "vdpa_blk_sw.h"
 
-/**
- * vbs_vq_alloc_slots() - preallocate the request slots of a virtqueue
- * @vq: the virtqueue
- *
+/*
  * One slot per ring entry the device may be given, so the data path never
  * allocates a request.
- *
- * Return: 0 or -ENOMEM.
  */
-int vbs_vq_alloc_slots(struct vbs_vq *vq)
+static int vbs_vq_alloc_slots(struct vbs_vq *vq)
 {
 	u32 i, n = vq->dev->p.queue_size;
 
@@ -44,11 +39,31 @@ int vbs_vq_alloc_slots(struct vbs_vq *vq)
 }
 
 /**
- * vbs_vq_free_slots() - release the request slots
+ * vbs_vq_init() - set up a virtqueue of a new device
+ * @vq: the virtqueue, zeroed
+ * @dev: its device
+ * @index: its index
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int vbs_vq_init(struct vbs_vq *vq, struct vbs_dev *dev, u16 index)
+{
+	vq->dev = dev;
+	vq->index = index;
+	atomic64_set(&vq->stats.notifies, 0);
+	vringh_kiov_init(&vq->riov, NULL, 0);
+	vringh_kiov_init(&vq->wiov, NULL, 0);
+	return vbs_vq_alloc_slots(vq);
+}
+
+/**
+ * vbs_vq_destroy() - release what vbs_vq_init() and the rings allocated
  * @vq: the virtqueue, with no request in flight
  */
-void vbs_vq_free_slots(struct vbs_vq *vq)
+void vbs_vq_destroy(struct vbs_vq *vq)
 {
+	vringh_kiov_cleanup(&vq->riov);
+	vringh_kiov_cleanup(&vq->wiov);
 	kvfree(vq->slots);
 	vq->slots = NULL;
 	vq->nr_slots = 0;

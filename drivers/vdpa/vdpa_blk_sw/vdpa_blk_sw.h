@@ -339,7 +339,6 @@ struct vbs_vq {
  * @iotlb_mutex: serialises changes to @iotlb (set_map, reset, DRIVER_OK)
  * @iotlb_pt: @iotlb is the identity map used by virtio-vdpa
  * @iotlb_srcu: readers are requests using pages translated from @iotlb
- * @srcu_ready: @iotlb_srcu was initialised
  * @io_wq: workqueue for blocking backing operations
  * @bvec_pool: fallback for bio_vec arrays larger than the inline ones
  * @sysfs_groups: NULL-terminated attribute groups of the vdpa device
@@ -381,7 +380,6 @@ struct vbs_dev {
 	struct mutex iotlb_mutex;	/* see above */
 	bool iotlb_pt;
 	struct srcu_struct iotlb_srcu;
-	bool srcu_ready;
 	struct workqueue_struct *io_wq;
 	mempool_t *bvec_pool;
 	const struct attribute_group **sysfs_groups;
@@ -444,8 +442,8 @@ void vbs_worker_stop(struct vbs_dev *dev);
 u64 vbs_worker_window(struct vbs_worker *w);
 
 /* queue.c */
-int vbs_vq_alloc_slots(struct vbs_vq *vq);
-void vbs_vq_free_slots(struct vbs_vq *vq);
+int vbs_vq_init(struct vbs_vq *vq, struct vbs_dev *dev, u16 index);
+void vbs_vq_destroy(struct vbs_vq *vq);
 void vbs_vq_setup_ring(struct vbs_vq *vq);
 void vbs_vq_reset(struct vbs_vq *vq);
 bool vbs_vq_serve(struct vbs_vq *vq, bool rings, bool polling);
@@ -475,6 +473,12 @@ void vbs_set_config(struct vdpa_device *vdpa, unsigned int offset,
 
 /* ops.c */
 extern const struct vdpa_config_ops vbs_config_ops;
+int vbs_dev_reset(struct vbs_dev *dev, u32 flags);
+
+/* dev.c */
+int vbs_dev_create(struct vdpa_mgmt_dev *mdev, const char *name,
+		   const struct vbs_params *p, u64 features, bool provisioned);
+void vbs_dev_destroy(struct vbs_dev *dev);
 
 /* sysfs.c */
 int vbs_sysfs_build(struct vbs_dev *dev);

@@ -255,8 +255,6 @@ void vbs_worker_stop(struct vbs_dev *dev)
 {
 	u32 i;
 
-	if (!dev->workers)
-		return;
 	for (i = 0; i < dev->nworkers; i++)
 		kthread_stop(dev->workers[i].task);
 	synchronize_rcu();
