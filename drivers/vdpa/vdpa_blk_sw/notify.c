@@ -46,21 +46,6 @@ void vbs_worker_wake(struct vbs_dev *dev)
 	}
 }
 
-/**
- * vbs_dev_running() - may the device touch the rings
- * @dev: the device
- *
- * Return: true once the driver set DRIVER_OK, until the device needs a
- * reset.
- */
-bool vbs_dev_running(struct vbs_dev *dev)
-{
-	u8 status = READ_ONCE(dev->status);
-
-	return (status & VIRTIO_CONFIG_S_DRIVER_OK) &&
-	       !(status & VIRTIO_CONFIG_S_NEEDS_RESET);
-}
-
 /*
  * Set DEVICE_NEEDS_RESET: the device stops processing until the driver
  * resets it.  Says so once per reset (rate-limited); true the first time.

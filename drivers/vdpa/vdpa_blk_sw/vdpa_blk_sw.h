@@ -24,6 +24,7 @@
 #include <linux/wait.h>
 #include <linux/workqueue.h>
 #include <uapi/linux/vdpa_blk_sw.h>
+#include <uapi/linux/virtio_config.h>
 
 #include "compat.h"
 
@@ -392,6 +393,15 @@ static inline struct vbs_dev *vdpa_to_vbs(struct vdpa_device *vdpa)
 	return container_of(vdpa, struct vbs_dev, vdpa);
 }
 
+/* The driver set DRIVER_OK and the device does not need a reset. */
+static inline bool vbs_dev_running(struct vbs_dev *dev)
+{
+	u8 status = READ_ONCE(dev->status);
+
+	return (status & VIRTIO_CONFIG_S_DRIVER_OK) &&
+	       !(status & VIRTIO_CONFIG_S_NEEDS_RESET);
+}
+
 /* params.c */
 void vbs_params_init(struct vbs_params *p);
 int vbs_params_validate(const struct vbs_params *p);
@@ -452,7 +462,6 @@ void vbs_dev_quiesce(struct vbs_dev *dev);
 /* notify.c */
 void vbs_vq_wake(struct vbs_vq *vq);
 void vbs_worker_wake(struct vbs_dev *dev);
-bool vbs_dev_running(struct vbs_dev *dev);
 void vbs_dev_set_broken(struct vbs_dev *dev, struct vbs_vq *vq,
 			const char *what, int err);
 void vbs_dev_break_async(struct vbs_dev *dev, struct vbs_vq *vq,
