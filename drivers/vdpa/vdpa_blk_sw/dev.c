@@ -11,6 +11,8 @@
  * got.
  */
 
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/dma-mapping.h>
 #include <linux/slab.h>
 
@@ -42,6 +44,7 @@ static void vbs_dev_free_vqs(struct vbs_dev *dev, u32 n)
 	while (n--)
 		vbs_vq_destroy(&dev->vqs[n]);
 	kfree(dev->vqs);
+	dev->vqs = NULL;
 }
 
 static int vbs_dev_alloc_vqs(struct vbs_dev *dev)

@@ -238,6 +238,7 @@ void vbs_sysfs_free(struct vbs_dev *dev)
 	dev->q_groups = NULL;
 	dev->q_attrs = NULL;
 	dev->sysfs_groups = NULL;
+	dev->vdpa.dev.groups = NULL;
 }
 
 /**
