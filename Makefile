@@ -68,7 +68,7 @@ DKMS_VERSION = $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' dkms.conf)
 dkms-install:
 	rm -rf /usr/src/vdpa-blk-sw-$(DKMS_VERSION)
 	mkdir -p /usr/src/vdpa-blk-sw-$(DKMS_VERSION)
-	cp -r Kbuild Makefile dkms.conf drivers scripts /usr/src/vdpa-blk-sw-$(DKMS_VERSION)/
+	cp -r Kbuild Makefile dkms.conf drivers include scripts /usr/src/vdpa-blk-sw-$(DKMS_VERSION)/
 	dkms install vdpa-blk-sw/$(DKMS_VERSION)
 
 clean:

@@ -2,9 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # The configuration interface: configfs items validate what they are given
-# (exact errors), the device gets exactly what was staged, a live item and
-# fixed sysfs attributes refuse changes with EBUSY, the poll window changes
-# live, and resize grows the disk the driver sees after the backing grew.
+# (exact errors), the device gets exactly what was staged, a live item
+# refuses changes with EBUSY, fixed sysfs attributes are read-only (0444,
+# EACCES even for root), the poll window changes live, and resize grows the
+# disk the driver sees after the backing grew.
 # timeout=300
 
 . "$(dirname "$0")/../lib.sh"
@@ -84,10 +85,16 @@ expect_eq "worker 1 affinity" \
 	"$(awk '/^Cpus_allowed_list/ { print $2 }' "/proc/${pids[1]}/status")" 0
 grep -q 'max_vqs 2 max_vq_size 256' <<< "$(vdpa dev show cfg)" ||
 	fail "vdpa dev show: $(vdpa dev show cfg)"
-# fixed attributes say EBUSY; the poll window is live
-for a in backing num_queues num_workers queue_size block_size serial direct read_only iopoll; do
-	expect_errno "Device or resource busy" 1 "$VDPA_SYSFS/devices/cfg/blk_sw/$a"
+# fixed attributes are read-only, for root too; the poll window is live
+for a in backing num_queues num_workers queue_size block_size serial direct read_only iopoll \
+	use_va; do
+	expect_eq "$a mode" "$(stat -c %a "$VDPA_SYSFS/devices/cfg/blk_sw/$a")" 444
+	expect_errno "Permission denied" 1 "$VDPA_SYSFS/devices/cfg/blk_sw/$a"
 done
+for a in poll_idle_us poll_adaptive; do
+	expect_eq "$a mode" "$(stat -c %a "$VDPA_SYSFS/devices/cfg/blk_sw/$a")" 644
+done
+[ ! -e "$VDPA_SYSFS/devices/cfg/blk_sw/size" ] || fail "blk_sw/size exists (capacity says it)"
 echo 200 > "$VDPA_SYSFS/devices/cfg/blk_sw/poll_idle_us" || fail "poll_idle_us not writable"
 expect_eq poll_idle_us "$(bsw_attr cfg poll_idle_us)" 200
 expect_errno "Invalid argument" 2000000 "$VDPA_SYSFS/devices/cfg/blk_sw/poll_idle_us"

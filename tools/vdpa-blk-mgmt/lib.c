@@ -24,24 +24,43 @@ static int errf(char *err, size_t len, const char *fmt, ...)
 	return -1;
 }
 
+const struct vbm_param vbm_params[VBS_NR_PARAMS] = {
+#define VBS_PARAM(name, type, min, max, def, flags, option) \
+	[VBS_P_##name] = { #name, option, VBS_PT_##type, min, max, flags },
+#include <linux/vdpa_blk_sw_params.h>
+};
+
+bool vbm_param_is_flag(enum vbs_param_id id)
+{
+	return vbm_params[id].type == VBS_PT_BOOL && !(vbm_params[id].flags & VBS_PF_LIVE);
+}
+
 void vbm_spec_init(struct vbm_spec *s)
 {
 	memset(s, 0, sizeof(*s));
-	s->read_only = -1;
-	s->direct = -1;
-	s->iopoll = -1;
-	s->use_va = -1;
-	s->poll_adaptive = -1;
 }
 
 void vbm_spec_free(struct vbm_spec *s)
 {
+	int i;
+
 	free(s->mgmtdev);
-	free(s->backing);
-	free(s->serial);
 	s->mgmtdev = NULL;
-	s->backing = NULL;
-	s->serial = NULL;
+	for (i = 0; i < VBS_NR_PARAMS; i++) {
+		free(s->p[i].str);
+		s->p[i].str = NULL;
+	}
+}
+
+const char *vbm_param_text(const struct vbm_spec *s, enum vbs_param_id id,
+			   char *buf, size_t len)
+{
+	const struct vbm_val *v = &s->p[id];
+
+	if (vbm_params[id].type == VBS_PT_PATH || vbm_params[id].type == VBS_PT_TEXT)
+		return v->str ? v->str : "";
+	snprintf(buf, len, "%" PRIu64, v->num);
+	return buf;
 }
 
 int vbm_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out,
@@ -341,104 +360,125 @@ static char *xstrdup(const char *s)
 	return d;
 }
 
-/* Options that take no value on the command line (a yes/no in a file). */
-static const char *const flag_keys[] = {
-	"ro", "read-only", "direct", "buffered", "iopoll", "use-va",
+/* Other spellings of parameters' options; negate: yes means 0 */
+static const struct {
+	const char *key;
+	enum vbs_param_id id;
+	bool negate;
+} vbm_aliases[] = {
+	{ "read-only", VBS_P_read_only, false },
+	{ "buffered", VBS_P_direct, true },
 };
 
-static const char *const value_keys[] = {
-	"backing", "size", "queues", "queue-size", "block-size", "serial",
-	"poll-us", "poll-adaptive", "features", "bind", "mgmtdev",
-};
+/* Options of create that are not parameters of the module; all take a value. */
+static const char *const other_keys[] = { "features", "bind", "mgmtdev" };
+
+static int param_of(const char *key, bool *negate)
+{
+	size_t i;
+
+	*negate = false;
+	for (i = 0; i < VBS_NR_PARAMS; i++)
+		if (!strcmp(key, vbm_params[i].option))
+			return (int)i;
+	for (i = 0; i < sizeof(vbm_aliases) / sizeof(vbm_aliases[0]); i++)
+		if (!strcmp(key, vbm_aliases[i].key)) {
+			*negate = vbm_aliases[i].negate;
+			return vbm_aliases[i].id;
+		}
+	return -1;
+}
+
+int vbm_param_by_option(const char *key)
+{
+	bool negate;
+
+	return param_of(key, &negate);
+}
+
+/* Options that take no value on the command line (a yes/no in a file). */
+static bool is_flag(const char *key)
+{
+	int id = vbm_param_by_option(key);
+
+	return id >= 0 && vbm_param_is_flag(id);
+}
 
 static bool is_key(const char *key)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(value_keys) / sizeof(value_keys[0]); i++)
-		if (!strcmp(key, value_keys[i]))
+	if (vbm_param_by_option(key) >= 0)
+		return true;
+	for (i = 0; i < sizeof(other_keys) / sizeof(other_keys[0]); i++)
+		if (!strcmp(key, other_keys[i]))
 			return true;
 	return false;
 }
 
-static bool is_flag(const char *key)
+/* One parameter's value, checked against its line of the table */
+static int param_set(struct vbm_spec *s, int id, bool negate, const char *key,
+		     const char *val, char *err, size_t errlen)
 {
-	size_t i;
+	const struct vbm_param *pm = &vbm_params[id];
+	struct vbm_val *v = &s->p[id];
+	const char *p;
+	uint32_t u;
+	char e[200];
+	int b;
 
-	for (i = 0; i < sizeof(flag_keys) / sizeof(flag_keys[0]); i++)
-		if (!strcmp(key, flag_keys[i]))
-			return true;
-	return false;
+	switch (pm->type) {
+	case VBS_PT_BOOL:
+		if (vbm_parse_bool(val, &b))
+			return errf(err, errlen, "%s: expected %s, got '%s'", key,
+				    vbm_param_is_flag(id) ? "yes or no" : "on or off", val);
+		v->num = negate ? !b : b;
+		break;
+	case VBS_PT_U32:
+		if (vbm_parse_u32(val, (uint32_t)pm->min, (uint32_t)pm->max, &u, e, sizeof(e)))
+			return errf(err, errlen, "%s: %s", key, e);
+		if ((pm->flags & VBS_PF_POW2) && (u & (u - 1)))
+			return errf(err, errlen, "%s: %s is not a power of two", key, val);
+		v->num = u;
+		break;
+	case VBS_PT_U64:
+		/* a size in bytes: a positive multiple of 512, with units */
+		if (vbm_parse_size(val, &v->num, e, sizeof(e)))
+			return errf(err, errlen, "%s: %s", key, e);
+		break;
+	case VBS_PT_PATH:
+		if (val[0] != '/')
+			return errf(err, errlen, "%s: '%s' is not an absolute path", key, val);
+		if (strlen(val) > pm->max)
+			return errf(err, errlen, "%s: path too long", key);
+		free(v->str);
+		v->str = xstrdup(val);
+		break;
+	case VBS_PT_TEXT:
+		if (strlen(val) > pm->max)
+			return errf(err, errlen, "%s: '%s' is longer than %d characters",
+				    key, val, (int)pm->max);
+		for (p = val; *p; p++)
+			if (!isprint((unsigned char)*p))
+				return errf(err, errlen, "%s: only printable characters", key);
+		free(v->str);
+		v->str = xstrdup(val);
+		break;
+	}
+	v->set = true;
+	return 0;
 }
 
 int vbm_spec_set(struct vbm_spec *s, const char *key, const char *val,
 		 char *err, size_t errlen)
 {
+	bool negate;
+	int id = param_of(key, &negate);
 	char e[200];
-	int b;
 
-	if (is_flag(key)) {
-		if (vbm_parse_bool(val, &b))
-			return errf(err, errlen, "%s: expected yes or no, got '%s'", key, val);
-		if (!strcmp(key, "ro") || !strcmp(key, "read-only"))
-			s->read_only = b;
-		else if (!strcmp(key, "direct"))
-			s->direct = b;
-		else if (!strcmp(key, "buffered"))
-			s->direct = !b;
-		else if (!strcmp(key, "iopoll"))
-			s->iopoll = b;
-		else
-			s->use_va = b;
-		return 0;
-	}
-	if (!strcmp(key, "backing")) {
-		if (!*val || val[0] != '/')
-			return errf(err, errlen, "backing: '%s' is not an absolute path", val);
-		if (strlen(val) >= 4096)
-			return errf(err, errlen, "backing: path too long");
-		free(s->backing);
-		s->backing = xstrdup(val);
-	} else if (!strcmp(key, "size")) {
-		if (vbm_parse_size(val, &s->size, e, sizeof(e)))
-			return errf(err, errlen, "size: %s", e);
-		s->has_size = true;
-	} else if (!strcmp(key, "queues")) {
-		if (vbm_parse_u32(val, 1, 16, &s->queues, e, sizeof(e)))
-			return errf(err, errlen, "queues: %s", e);
-		s->has_queues = true;
-	} else if (!strcmp(key, "queue-size")) {
-		if (vbm_parse_u32(val, 2, 1024, &s->queue_size, e, sizeof(e)))
-			return errf(err, errlen, "queue-size: %s", e);
-		if (s->queue_size & (s->queue_size - 1))
-			return errf(err, errlen, "queue-size: %s is not a power of two", val);
-		s->has_queue_size = true;
-	} else if (!strcmp(key, "block-size")) {
-		if (vbm_parse_u32(val, 512, 4096, &s->block_size, e, sizeof(e)))
-			return errf(err, errlen, "block-size: %s", e);
-		if (s->block_size & (s->block_size - 1))
-			return errf(err, errlen, "block-size: %s is not a power of two", val);
-		s->has_block_size = true;
-	} else if (!strcmp(key, "serial")) {
-		const char *p;
-
-		if (strlen(val) > VBM_SERIAL_MAX)
-			return errf(err, errlen, "serial: '%s' is longer than %d characters",
-				    val, VBM_SERIAL_MAX);
-		for (p = val; *p; p++)
-			if (!isprint((unsigned char)*p))
-				return errf(err, errlen, "serial: only printable characters");
-		free(s->serial);
-		s->serial = xstrdup(val);
-	} else if (!strcmp(key, "poll-us")) {
-		if (vbm_parse_u32(val, 0, 1000000, &s->poll_us, e, sizeof(e)))
-			return errf(err, errlen, "poll-us: %s", e);
-		s->has_poll_us = true;
-	} else if (!strcmp(key, "poll-adaptive")) {
-		if (vbm_parse_bool(val, &s->poll_adaptive))
-			return errf(err, errlen, "poll-adaptive: expected on or off, got '%s'",
-				    val);
-	} else if (!strcmp(key, "features")) {
+	if (id >= 0)
+		return param_set(s, id, negate, key, val, err, errlen);
+	if (!strcmp(key, "features")) {
 		if (vbm_parse_features(val, &s->features, e, sizeof(e)))
 			return errf(err, errlen, "features: %s", e);
 		s->has_features = true;
@@ -458,21 +498,26 @@ int vbm_spec_set(struct vbm_spec *s, const char *key, const char *val,
 
 int vbm_spec_check(const struct vbm_spec *s, char *err, size_t errlen)
 {
-	if (s->mgmtdev && strcmp(s->mgmtdev, VBM_MGMTDEV) &&
-	    (s->backing || s->has_size || s->read_only >= 0 || s->direct >= 0 ||
-	     s->has_queues || s->has_queue_size || s->has_block_size ||
-	     s->serial || s->has_poll_us || s->iopoll >= 0 || s->use_va >= 0 ||
-	     s->poll_adaptive >= 0))
-		return errf(err, errlen,
-			    "only --features and --bind apply to management device %s",
-			    s->mgmtdev);
-	if (s->backing && s->has_size)
+	bool ours = !s->mgmtdev || !strcmp(s->mgmtdev, VBM_MGMTDEV);
+	int i;
+
+	for (i = 0; i < VBS_NR_PARAMS && !ours; i++)
+		if (s->p[i].set)
+			return errf(err, errlen,
+				    "only --features and --bind apply to management device %s",
+				    s->mgmtdev);
+	if (VBM_SET(s, backing) && VBM_SET(s, size))
 		return errf(err, errlen,
 			    "--size is the size of the memory backing; a backing file or device has its own size");
-	if (s->iopoll == 1 && (!s->backing || s->direct == 0))
+	if (VBM_SET(s, iopoll) && VBM_NUM(s, iopoll) &&
+	    (!VBM_SET(s, backing) || (VBM_SET(s, direct) && !VBM_NUM(s, direct))))
 		return errf(err, errlen, "--iopoll needs --backing and direct I/O");
-	if (s->has_size && s->has_block_size && s->size % s->block_size)
+	if (VBM_SET(s, size) && VBM_SET(s, block_size) &&
+	    VBM_NUM(s, size) % VBM_NUM(s, block_size))
 		return errf(err, errlen, "--size must be a multiple of --block-size");
+	if (VBM_SET(s, num_workers) && VBM_SET(s, num_queues) &&
+	    VBM_NUM(s, num_workers) > VBM_NUM(s, num_queues))
+		return errf(err, errlen, "--workers must not be more than --queues");
 	return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <linux/vdpa_blk_sw.h>
 
 /* Exit codes (documented in vdpa-blk-mgmt.8). */
 enum {
@@ -25,30 +26,53 @@ enum {
 };
 
 #define VBM_NAME_MAX	64
-#define VBM_SERIAL_MAX	20
 #define VBM_MGMTDEV	"vdpasim_blk-sw"
 
 enum vbm_bind { VBM_BIND_UNSET, VBM_BIND_VIRTIO, VBM_BIND_VHOST, VBM_BIND_NONE };
 
-/* What create (and a section of an apply file) asks for; has_* = given. */
+/* A parameter of vdpa_blk_sw: a line of <linux/vdpa_blk_sw_params.h>. */
+struct vbm_param {
+	const char *name;	/* its configfs and sysfs attribute */
+	const char *option;	/* create's --option, an apply file's key */
+	enum vbs_param_type type;
+	uint64_t min, max;	/* of a number; max: longest string */
+	unsigned int flags;	/* VBS_PF_* */
+};
+
+extern const struct vbm_param vbm_params[VBS_NR_PARAMS];
+
+/* A fixed boolean is a flag of create; a live one takes on or off. */
+bool vbm_param_is_flag(enum vbs_param_id id);
+
+/* The value asked for a parameter; set: given at all. */
+struct vbm_val {
+	bool set;
+	uint64_t num;	/* a number; a boolean is 0 or 1 */
+	char *str;	/* a path or text */
+};
+
+/* What create (and a section of an apply file) asks for. */
 struct vbm_spec {
 	char name[VBM_NAME_MAX + 1];
 	char *mgmtdev;		/* NULL: vdpasim_blk-sw */
-	char *backing;
-	uint64_t size;
-	int read_only;		/* -1 unset */
-	int direct;		/* -1 unset */
-	uint32_t queues, queue_size, block_size, poll_us;
-	bool has_queues, has_queue_size, has_block_size, has_poll_us, has_size;
-	char *serial;
-	int iopoll;		/* -1 unset */
-	int use_va;		/* -1 unset */
-	int poll_adaptive;	/* -1 unset; set in sysfs once the device exists */
+	struct vbm_val p[VBS_NR_PARAMS];
 	uint64_t features;
 	bool has_features;
 	enum vbm_bind bind;
 	int line;		/* apply: line of the section header */
 };
+
+/* The value of parameter NAME of a spec */
+#define VBM_SET(s, name)	((s)->p[VBS_P_##name].set)
+#define VBM_NUM(s, name)	((s)->p[VBS_P_##name].num)
+#define VBM_STR(s, name)	((s)->p[VBS_P_##name].str)
+
+/*
+ * A parameter's value as the module's attribute takes and shows it: the
+ * string itself, or a number formatted in buf.
+ */
+const char *vbm_param_text(const struct vbm_spec *s, enum vbs_param_id id,
+			   char *buf, size_t len);
 
 void vbm_spec_init(struct vbm_spec *s);
 void vbm_spec_free(struct vbm_spec *s);
@@ -79,6 +103,8 @@ int vbm_parse_create_args(int argc, char **argv, struct vbm_spec *s,
 			  char *err, size_t errlen);
 int vbm_spec_set(struct vbm_spec *s, const char *key, const char *val,
 		 char *err, size_t errlen);
+/* The parameter whose option is key (or a spelling of it); -1 if none. */
+int vbm_param_by_option(const char *key);
 int vbm_spec_check(const struct vbm_spec *s, char *err, size_t errlen);
 
 /* An apply file: sections "[NAME]" of "key = value" lines. */

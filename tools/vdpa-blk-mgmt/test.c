@@ -126,24 +126,27 @@ static void test_create_args(void)
 	struct vbm_spec s;
 
 	vbm_spec_init(&s);
-	CHECK(!parse("blk0", &s) && !strcmp(s.name, "blk0") && !s.backing && s.read_only == -1 &&
-	      s.direct == -1 && s.iopoll == -1 && !s.has_queues && s.bind == VBM_BIND_UNSET,
+	CHECK(!parse("blk0", &s) && !strcmp(s.name, "blk0") && !VBM_SET(&s, backing) &&
+	      !VBM_SET(&s, read_only) && !VBM_SET(&s, direct) && !VBM_SET(&s, iopoll) &&
+	      !VBM_SET(&s, num_queues) && s.bind == VBM_BIND_UNSET,
 	      "create NAME: defaults untouched");
 	CHECK(!parse("d0 --backing /img --ro --buffered --queues 4 --queue-size 256 --block-size 4096 --serial abc --poll-us 0 --bind vhost",
-		     &s) && !strcmp(s.backing, "/img") && s.read_only == 1 && s.direct == 0 &&
-	      s.queues == 4 && s.queue_size == 256 && s.block_size == 4096 &&
-	      !strcmp(s.serial, "abc") && s.has_poll_us && s.poll_us == 0 &&
+		     &s) && !strcmp(VBM_STR(&s, backing), "/img") && VBM_NUM(&s, read_only) == 1 &&
+	      VBM_SET(&s, direct) && VBM_NUM(&s, direct) == 0 && VBM_NUM(&s, num_queues) == 4 &&
+	      VBM_NUM(&s, queue_size) == 256 && VBM_NUM(&s, block_size) == 4096 &&
+	      !strcmp(VBM_STR(&s, serial), "abc") && VBM_SET(&s, poll_idle_us) &&
+	      VBM_NUM(&s, poll_idle_us) == 0 &&
 	      s.bind == VBM_BIND_VHOST, "create: every option");
 	CHECK(!parse("--size=64M d1 --direct --iopoll --backing=/dev/nvme0n1 --features=0x300000000",
 		     &s) == false && strstr(e, "--size is the size of the memory backing"),
 	      "create: --size with --backing refused (%s)", e);
 	CHECK(!parse("--size=64M d1 --features=VERSION_1,ACCESS_PLATFORM --bind=none", &s) &&
-	      s.size == 64ULL << 20 && s.has_features && s.features == 0x300000000ULL &&
+	      VBM_NUM(&s, size) == 64ULL << 20 && s.has_features && s.features == 0x300000000ULL &&
 	      s.bind == VBM_BIND_NONE && !strcmp(s.name, "d1"), "create: --opt=value form");
-	CHECK(!parse("d2 --backing /x --iopoll", &s) && s.iopoll == 1, "create: --iopoll");
+	CHECK(!parse("d2 --backing /x --iopoll", &s) && VBM_NUM(&s, iopoll) == 1, "create: --iopoll");
 	CHECK(parse("d2 --iopoll", &s) && strstr(e, "--iopoll needs"), "create: --iopoll alone");
-	CHECK(!parse("d3", &s) && s.use_va == -1, "create: use_va unset by default");
-	CHECK(!parse("d3 --use-va --bind vhost", &s) && s.use_va == 1 && s.bind == VBM_BIND_VHOST,
+	CHECK(!parse("d3", &s) && !VBM_SET(&s, use_va), "create: use_va unset by default");
+	CHECK(!parse("d3 --use-va --bind vhost", &s) && VBM_NUM(&s, use_va) == 1 && s.bind == VBM_BIND_VHOST,
 	      "create: --use-va");
 	CHECK(parse("d3 --use-va=yes", &s) && strstr(e, "option '--use-va' takes no value"),
 	      "create: --use-va=yes refused (%s)", e);
@@ -177,11 +180,12 @@ static void test_create_args(void)
 	CHECK(parse("x --bind qemu", &s) && strstr(e, "virtio, vhost or none"), "create: bad bind");
 	CHECK(parse("x --mgmtdev vdpasim_blk --queues 2", &s) &&
 	      strstr(e, "only --features and --bind"), "create: other mgmtdev, our option");
-	CHECK(!parse("d3 --poll-adaptive off", &s) && s.poll_adaptive == 0,
+	CHECK(!parse("d3 --poll-adaptive off", &s) && VBM_SET(&s, poll_adaptive) &&
+	      VBM_NUM(&s, poll_adaptive) == 0,
 	      "create: --poll-adaptive off");
-	CHECK(!parse("d3 --poll-adaptive=yes", &s) && s.poll_adaptive == 1,
+	CHECK(!parse("d3 --poll-adaptive=yes", &s) && VBM_NUM(&s, poll_adaptive) == 1,
 	      "create: --poll-adaptive=yes");
-	CHECK(!parse("d3 --poll-us 50", &s) && s.poll_adaptive == -1,
+	CHECK(!parse("d3 --poll-us 50", &s) && !VBM_SET(&s, poll_adaptive),
 	      "create: poll-adaptive unset by default");
 	CHECK(parse("d3 --poll-adaptive maybe", &s) &&
 	      strstr(e, "poll-adaptive: expected on or off, got 'maybe'"),
@@ -192,6 +196,59 @@ static void test_create_args(void)
 	      strstr(e, "only --features and --bind"), "create: poll-adaptive on another mgmtdev");
 	CHECK(!parse("x --mgmtdev vdpasim_blk --features VERSION_1 --bind none", &s) &&
 	      !strcmp(s.mgmtdev, "vdpasim_blk"), "create: other mgmtdev");
+	CHECK(!parse("x --queues 4 --workers 2", &s) && VBM_NUM(&s, num_workers) == 2,
+	      "create: --workers");
+	CHECK(!parse("x --workers 3", &s) && VBM_NUM(&s, num_workers) == 3,
+	      "create: --workers alone (the module checks it against its default queues)");
+	CHECK(parse("x --workers 0", &s) && strstr(e, "workers: "), "create: 0 workers");
+	CHECK(parse("x --workers 17", &s) && strstr(e, "out of range"), "create: 17 workers");
+	CHECK(parse("x --queues 2 --workers 3", &s) && strstr(e, "--workers must not be more"),
+	      "create: more workers than queues (%s)", e);
+	CHECK(parse("x --buffered=yes", &s) && strstr(e, "takes no value"),
+	      "create: --buffered=yes refused");
+	CHECK(!parse("x --buffered", &s) && VBM_SET(&s, direct) && VBM_NUM(&s, direct) == 0,
+	      "create: --buffered is direct 0");
+	vbm_spec_free(&s);
+}
+
+/* Every parameter of the module's table is an option, parsed as its type. */
+static void test_params(void)
+{
+	static const char *const good[] = {
+		[VBS_PT_U64] = "1M", [VBS_PT_BOOL] = "yes", [VBS_PT_PATH] = "/x",
+		[VBS_PT_TEXT] = "abc",
+	};
+	char val[32], buf[32];
+	struct vbm_spec s;
+	int i, bad = 0;
+
+	for (i = 0; i < VBS_NR_PARAMS; i++) {
+		const struct vbm_param *pm = &vbm_params[i];
+
+		vbm_spec_init(&s);
+		/* a number's smallest value is in range, a power of two too */
+		snprintf(val, sizeof(val), "%s", good[pm->type] ? good[pm->type] : "");
+		if (pm->type == VBS_PT_U32)
+			snprintf(val, sizeof(val), "%" PRIu64, pm->min);
+		if (vbm_param_by_option(pm->option) != i ||
+		    vbm_spec_set(&s, pm->option, val, e, sizeof(e)) || !s.p[i].set ||
+		    !*vbm_param_text(&s, i, buf, sizeof(buf))) {
+			printf("# %s (--%s): %s\n", pm->name, pm->option, e);
+			bad++;
+		}
+		vbm_spec_free(&s);
+	}
+	CHECK(!bad, "every parameter of the table has an option taking its type");
+	vbm_spec_init(&s);
+	CHECK(!vbm_spec_set(&s, "workers", "2", e, sizeof(e)) &&
+	      !strcmp(vbm_param_text(&s, VBS_P_num_workers, buf, sizeof(buf)), "2") &&
+	      !vbm_spec_set(&s, "ro", "yes", e, sizeof(e)) &&
+	      !strcmp(vbm_param_text(&s, VBS_P_read_only, buf, sizeof(buf)), "1") &&
+	      !vbm_spec_set(&s, "serial", "s/n", e, sizeof(e)) &&
+	      !strcmp(vbm_param_text(&s, VBS_P_serial, buf, sizeof(buf)), "s/n"),
+	      "values as the module's attributes take them");
+	CHECK(vbm_param_is_flag(VBS_P_iopoll) && !vbm_param_is_flag(VBS_P_poll_adaptive) &&
+	      !vbm_param_is_flag(VBS_P_num_queues), "fixed booleans are flags, live ones not");
 	vbm_spec_free(&s);
 }
 
@@ -214,11 +271,12 @@ static void test_config(void)
 			  "read-only = yes\ndirect = no\nbind = vhost\n; other comment\n"
 			  "[b1]\n  size = 32M  \npoll-us = 10\nfeatures = VERSION_1, ACCESS_PLATFORM\n",
 			  &c) && c.n == 2 && !strcmp(c.devs[0].name, "a0") &&
-	      !strcmp(c.devs[0].backing, "/img/a0.img") && c.devs[0].queues == 4 &&
-	      c.devs[0].read_only == 1 && c.devs[0].direct == 0 &&
+	      !strcmp(VBM_STR(&c.devs[0], backing), "/img/a0.img") &&
+	      VBM_NUM(&c.devs[0], num_queues) == 4 && VBM_NUM(&c.devs[0], read_only) == 1 &&
+	      VBM_SET(&c.devs[0], direct) && VBM_NUM(&c.devs[0], direct) == 0 &&
 	      c.devs[0].bind == VBM_BIND_VHOST && c.devs[0].line == 3 &&
-	      !strcmp(c.devs[1].name, "b1") && c.devs[1].size == 32ULL << 20 &&
-	      c.devs[1].poll_us == 10 && c.devs[1].features == 0x300000000ULL &&
+	      !strcmp(c.devs[1].name, "b1") && VBM_NUM(&c.devs[1], size) == 32ULL << 20 &&
+	      VBM_NUM(&c.devs[1], poll_idle_us) == 10 && c.devs[1].features == 0x300000000ULL &&
 	      c.devs[1].line == 10, "config: two sections (%s)", e);
 	vbm_config_free(&c);
 	CHECK(!parse_conf("", &c) && c.n == 0, "config: empty file");
@@ -246,16 +304,20 @@ static void test_config(void)
 	      "config: bad boolean (%s)", e);
 	vbm_config_free(&c);
 	CHECK(!parse_conf("[a]\nuse-va = yes\n[b]\nuse-va = no\n[c]\n", &c) && c.n == 3 &&
-	      c.devs[0].use_va == 1 && c.devs[1].use_va == 0 && c.devs[2].use_va == -1,
+	      VBM_NUM(&c.devs[0], use_va) == 1 && VBM_SET(&c.devs[1], use_va) &&
+	      VBM_NUM(&c.devs[1], use_va) == 0 && !VBM_SET(&c.devs[2], use_va),
 	      "config: use-va yes, no, unset");
 	vbm_config_free(&c);
 	CHECK(!parse_conf("[a]\npoll-adaptive = off\n[b]\npoll-adaptive = on\n[c]\n", &c) &&
-	      c.n == 3 && c.devs[0].poll_adaptive == 0 && c.devs[1].poll_adaptive == 1 &&
-	      c.devs[2].poll_adaptive == -1, "config: poll-adaptive off, on, unset");
+	      c.n == 3 && VBM_SET(&c.devs[0], poll_adaptive) && VBM_NUM(&c.devs[0], poll_adaptive) == 0 &&
+	      VBM_NUM(&c.devs[1], poll_adaptive) == 1 && !VBM_SET(&c.devs[2], poll_adaptive), "config: poll-adaptive off, on, unset");
 	vbm_config_free(&c);
 	CHECK(parse_conf("[a]\npoll-adaptive = 2\n", &c) &&
 	      strstr(e, "test.conf:2: poll-adaptive: expected on or off"),
 	      "config: bad poll-adaptive (%s)", e);
+	vbm_config_free(&c);
+	CHECK(!parse_conf("[a]\nqueues = 4\nworkers = 4\n", &c) &&
+	      VBM_NUM(&c.devs[0], num_workers) == 4, "config: workers (%s)", e);
 	vbm_config_free(&c);
 	CHECK(parse_conf("[a]\nbacking = /x\nsize = 1M\n", &c) && strstr(e, "test.conf:1: [a]"),
 	      "config: section checked as a whole (%s)", e);
@@ -372,6 +434,7 @@ int main(void)
 	test_u32();
 	test_features();
 	test_create_args();
+	test_params();
 	test_config();
 	test_json();
 	test_human();

@@ -396,15 +396,12 @@ static void cfs_remove(const char *name)
 	rmdir(p);
 }
 
+/* Stage every parameter given that has a configfs attribute, in table order. */
 static int stage(const struct vbm_spec *s)
 {
 	char p[512], v[64];
-	struct {
-		const char *attr;
-		bool set;
-		char val[64];
-	} a[10];
-	int i, n = 0, ret;
+	const char *val;
+	int i, ret;
 
 	ret = cfs_ready();
 	if (ret)
@@ -421,40 +418,21 @@ static int stage(const struct vbm_spec *s)
 	if (mkdir(p, 0755))
 		return err(VBM_EFAIL, "cannot create %s: %s", p, strerror(errno));
 
-	if (s->backing) {
-		ret = cfs_write(s->name, "backing", s->backing);
-		if (ret) {
-			cfs_remove(s->name);
-			return err(VBM_EBACKING, "backing %s refused by vdpa_blk_sw: %s",
-				   s->backing, strerror(-ret));
-		}
-	}
-#define ADD(_attr, _cond, _fmt, _v) do {					\
-		a[n].attr = _attr;						\
-		a[n].set = _cond;						\
-		snprintf(a[n].val, sizeof(a[n].val), _fmt, _v);			\
-		n++;								\
-	} while (0)
-	ADD("size", s->has_size, "%" PRIu64, s->size);
-	ADD("read_only", s->read_only >= 0, "%d", s->read_only);
-	ADD("direct", s->direct >= 0, "%d", s->direct);
-	ADD("num_queues", s->has_queues, "%" PRIu32, s->queues);
-	ADD("queue_size", s->has_queue_size, "%" PRIu32, s->queue_size);
-	ADD("block_size", s->has_block_size, "%" PRIu32, s->block_size);
-	ADD("serial", s->serial != NULL, "%s", s->serial ? s->serial : "");
-	ADD("poll_idle_us", s->has_poll_us, "%" PRIu32, s->poll_us);
-	ADD("iopoll", s->iopoll >= 0, "%d", s->iopoll);
-	ADD("use_va", s->use_va >= 0, "%d", s->use_va);
-#undef ADD
-	for (i = 0; i < n; i++) {
-		if (!a[i].set)
+	for (i = 0; i < VBS_NR_PARAMS; i++) {
+		const struct vbm_param *pm = &vbm_params[i];
+
+		if (!s->p[i].set || (pm->flags & VBS_PF_NOSTAGE))
 			continue;
-		ret = cfs_write(s->name, a[i].attr, a[i].val);
-		if (ret) {
-			cfs_remove(s->name);
-			return err(VBM_EFAIL, "vdpa_blk_sw refused %s = %s: %s", a[i].attr,
-				   a[i].val, strerror(-ret));
-		}
+		val = vbm_param_text(s, i, v, sizeof(v));
+		ret = cfs_write(s->name, pm->name, val);
+		if (!ret)
+			continue;
+		cfs_remove(s->name);
+		if (pm->type == VBS_PT_PATH)
+			return err(VBM_EBACKING, "%s %s refused by vdpa_blk_sw: %s", pm->name,
+				   val, strerror(-ret));
+		return err(VBM_EFAIL, "vdpa_blk_sw refused %s = %s: %s", pm->name, val,
+			   strerror(-ret));
 	}
 	return 0;
 }
@@ -572,9 +550,12 @@ static int set_tunable(const char *name, const char *attr, const char *v)
 	return 0;
 }
 
-static int set_adaptive(const char *name, int on)
+/* Write parameter id of s to the device's sysfs: a live one. */
+static int set_param(const char *name, const struct vbm_spec *s, int id)
 {
-	return set_tunable(name, "poll_adaptive", on ? "1" : "0");
+	char v[64];
+
+	return set_tunable(name, vbm_params[id].name, vbm_param_text(s, id, v, sizeof(v)));
 }
 
 static int destroy(struct vbm_nl *nl, const char *name);
@@ -587,7 +568,7 @@ static int create(struct vbm_nl *nl, struct vbm_spec *s, bool print)
 	char node[256], p[512], autoprobe[8] = "";
 	uint64_t supported = 0;
 	bool created;
-	int ret;
+	int i, ret;
 
 	ret = check_mgmtdev(nl, mgmtdev, &supported);
 	if (ret)
@@ -600,16 +581,12 @@ static int create(struct vbm_nl *nl, struct vbm_spec *s, bool print)
 		hint("'%s show %s'; '%s destroy %s' removes it", prog, s->name, prog, s->name);
 		return VBM_EEXIST;
 	}
-	if (ours && s->backing) {
-		ret = check_backing(s->backing, s->read_only == 1);
+	if (ours && VBM_SET(s, backing)) {
+		ret = check_backing(VBM_STR(s, backing),
+				    VBM_SET(s, read_only) && VBM_NUM(s, read_only));
 		if (ret)
 			return ret;
 	}
-	/* set in sysfs once the device exists: refuse early what cannot be */
-	if (ours && s->poll_adaptive >= 0 &&
-	    !exists("/sys/module/vdpa_blk_sw/parameters/default_poll_adaptive"))
-		return err(VBM_EFAIL,
-			   "the loaded vdpa_blk_sw has no poll_adaptive (an older module)");
 
 	global_lock();
 	if (ours) {
@@ -644,7 +621,7 @@ static int create(struct vbm_nl *nl, struct vbm_spec *s, bool print)
 			break;
 		case EBUSY:
 			ret = err(VBM_EBACKING, "backing %s is in use by another device",
-				  s->backing ? s->backing : "(memory)");
+				  VBM_SET(s, backing) ? VBM_STR(s, backing) : "(memory)");
 			break;
 		case EACCES:
 		case EPERM:
@@ -657,7 +634,7 @@ static int create(struct vbm_nl *nl, struct vbm_spec *s, bool print)
 			kernel_refused(ret, "device creation");
 			if (-ret == EINVAL && s->has_features)
 				features_hint(s->features, supported, ours);
-			else if (-ret == EOPNOTSUPP && s->iopoll == 1)
+			else if (-ret == EOPNOTSUPP && VBM_SET(s, iopoll) && VBM_NUM(s, iopoll))
 				hint("the backing cannot poll (it needs a block device with poll queues, or a file on one)");
 			else if (-ret == EINVAL || -ret == EOPNOTSUPP)
 				hint("dmesg may say more");
@@ -668,8 +645,10 @@ static int create(struct vbm_nl *nl, struct vbm_spec *s, bool print)
 	global_unlock();
 
 	/* no configfs attribute: the device's own, before a driver uses it */
-	if (ours && s->poll_adaptive >= 0) {
-		ret = set_adaptive(s->name, s->poll_adaptive);
+	for (i = 0; ours && i < VBS_NR_PARAMS; i++) {
+		if (!s->p[i].set || !(vbm_params[i].flags & VBS_PF_NOSTAGE))
+			continue;
+		ret = set_param(s->name, s, i);
 		if (ret) {
 			destroy(nl, s->name);
 			return ret;
@@ -817,25 +796,49 @@ static int get_dev(struct vbm_nl *nl, const char *name, struct devinfo *d)
 	return 0;
 }
 
-/* Run-time attributes of ours (blk_sw/), as text. */
+/*
+ * Run-time attributes of ours (blk_sw/), as text: the parameters, then
+ * these.  A parameter may be missing (a module older than the tool): ""
+ * then.
+ */
 enum rt_type { RT_STR, RT_BOOL, RT_U64, RT_U64_LIST };
 
 static const struct {
 	const char *name;
 	enum rt_type type;
-	bool optional;	/* newer than the first module: "" when missing */
-} rt_attrs[] = {
-	{ "backing", RT_STR, false }, { "backing_type", RT_STR, false },
-	{ "capacity", RT_U64, false }, { "read_only", RT_BOOL, false },
-	{ "direct", RT_BOOL, false }, { "iopoll", RT_BOOL, false },
-	{ "num_queues", RT_U64, false }, { "queue_size", RT_U64, false },
-	{ "block_size", RT_U64, false }, { "serial", RT_STR, false },
-	{ "poll_idle_us", RT_U64, false }, { "use_va", RT_BOOL, false },
-	{ "num_workers", RT_U64, true }, { "poll_adaptive", RT_BOOL, true },
+	bool optional;	/* newer than the first module */
+} rt_extra[] = {
+	{ "backing_type", RT_STR, false }, { "capacity", RT_U64, false },
 	{ "poll_window_ns", RT_U64_LIST, true },
 };
 
-#define NRT (sizeof(rt_attrs) / sizeof(rt_attrs[0]))
+#define NRT (VBS_NR_PARAMS + sizeof(rt_extra) / sizeof(rt_extra[0]))
+
+static const char *rt_name(size_t i)
+{
+	return i < VBS_NR_PARAMS ? vbm_params[i].name : rt_extra[i - VBS_NR_PARAMS].name;
+}
+
+static enum rt_type rt_type(size_t i)
+{
+	if (i >= VBS_NR_PARAMS)
+		return rt_extra[i - VBS_NR_PARAMS].type;
+	switch (vbm_params[i].type) {
+	case VBS_PT_BOOL:
+		return RT_BOOL;
+	case VBS_PT_U32:
+	case VBS_PT_U64:
+		return RT_U64;
+	default:
+		return RT_STR;
+	}
+}
+
+/* Not in sysfs at all */
+static bool rt_hidden(size_t i)
+{
+	return i < VBS_NR_PARAMS && (vbm_params[i].flags & VBS_PF_NOSHOW);
+}
 
 /* false if a mandatory attribute cannot be read */
 static bool rt_read(const char *name, char vals[][4200])
@@ -845,10 +848,13 @@ static bool rt_read(const char *name, char vals[][4200])
 	bool ok = true;
 
 	for (i = 0; i < NRT; i++) {
-		snprintf(p, sizeof(p), VDPA_DEVS "/%s/blk_sw/%s", name, rt_attrs[i].name);
+		vals[i][0] = '\0';
+		if (rt_hidden(i))
+			continue;
+		snprintf(p, sizeof(p), VDPA_DEVS "/%s/blk_sw/%s", name, rt_name(i));
 		if (read_str(p, vals[i], 4200)) {
 			vals[i][0] = '\0';
-			if (!rt_attrs[i].optional)
+			if (i >= VBS_NR_PARAMS && !rt_extra[i - VBS_NR_PARAMS].optional)
 				ok = false;
 		}
 	}
@@ -860,7 +866,7 @@ static const char *rt_get(char vals[][4200], const char *attr)
 	size_t i;
 
 	for (i = 0; i < NRT; i++)
-		if (!strcmp(rt_attrs[i].name, attr))
+		if (!strcmp(rt_name(i), attr))
 			return vals[i];
 	return "";
 }
@@ -875,31 +881,32 @@ static const char *rt_text(char vals[][4200], const char *attr)
 
 static void json_rt_attr(struct vbm_json *j, size_t i, const char *v)
 {
+	const char *name = rt_name(i);
 	uint64_t list[64];
 	char e[200];
 	int n, k;
 
-	if (rt_attrs[i].optional && !v[0]) {
-		vbm_json_null(j, rt_attrs[i].name);
+	if (!v[0] && rt_type(i) != RT_STR) {
+		vbm_json_null(j, name);
 		return;
 	}
-	switch (rt_attrs[i].type) {
+	switch (rt_type(i)) {
 	case RT_STR:
-		vbm_json_str(j, rt_attrs[i].name, v);
+		vbm_json_str(j, name, v);
 		break;
 	case RT_BOOL:
-		vbm_json_bool(j, rt_attrs[i].name, !strcmp(v, "1"));
+		vbm_json_bool(j, name, !strcmp(v, "1"));
 		break;
 	case RT_U64:
-		vbm_json_u64(j, rt_attrs[i].name, strtoull(v, NULL, 10));
+		vbm_json_u64(j, name, strtoull(v, NULL, 10));
 		break;
 	case RT_U64_LIST:
 		n = vbm_parse_u64_list(v, list, 64, e, sizeof(e));
 		if (n < 0) {
-			vbm_json_null(j, rt_attrs[i].name);
+			vbm_json_null(j, name);
 			break;
 		}
-		vbm_json_open(j, rt_attrs[i].name, '[');
+		vbm_json_open(j, name, '[');
 		for (k = 0; k < n; k++)
 			vbm_json_u64(j, NULL, list[k]);
 		vbm_json_close(j, ']');
@@ -1095,10 +1102,9 @@ static int cmd_show(int argc, char **argv)
 		vbm_json_u64(&j, "max_vq_size", d.max_vq_size);
 		vbm_json_u64(&j, "min_vq_size", d.min_vq_size);
 		if (ours) {
-			vbm_json_str(&j, "backing", rt_get(rt, "backing"));
-			vbm_json_str(&j, "backing_type", rt_get(rt, "backing_type"));
-			for (i = 2; i < NRT; i++)
-				json_rt_attr(&j, i, rt[i]);
+			for (i = 0; i < NRT; i++)
+				if (!rt_hidden(i))
+					json_rt_attr(&j, i, rt[i]);
 			vbm_json_u64(&j, "capacity_bytes",
 				     strtoull(rt_get(rt, "capacity"), NULL, 10) * 512);
 		}
@@ -1324,58 +1330,76 @@ static int require_ours(const char *name)
 	return 0;
 }
 
-static int set_poll(const char *name, uint32_t us)
+/*
+ * The options of the live parameters: "--poll-us and --poll-adaptive", or
+ * for usage "--poll-us N, --poll-adaptive on|off".
+ */
+static char *live_options(char *buf, size_t len, bool usage)
 {
-	char v[16];
+	int i, n = 0, nlive = 0;
+	size_t off = 0;
 
-	snprintf(v, sizeof(v), "%" PRIu32, us);
-	return set_tunable(name, "poll_idle_us", v);
+	for (i = 0; i < VBS_NR_PARAMS; i++)
+		nlive += !!(vbm_params[i].flags & VBS_PF_LIVE);
+	buf[0] = '\0';
+	for (i = 0; i < VBS_NR_PARAMS && off < len; i++) {
+		const struct vbm_param *pm = &vbm_params[i];
+		const char *sep = ", ", *arg = "";
+
+		if (!(pm->flags & VBS_PF_LIVE))
+			continue;
+		if (!n++)
+			sep = "";
+		else if (!usage && n == nlive)
+			sep = " and ";
+		if (usage)
+			arg = pm->type == VBS_PT_BOOL ? " on|off" : " N";
+		off += (size_t)snprintf(buf + off, len - off, "%s--%s%s", sep, pm->option, arg);
+	}
+	return buf;
 }
 
 static int cmd_set(int argc, char **argv)
 {
 	const char *name = NULL;
-	uint32_t us = 0;
-	bool have_us = false;
-	int adaptive = -1;
-	char e[200];
-	int i, ret;
+	struct vbm_spec s;
+	char e[200], opts[200];
+	int i, id, ret = 0;
+	bool any = false;
 
-	for (i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "--poll-us")) {
-			if (i + 1 >= argc)
-				return err(VBM_EUSAGE, "--poll-us needs a value");
-			if (vbm_parse_u32(argv[++i], 0, 1000000, &us, e, sizeof(e)))
-				return err(VBM_EUSAGE, "--poll-us: %s", e);
-			have_us = true;
-		} else if (!strcmp(argv[i], "--poll-adaptive")) {
-			if (i + 1 >= argc)
-				return err(VBM_EUSAGE, "--poll-adaptive needs a value (on or off)");
-			if (vbm_parse_bool(argv[++i], &adaptive))
-				return err(VBM_EUSAGE,
-					   "--poll-adaptive: expected on or off, got '%s'",
-					   argv[i]);
-		} else if (argv[i][0] == '-') {
-			return err(VBM_EUSAGE,
-				   "unknown option '%s' (only --poll-us and --poll-adaptive change at run time; other parameters need the device recreated)",
-				   argv[i]);
+	vbm_spec_init(&s);
+	for (i = 0; i < argc && !ret; i++) {
+		if (argv[i][0] == '-') {
+			id = strncmp(argv[i], "--", 2) ? -1 : vbm_param_by_option(argv[i] + 2);
+			if (id < 0 || !(vbm_params[id].flags & VBS_PF_LIVE))
+				ret = err(VBM_EUSAGE,
+					  "unknown option '%s' (only %s change at run time; other parameters need the device recreated)",
+					  argv[i], live_options(opts, sizeof(opts), false));
+			else if (i + 1 >= argc)
+				ret = err(VBM_EUSAGE, "%s needs a value%s", argv[i],
+					  vbm_params[id].type == VBS_PT_BOOL ? " (on or off)" : "");
+			else if (vbm_spec_set(&s, argv[i] + 2, argv[i + 1], e, sizeof(e)))
+				ret = err(VBM_EUSAGE, "--%s", e);
+			any = true;
+			i++;
 		} else if (name) {
-			return err(VBM_EUSAGE, "unexpected argument '%s'", argv[i]);
+			ret = err(VBM_EUSAGE, "unexpected argument '%s'", argv[i]);
 		} else {
 			name = argv[i];
 		}
 	}
-	if (!name)
-		return err(VBM_EUSAGE, "missing device name");
-	if (!have_us && adaptive < 0)
-		return err(VBM_EUSAGE, "nothing to set (--poll-us N, --poll-adaptive on|off)");
-	ret = need_root();
+	if (!ret && !name)
+		ret = err(VBM_EUSAGE, "missing device name");
+	if (!ret && !any)
+		ret = err(VBM_EUSAGE, "nothing to set (%s)", live_options(opts, sizeof(opts), true));
+	if (!ret)
+		ret = need_root();
 	if (!ret)
 		ret = require_ours(name);
-	if (!ret && have_us)
-		ret = set_poll(name, us);
-	if (!ret && adaptive >= 0)
-		ret = set_adaptive(name, adaptive);
+	for (i = 0; i < VBS_NR_PARAMS && !ret; i++)
+		if (s.p[i].set)
+			ret = set_param(name, &s, i);
+	vbm_spec_free(&s);
 	return ret;
 }
 
@@ -1505,20 +1529,24 @@ static int cmd_create(int argc, char **argv)
 
 /* --- apply ------------------------------------------------------------------ */
 
-/* Compare an existing device with its section; 0 matches, else mismatches. */
-static int compare(struct vbm_nl *nl, const struct vbm_spec *s, bool *need_poll,
-		   bool *need_adaptive, bool *need_bind)
+/*
+ * Compare an existing device with its section; 0 matches, else mismatches.
+ * need[id]: a live parameter differs, to be set.
+ */
+static int compare(struct vbm_nl *nl, const struct vbm_spec *s, bool need[VBS_NR_PARAMS],
+		   bool *need_bind)
 {
 	char rt[NRT][4200], drv[64];
 	struct devinfo d;
-	int bad = 0;
+	int bad = 0, i;
 	enum vbm_bind b = s->bind == VBM_BIND_UNSET ? VBM_BIND_VIRTIO : s->bind;
 
 #define DIFF(what, have, want) do {						\
 		printf("%s: differs: %s is %s, wanted %s\n", s->name, what, have, want); \
 		bad++;								\
 	} while (0)
-	*need_poll = *need_adaptive = *need_bind = false;
+	memset(need, 0, VBS_NR_PARAMS * sizeof(*need));
+	*need_bind = false;
 	if (get_dev(nl, s->name, &d))
 		return -1;
 	if (strcmp(d.mgmtdev, s->mgmtdev ? s->mgmtdev : VBM_MGMTDEV)) {
@@ -1526,37 +1554,35 @@ static int compare(struct vbm_nl *nl, const struct vbm_spec *s, bool *need_poll,
 		return bad;
 	}
 	if (!s->mgmtdev || !strcmp(s->mgmtdev, VBM_MGMTDEV)) {
+		const char *backing = VBM_SET(s, backing) ? VBM_STR(s, backing) : "";
 		char want[64];
+		const char *w;
 
 		if (!rt_read(s->name, rt)) {
 			printf("%s: differs: not a vdpa_blk_sw device\n", s->name);
 			return 1;
 		}
-		if (strcmp(rt_get(rt, "backing"), s->backing ? s->backing : ""))
+		/* the medium: a backing, or memory of a size */
+		if (strcmp(rt_get(rt, "backing"), backing))
 			DIFF("backing", rt_get(rt, "backing")[0] ? rt_get(rt, "backing") : "(memory)",
-			     s->backing ? s->backing : "(memory)");
-#define CMP(_attr, _cond, _fmt, _v) do {					\
-		snprintf(want, sizeof(want), _fmt, _v);				\
-		if ((_cond) && strcmp(rt_get(rt, _attr), want))			\
-			DIFF(_attr, rt_get(rt, _attr), want);			\
-	} while (0)
-		CMP("read_only", s->read_only >= 0, "%d", s->read_only);
-		CMP("direct", s->direct >= 0, "%d", s->direct);
-		CMP("iopoll", s->iopoll >= 0, "%d", s->iopoll);
-		CMP("use_va", s->use_va >= 0, "%d", s->use_va);
-		CMP("num_queues", s->has_queues, "%" PRIu32, s->queues);
-		CMP("queue_size", s->has_queue_size, "%" PRIu32, s->queue_size);
-		CMP("block_size", s->has_block_size, "%" PRIu32, s->block_size);
-		CMP("serial", s->serial != NULL, "%s", s->serial ? s->serial : "");
-		CMP("capacity", s->has_size && !s->backing, "%" PRIu64, s->size / 512);
-#undef CMP
-		if (s->has_poll_us &&
-		    strtoul(rt_get(rt, "poll_idle_us"), NULL, 10) != s->poll_us)
-			*need_poll = true;
-		/* "" (an older module) differs too: set says why it fails */
-		if (s->poll_adaptive >= 0 &&
-		    strcmp(rt_get(rt, "poll_adaptive"), s->poll_adaptive ? "1" : "0"))
-			*need_adaptive = true;
+			     backing[0] ? backing : "(memory)");
+		for (i = 0; i < VBS_NR_PARAMS; i++) {
+			if (!s->p[i].set || i == VBS_P_backing || rt_hidden(i))
+				continue;
+			w = vbm_param_text(s, i, want, sizeof(want));
+			if (!strcmp(rt[i], w))
+				continue;
+			/* "" (an older module) differs too: setting it says why it fails */
+			if (vbm_params[i].flags & VBS_PF_LIVE)
+				need[i] = true;
+			else
+				DIFF(vbm_params[i].name, rt[i], w);
+		}
+		if (VBM_SET(s, size) && !VBM_SET(s, backing)) {
+			snprintf(want, sizeof(want), "%" PRIu64, VBM_NUM(s, size) / 512);
+			if (strcmp(rt_get(rt, "capacity"), want))
+				DIFF("capacity", rt_get(rt, "capacity"), want);
+		}
 	}
 	if (s->has_features && d.features != s->features) {
 		char h[32], w[32];
@@ -1609,8 +1635,9 @@ static int cmd_apply(int argc, char **argv)
 	}
 	for (i = 0; i < c.n; i++) {
 		struct vbm_spec *s = &c.devs[i];
-		bool poll, adaptive, bind;
-		char node[256];
+		bool need[VBS_NR_PARAMS], bind, changed = false;
+		char node[256], v[64];
+		int k;
 
 		if (!dev_exists(s->name)) {
 			r = create(&nl, s, false);
@@ -1619,7 +1646,7 @@ static int cmd_apply(int argc, char **argv)
 				printf("%s: created%s%s\n", s->name, node[0] ? " " : "", node);
 			}
 		} else {
-			r = compare(&nl, s, &poll, &adaptive, &bind);
+			r = compare(&nl, s, need, &bind);
 			if (r < 0) {
 				r = VBM_EFAIL;
 			} else if (r > 0) {
@@ -1628,17 +1655,14 @@ static int cmd_apply(int argc, char **argv)
 				mism++;
 				r = 0;
 			} else {
-				if (poll) {
-					r = set_poll(s->name, s->poll_us);
+				for (k = 0; k < VBS_NR_PARAMS && !r; k++) {
+					if (!need[k])
+						continue;
+					r = set_param(s->name, s, k);
 					if (!r)
-						printf("%s: poll_idle_us set to %" PRIu32 "\n",
-						       s->name, s->poll_us);
-				}
-				if (!r && adaptive) {
-					r = set_adaptive(s->name, s->poll_adaptive);
-					if (!r)
-						printf("%s: poll_adaptive set to %d\n", s->name,
-						       s->poll_adaptive);
+						printf("%s: %s set to %s\n", s->name, vbm_params[k].name,
+						       vbm_param_text(s, k, v, sizeof(v)));
+					changed = true;
 				}
 				if (!r && bind) {
 					r = do_bind(s->name, s->bind == VBM_BIND_UNSET ?
@@ -1647,7 +1671,7 @@ static int cmd_apply(int argc, char **argv)
 						printf("%s: bound%s%s\n", s->name,
 						       node[0] ? " " : "", node);
 				}
-				if (!r && !poll && !adaptive && !bind)
+				if (!r && !changed && !bind)
 					printf("%s: unchanged\n", s->name);
 			}
 		}
@@ -1671,13 +1695,15 @@ static const struct {
 } cmds[] = {
 	{ "create", cmd_create,
 	  "create NAME [--backing PATH | --size BYTES] [--ro] [--direct|--buffered]\n"
-	  "       [--queues N] [--queue-size N] [--block-size N] [--serial S]\n"
+	  "       [--queues N] [--workers N] [--queue-size N] [--block-size N] [--serial S]\n"
 	  "       [--poll-us N] [--poll-adaptive on|off] [--iopoll] [--use-va]\n"
 	  "       [--features LIST|0xHEX] [--bind virtio|vhost|none] [--mgmtdev NAME]",
 	  "Stage the parameters in configfs, create the device over vdpa netlink,\n"
 	  "bind it (default: virtio) and print its node (/dev/vdX or\n"
 	  "/dev/vhost-vdpa-N).  Without --backing the device has a memory backing of\n"
 	  "--size bytes (K, M, G, T suffixes; default: the module's default_size_mb).\n"
+	  "--workers polling threads (default 1, at most --queues) serve the queues,\n"
+	  "queue i by thread i mod N.\n"
 	  "--features provisions a subset of the management device's features, by\n"
 	  "name (VERSION_1,ACCESS_PLATFORM,FLUSH,DISCARD,...) or as a hex mask.\n"
 	  "--poll-adaptive has no configfs attribute: it is set in sysfs once the\n"

@@ -2,7 +2,8 @@
 /*
  * vdpa-blk-sw: configfs staging of device parameters.
  *
- * vdpa netlink carries no block attributes, so a device's medium is staged
+ * vdpa netlink reports a block device's configuration but takes none when
+ * it creates one (only device_features), so a device's medium is staged
  * here first, as null_blk and nvmet do:
  *
  *   mkdir /sys/kernel/config/vdpa_blk_sw/blk0
@@ -16,9 +17,6 @@
  */
 
 #include <linux/configfs.h>
-#include <linux/ctype.h>
-#include <linux/fs.h>
-#include <linux/log2.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 
@@ -38,287 +36,54 @@ static struct vbs_cfg_item *to_vbs_cfg(struct config_item *item)
 	return container_of(to_config_group(item), struct vbs_cfg_item, group);
 }
 
-/* Strip one trailing newline, as echo adds it. */
-static size_t vbs_cfg_strip(const char *page, size_t count)
-{
-	if (count && page[count - 1] == '\n')
-		count--;
-	return count;
-}
-
-static ssize_t vbs_cfg_store_u32(struct config_item *item, const char *page,
-				 size_t count, u32 *field, u32 min, u32 max,
-				 bool pow2)
+static ssize_t vbs_cfg_store(struct config_item *item, enum vbs_param_id id,
+			     const char *page, size_t count)
 {
 	struct vbs_cfg_item *c = to_vbs_cfg(item);
-	u32 val;
-	int ret;
+	struct vbs_param_val val;
+	ssize_t ret;
 
-	ret = kstrtou32(page, 0, &val);
-	if (ret)
-		return ret;
-	if (val < min || val > max)
-		return -EINVAL;
-	if (pow2 && !is_power_of_2(val))
-		return -EINVAL;
-	mutex_lock(&vbs_cfg_lock);
-	if (c->live) {
-		ret = -EBUSY;
-	} else {
-		*field = val;
-		ret = count;
-	}
-	mutex_unlock(&vbs_cfg_lock);
-	return ret;
-}
-
-static ssize_t vbs_cfg_store_bool(struct config_item *item, const char *page,
-				  size_t count, bool *field)
-{
-	struct vbs_cfg_item *c = to_vbs_cfg(item);
-	bool val;
-	int ret;
-
-	ret = kstrtobool(page, &val);
+	ret = vbs_param_parse(id, page, count, &val);
 	if (ret)
 		return ret;
 	mutex_lock(&vbs_cfg_lock);
 	if (c->live) {
 		ret = -EBUSY;
 	} else {
-		*field = val;
+		vbs_param_set(id, &c->p, &val);
 		ret = count;
 	}
 	mutex_unlock(&vbs_cfg_lock);
+	kfree(val.str);
 	return ret;
 }
 
-static ssize_t vbs_cfg_num_queues_show(struct config_item *item, char *page)
-{
-	return sysfs_emit(page, "%u\n", to_vbs_cfg(item)->p.num_queues);
+/* A show and a store for each parameter, as null_blk's NULLB_DEVICE_ATTR */
+#define VBS_PARAM(name, ...)						\
+static ssize_t vbs_cfg_##name##_show(struct config_item *item,	\
+				     char *page)			\
+{									\
+	return vbs_param_show(VBS_P_##name, &to_vbs_cfg(item)->p, page); \
+}									\
+static ssize_t vbs_cfg_##name##_store(struct config_item *item,	\
+				      const char *page, size_t count)	\
+{									\
+	return vbs_cfg_store(item, VBS_P_##name, page, count);		\
 }
 
-static ssize_t vbs_cfg_num_queues_store(struct config_item *item,
-					const char *page, size_t count)
-{
-	return vbs_cfg_store_u32(item, page, count, &to_vbs_cfg(item)->p.num_queues,
-				 1, VBS_MAX_QUEUES, false);
-}
-CONFIGFS_ATTR(vbs_cfg_, num_queues);
+#include <uapi/linux/vdpa_blk_sw_params.h>
 
-static ssize_t vbs_cfg_num_workers_show(struct config_item *item, char *page)
-{
-	return sysfs_emit(page, "%u\n", to_vbs_cfg(item)->p.num_workers);
-}
-
-static ssize_t vbs_cfg_num_workers_store(struct config_item *item,
-					 const char *page, size_t count)
-{
-	return vbs_cfg_store_u32(item, page, count,
-				 &to_vbs_cfg(item)->p.num_workers,
-				 1, VBS_MAX_QUEUES, false);
-}
-CONFIGFS_ATTR(vbs_cfg_, num_workers);
-
-static ssize_t vbs_cfg_queue_size_show(struct config_item *item, char *page)
-{
-	return sysfs_emit(page, "%u\n", to_vbs_cfg(item)->p.queue_size);
-}
-
-static ssize_t vbs_cfg_queue_size_store(struct config_item *item,
-					const char *page, size_t count)
-{
-	return vbs_cfg_store_u32(item, page, count, &to_vbs_cfg(item)->p.queue_size,
-				 VBS_QUEUE_SIZE_MIN, VBS_QUEUE_SIZE_MAX, true);
-}
-CONFIGFS_ATTR(vbs_cfg_, queue_size);
-
-static ssize_t vbs_cfg_block_size_show(struct config_item *item, char *page)
-{
-	return sysfs_emit(page, "%u\n", to_vbs_cfg(item)->p.block_size);
-}
-
-static ssize_t vbs_cfg_block_size_store(struct config_item *item,
-					const char *page, size_t count)
-{
-	return vbs_cfg_store_u32(item, page, count, &to_vbs_cfg(item)->p.block_size,
-				 SECTOR_SIZE, PAGE_SIZE, true);
-}
-CONFIGFS_ATTR(vbs_cfg_, block_size);
-
-static ssize_t vbs_cfg_poll_idle_us_show(struct config_item *item, char *page)
-{
-	return sysfs_emit(page, "%u\n", to_vbs_cfg(item)->p.poll_idle_us);
-}
-
-static ssize_t vbs_cfg_poll_idle_us_store(struct config_item *item,
-					  const char *page, size_t count)
-{
-	return vbs_cfg_store_u32(item, page, count, &to_vbs_cfg(item)->p.poll_idle_us,
-				 0, USEC_PER_SEC, false);
-}
-CONFIGFS_ATTR(vbs_cfg_, poll_idle_us);
-
-static ssize_t vbs_cfg_read_only_show(struct config_item *item, char *page)
-{
-	return sysfs_emit(page, "%d\n", to_vbs_cfg(item)->p.read_only);
-}
-
-static ssize_t vbs_cfg_read_only_store(struct config_item *item,
-				       const char *page, size_t count)
-{
-	return vbs_cfg_store_bool(item, page, count, &to_vbs_cfg(item)->p.read_only);
-}
-CONFIGFS_ATTR(vbs_cfg_, read_only);
-
-static ssize_t vbs_cfg_direct_show(struct config_item *item, char *page)
-{
-	return sysfs_emit(page, "%d\n", to_vbs_cfg(item)->p.direct);
-}
-
-static ssize_t vbs_cfg_direct_store(struct config_item *item,
-				    const char *page, size_t count)
-{
-	return vbs_cfg_store_bool(item, page, count, &to_vbs_cfg(item)->p.direct);
-}
-CONFIGFS_ATTR(vbs_cfg_, direct);
-
-static ssize_t vbs_cfg_use_va_show(struct config_item *item, char *page)
-{
-	return sysfs_emit(page, "%d\n", to_vbs_cfg(item)->p.use_va);
-}
-
-static ssize_t vbs_cfg_use_va_store(struct config_item *item,
-				    const char *page, size_t count)
-{
-	return vbs_cfg_store_bool(item, page, count, &to_vbs_cfg(item)->p.use_va);
-}
-CONFIGFS_ATTR(vbs_cfg_, use_va);
-
-static ssize_t vbs_cfg_iopoll_show(struct config_item *item, char *page)
-{
-	return sysfs_emit(page, "%d\n", to_vbs_cfg(item)->p.iopoll);
-}
-
-static ssize_t vbs_cfg_iopoll_store(struct config_item *item,
-				    const char *page, size_t count)
-{
-	return vbs_cfg_store_bool(item, page, count, &to_vbs_cfg(item)->p.iopoll);
-}
-CONFIGFS_ATTR(vbs_cfg_, iopoll);
-
-static ssize_t vbs_cfg_backing_show(struct config_item *item, char *page)
-{
-	return sysfs_emit(page, "%s\n", to_vbs_cfg(item)->p.backing);
-}
-
-/*
- * Opened once here to report a missing or unreadable path (or one that is
- * neither a regular file nor a block device) to the operator at once; the
- * device opens it again when created.
- */
-static ssize_t vbs_cfg_backing_store(struct config_item *item,
-				     const char *page, size_t count)
-{
-	struct vbs_cfg_item *c = to_vbs_cfg(item);
-	size_t len = vbs_cfg_strip(page, count);
-	struct file *file;
-	char *path;
-	int ret;
-
-	if (len >= PATH_MAX)
-		return -ENAMETOOLONG;
-	path = kmemdup_nul(page, len, GFP_KERNEL);
-	if (!path)
-		return -ENOMEM;
-	if (len) {
-		file = filp_open(path, O_RDONLY | O_LARGEFILE, 0);
-		if (IS_ERR(file)) {
-			ret = PTR_ERR(file);
-			goto free_path;
-		}
-		if (!S_ISREG(file_inode(file)->i_mode) &&
-		    !S_ISBLK(file_inode(file)->i_mode))
-			ret = -EINVAL;
-		else
-			ret = 0;
-		fput(file);
-		if (ret)
-			goto free_path;
-	}
-
-	mutex_lock(&vbs_cfg_lock);
-	if (c->live) {
-		ret = -EBUSY;
-	} else {
-		strscpy(c->p.backing, path, sizeof(c->p.backing));
-		ret = count;
-	}
-	mutex_unlock(&vbs_cfg_lock);
-free_path:
-	kfree(path);
-	return ret;
-}
-CONFIGFS_ATTR(vbs_cfg_, backing);
-
-static ssize_t vbs_cfg_size_show(struct config_item *item, char *page)
-{
-	return sysfs_emit(page, "%llu\n", to_vbs_cfg(item)->p.size);
-}
-
-static ssize_t vbs_cfg_size_store(struct config_item *item, const char *page,
-				  size_t count)
-{
-	struct vbs_cfg_item *c = to_vbs_cfg(item);
-	u64 val;
-	int ret;
-
-	ret = kstrtou64(page, 0, &val);
-	if (ret)
-		return ret;
-	if (val < SECTOR_SIZE || val % SECTOR_SIZE)
-		return -EINVAL;
-	mutex_lock(&vbs_cfg_lock);
-	if (c->live) {
-		ret = -EBUSY;
-	} else {
-		c->p.size = val;
-		ret = count;
-	}
-	mutex_unlock(&vbs_cfg_lock);
-	return ret;
-}
-CONFIGFS_ATTR(vbs_cfg_, size);
-
-static ssize_t vbs_cfg_serial_show(struct config_item *item, char *page)
-{
-	return sysfs_emit(page, "%s\n", to_vbs_cfg(item)->p.serial);
-}
-
-static ssize_t vbs_cfg_serial_store(struct config_item *item,
-				    const char *page, size_t count)
-{
-	struct vbs_cfg_item *c = to_vbs_cfg(item);
-	size_t i, len = vbs_cfg_strip(page, count);
-	int ret;
-
-	if (len > VBS_SERIAL_MAX)
-		return -EINVAL;
-	for (i = 0; i < len; i++)
-		if (!isprint(page[i]))
-			return -EINVAL;
-	mutex_lock(&vbs_cfg_lock);
-	if (c->live) {
-		ret = -EBUSY;
-	} else {
-		memset(c->p.serial, 0, sizeof(c->p.serial));
-		memcpy(c->p.serial, page, len);
-		ret = count;
-	}
-	mutex_unlock(&vbs_cfg_lock);
-	return ret;
-}
-CONFIGFS_ATTR(vbs_cfg_, serial);
+#define VBS_PARAM(name, ...)						\
+	[VBS_P_##name] = {						\
+		.ca_name = #name,					\
+		.ca_owner = THIS_MODULE,				\
+		.ca_mode = 0644,					\
+		.show = vbs_cfg_##name##_show,				\
+		.store = vbs_cfg_##name##_store,			\
+	},
+static struct configfs_attribute vbs_cfg_param_attrs[VBS_NR_PARAMS] = {
+#include <uapi/linux/vdpa_blk_sw_params.h>
+};
 
 static ssize_t vbs_cfg_live_show(struct config_item *item, char *page)
 {
@@ -331,22 +96,8 @@ static ssize_t vbs_cfg_live_show(struct config_item *item, char *page)
 }
 CONFIGFS_ATTR_RO(vbs_cfg_, live);
 
-static struct configfs_attribute *vbs_cfg_attrs[] = {
-	&vbs_cfg_attr_backing,
-	&vbs_cfg_attr_size,
-	&vbs_cfg_attr_read_only,
-	&vbs_cfg_attr_direct,
-	&vbs_cfg_attr_num_queues,
-	&vbs_cfg_attr_num_workers,
-	&vbs_cfg_attr_queue_size,
-	&vbs_cfg_attr_block_size,
-	&vbs_cfg_attr_serial,
-	&vbs_cfg_attr_poll_idle_us,
-	&vbs_cfg_attr_iopoll,
-	&vbs_cfg_attr_use_va,
-	&vbs_cfg_attr_live,
-	NULL,
-};
+/* Filled by vbs_configfs_init(): the staged parameters, then live. */
+static struct configfs_attribute *vbs_cfg_attrs[VBS_NR_PARAMS + 2];
 
 static void vbs_cfg_release(struct config_item *item)
 {
@@ -452,6 +203,12 @@ void vbs_configfs_set_live(const char *name, bool live)
  */
 int vbs_configfs_init(void)
 {
+	unsigned int i, n = 0;
+
+	for (i = 0; i < VBS_NR_PARAMS; i++)
+		if (!(vbs_param_table[i].flags & VBS_PF_NOSTAGE))
+			vbs_cfg_attrs[n++] = &vbs_cfg_param_attrs[i];
+	vbs_cfg_attrs[n] = &vbs_cfg_attr_live;
 	config_group_init(&vbs_cfg_subsys.su_group);
 	mutex_init(&vbs_cfg_subsys.su_mutex);
 	return configfs_register_subsystem(&vbs_cfg_subsys);

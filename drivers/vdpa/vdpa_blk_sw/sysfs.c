@@ -4,8 +4,7 @@
  * /sys/bus/vdpa/devices/NAME/blk_sw/ (configuration, tunables, resize) and
  * /sys/bus/vdpa/devices/NAME/blk_sw_qN/ (per-queue statistics).
  *
- * Parameters fixed at creation are shown read-write but refuse writes with
- * -EBUSY, so an operator learns why rather than getting -EACCES.
+ * Parameters fixed at creation are read-only (0444), the live ones 0644.
  */
 
 #include <linux/device.h>
@@ -20,35 +19,52 @@ static struct vbs_dev *to_vbs(struct device *d)
 	return vdpa_to_vbs(dev_to_vdpa(d));
 }
 
-static ssize_t vbs_busy_store(struct device *d, struct device_attribute *attr,
-			      const char *buf, size_t count)
+struct vbs_param_attr {
+	struct device_attribute attr;
+	enum vbs_param_id id;
+};
+
+static enum vbs_param_id to_vbs_param(struct device_attribute *attr)
 {
-	return -EBUSY;
+	return container_of(attr, struct vbs_param_attr, attr)->id;
 }
 
-#define VBS_FIXED_ATTR(_name, _fmt, _expr)				\
-static ssize_t _name##_show(struct device *d,				\
-			    struct device_attribute *attr, char *buf)	\
-{									\
-	struct vbs_dev *dev = to_vbs(d);				\
-									\
-	return sysfs_emit(buf, _fmt "\n", _expr);			\
-}									\
-static struct device_attribute dev_attr_##_name =			\
-	__ATTR(_name, 0644, _name##_show, vbs_busy_store)
+static ssize_t vbs_param_attr_show(struct device *d,
+				   struct device_attribute *attr, char *buf)
+{
+	return vbs_param_show(to_vbs_param(attr), &to_vbs(d)->p, buf);
+}
 
-VBS_FIXED_ATTR(backing, "%s", dev->p.backing);
-VBS_FIXED_ATTR(read_only, "%d",
-	       !!(dev->features & BIT_ULL(VIRTIO_BLK_F_RO)));
-VBS_FIXED_ATTR(direct, "%d",
-	       !!(dev->file->f_flags & O_DIRECT));
-VBS_FIXED_ATTR(num_queues, "%u", dev->nvqs);
-VBS_FIXED_ATTR(num_workers, "%u", dev->nworkers);
-VBS_FIXED_ATTR(queue_size, "%u", dev->p.queue_size);
-VBS_FIXED_ATTR(block_size, "%u", dev->p.block_size);
-VBS_FIXED_ATTR(serial, "%s", dev->p.serial);
-VBS_FIXED_ATTR(iopoll, "%d", dev->p.iopoll);
-VBS_FIXED_ATTR(use_va, "%d", dev->vdpa.use_va);
+static ssize_t vbs_param_attr_store(struct device *d,
+				    struct device_attribute *attr,
+				    const char *buf, size_t count)
+{
+	enum vbs_param_id id = to_vbs_param(attr);
+	struct vbs_dev *dev = to_vbs(d);
+	struct vbs_param_val val;
+	int ret;
+
+	/* 0444 unless live; refused still if someone made it writable */
+	if (!(vbs_param_table[id].flags & VBS_PF_LIVE))
+		return -EBUSY;
+	ret = vbs_param_parse(id, buf, count, &val);
+	if (ret)
+		return ret;
+	vbs_param_set(id, &dev->p, &val);
+	kfree(val.str);
+	vbs_worker_wake(dev);
+	return count;
+}
+
+#define VBS_PARAM(name, ...)						\
+	[VBS_P_##name] = {						\
+		.attr = __ATTR(name, 0444, vbs_param_attr_show,		\
+			       vbs_param_attr_store),			\
+		.id = VBS_P_##name,					\
+	},
+static struct vbs_param_attr vbs_param_attrs[VBS_NR_PARAMS] = {
+#include <uapi/linux/vdpa_blk_sw_params.h>
+};
 
 static ssize_t backing_type_show(struct device *d,
 				 struct device_attribute *attr, char *buf)
@@ -112,61 +128,11 @@ static ssize_t capacity_show(struct device *d, struct device_attribute *attr,
 }
 static DEVICE_ATTR_RO(capacity);
 
-static ssize_t poll_idle_us_show(struct device *d,
-				 struct device_attribute *attr, char *buf)
-{
-	return sysfs_emit(buf, "%u\n", READ_ONCE(to_vbs(d)->poll_idle_us));
-}
-
-static ssize_t poll_idle_us_store(struct device *d,
-				  struct device_attribute *attr,
-				  const char *buf, size_t count)
-{
-	struct vbs_dev *dev = to_vbs(d);
-	u32 val;
-	int ret;
-
-	ret = kstrtou32(buf, 0, &val);
-	if (ret)
-		return ret;
-	if (val > USEC_PER_SEC)
-		return -EINVAL;
-	WRITE_ONCE(dev->poll_idle_us, val);
-	vbs_worker_wake(dev);
-	return count;
-}
-static DEVICE_ATTR_RW(poll_idle_us);
-
-static ssize_t poll_adaptive_show(struct device *d,
-				  struct device_attribute *attr, char *buf)
-{
-	return sysfs_emit(buf, "%d\n", READ_ONCE(to_vbs(d)->poll_adaptive));
-}
-
-static ssize_t poll_adaptive_store(struct device *d,
-				   struct device_attribute *attr,
-				   const char *buf, size_t count)
-{
-	struct vbs_dev *dev = to_vbs(d);
-	bool val;
-	int ret;
-
-	ret = kstrtobool(buf, &val);
-	if (ret)
-		return ret;
-	WRITE_ONCE(dev->poll_adaptive, val);
-	vbs_worker_wake(dev);
-	return count;
-}
-static DEVICE_ATTR_RW(poll_adaptive);
-
 /* The backing grew (or shrank): new capacity, and tell the driver. */
 static ssize_t resize_store(struct device *d, struct device_attribute *attr,
 			    const char *buf, size_t count)
 {
-	struct vbs_dev *dev = to_vbs(d);
 	bool val;
-	u64 sectors;
 	int ret;
 
 	ret = kstrtobool(buf, &val);
@@ -174,44 +140,41 @@ static ssize_t resize_store(struct device *d, struct device_attribute *attr,
 		return ret;
 	if (!val)
 		return -EINVAL;
-	sectors = vbs_backend_sectors(dev);
-	if (!sectors)
-		return -EINVAL;
-	spin_lock(&dev->config_lock);
-	WRITE_ONCE(dev->capacity, sectors);
-	dev->config.capacity = __cpu_to_virtio64(true, sectors);
-	WRITE_ONCE(dev->generation, dev->generation + 1);
-	spin_unlock(&dev->config_lock);
-	vbs_config_changed(dev);
-	return count;
+	ret = vbs_config_resize(to_vbs(d));
+	return ret ? ret : count;
 }
 static DEVICE_ATTR_WO(resize);
 
+/* The parameters first, in the table's order, for vbs_attr_visible(). */
+#define VBS_PARAM(name, ...)	(&vbs_param_attrs[VBS_P_##name].attr.attr),
 static struct attribute *vbs_attrs[] = {
-	&dev_attr_backing.attr,
+#include <uapi/linux/vdpa_blk_sw_params.h>
 	&dev_attr_backing_type.attr,
 	&dev_attr_capacity.attr,
 	&dev_attr_write_cache.attr,
-	&dev_attr_read_only.attr,
-	&dev_attr_direct.attr,
-	&dev_attr_num_queues.attr,
-	&dev_attr_num_workers.attr,
 	&dev_attr_worker_pids.attr,
-	&dev_attr_queue_size.attr,
-	&dev_attr_block_size.attr,
-	&dev_attr_serial.attr,
-	&dev_attr_iopoll.attr,
-	&dev_attr_use_va.attr,
-	&dev_attr_poll_idle_us.attr,
-	&dev_attr_poll_adaptive.attr,
 	&dev_attr_poll_window_ns.attr,
 	&dev_attr_resize.attr,
 	NULL,
 };
 
+static umode_t vbs_attr_visible(struct kobject *kobj, struct attribute *attr,
+				int n)
+{
+	unsigned int flags;
+
+	if (n >= VBS_NR_PARAMS)
+		return attr->mode;
+	flags = vbs_param_table[n].flags;
+	if (flags & VBS_PF_NOSHOW)
+		return 0;
+	return flags & VBS_PF_LIVE ? 0644 : 0444;
+}
+
 static const struct attribute_group vbs_group = {
 	.name = "blk_sw",
 	.attrs = vbs_attrs,
+	.is_visible = vbs_attr_visible,
 };
 
 static struct vbs_vq *to_vbs_vq(struct device_attribute *attr)
@@ -256,55 +219,6 @@ static const struct {
 #define VBS_NR_QSTATS	ARRAY_SIZE(vbs_qstats)
 
 /**
- * vbs_sysfs_build() - build the attribute groups of a device
- * @dev: the device, with its queues allocated
- *
- * Sets @dev->vdpa.dev.groups, so call before registering the device.
- *
- * Return: 0 or -ENOMEM.
- */
-int vbs_sysfs_build(struct vbs_dev *dev)
-{
-	struct dev_ext_attribute *ea;
-	struct attribute **attrs;
-	u32 q, i;
-
-	dev->sysfs_groups = kcalloc(dev->nvqs + 2, sizeof(*dev->sysfs_groups),
-				    GFP_KERNEL);
-	dev->q_groups = kcalloc(dev->nvqs, sizeof(*dev->q_groups), GFP_KERNEL);
-	ea = kcalloc(dev->nvqs * VBS_NR_QSTATS, sizeof(*ea), GFP_KERNEL);
-	dev->q_attrs = ea;
-	attrs = kcalloc(dev->nvqs * (VBS_NR_QSTATS + 1), sizeof(*attrs),
-			GFP_KERNEL);
-	if (!dev->sysfs_groups || !dev->q_groups || !ea || !attrs) {
-		kfree(attrs);
-		return -ENOMEM;
-	}
-
-	dev->sysfs_groups[0] = &vbs_group;
-	for (q = 0; q < dev->nvqs; q++)
-		dev->q_groups[q].attrs = &attrs[q * (VBS_NR_QSTATS + 1)];
-	for (q = 0; q < dev->nvqs; q++) {
-		struct attribute_group *g = &dev->q_groups[q];
-
-		g->name = kasprintf(GFP_KERNEL, "blk_sw_q%u", q);
-		if (!g->name)
-			return -ENOMEM;
-		for (i = 0; i < VBS_NR_QSTATS; i++, ea++) {
-			sysfs_attr_init(&ea->attr.attr);
-			ea->attr.attr.name = vbs_qstats[i].name;
-			ea->attr.attr.mode = 0444;
-			ea->attr.show = vbs_qstats[i].show;
-			ea->var = &dev->vqs[q];
-			g->attrs[i] = &ea->attr.attr;
-		}
-		dev->sysfs_groups[q + 1] = g;
-	}
-	dev->vdpa.dev.groups = dev->sysfs_groups;
-	return 0;
-}
-
-/**
  * vbs_sysfs_free() - free what vbs_sysfs_build() allocated
  * @dev: the device, unregistered
  */
@@ -324,4 +238,58 @@ void vbs_sysfs_free(struct vbs_dev *dev)
 	dev->q_groups = NULL;
 	dev->q_attrs = NULL;
 	dev->sysfs_groups = NULL;
+	dev->vdpa.dev.groups = NULL;
+}
+
+/**
+ * vbs_sysfs_build() - build the attribute groups of a device
+ * @dev: the device, with its queues allocated
+ *
+ * Sets @dev->vdpa.dev.groups, so call before registering the device.
+ *
+ * Return: 0, or -ENOMEM with nothing left allocated.
+ */
+int vbs_sysfs_build(struct vbs_dev *dev)
+{
+	struct dev_ext_attribute *ea;
+	struct attribute **attrs;
+	u32 q, i;
+
+	dev->sysfs_groups = kcalloc(dev->nvqs + 2, sizeof(*dev->sysfs_groups),
+				    GFP_KERNEL);
+	dev->q_groups = kcalloc(dev->nvqs, sizeof(*dev->q_groups), GFP_KERNEL);
+	ea = kcalloc(dev->nvqs * VBS_NR_QSTATS, sizeof(*ea), GFP_KERNEL);
+	dev->q_attrs = ea;
+	attrs = kcalloc(dev->nvqs * (VBS_NR_QSTATS + 1), sizeof(*attrs),
+			GFP_KERNEL);
+	if (!dev->sysfs_groups || !dev->q_groups || !ea || !attrs) {
+		kfree(attrs);
+		goto free;
+	}
+
+	dev->sysfs_groups[0] = &vbs_group;
+	for (q = 0; q < dev->nvqs; q++)
+		dev->q_groups[q].attrs = &attrs[q * (VBS_NR_QSTATS + 1)];
+	for (q = 0; q < dev->nvqs; q++) {
+		struct attribute_group *g = &dev->q_groups[q];
+
+		g->name = kasprintf(GFP_KERNEL, "blk_sw_q%u", q);
+		if (!g->name)
+			goto free;
+		for (i = 0; i < VBS_NR_QSTATS; i++, ea++) {
+			sysfs_attr_init(&ea->attr.attr);
+			ea->attr.attr.name = vbs_qstats[i].name;
+			ea->attr.attr.mode = 0444;
+			ea->attr.show = vbs_qstats[i].show;
+			ea->var = &dev->vqs[q];
+			g->attrs[i] = &ea->attr.attr;
+		}
+		dev->sysfs_groups[q + 1] = g;
+	}
+	dev->vdpa.dev.groups = dev->sysfs_groups;
+	return 0;
+
+free:
+	vbs_sysfs_free(dev);
+	return -ENOMEM;
 }

@@ -23,16 +23,14 @@
 #include <linux/vringh.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
+#include <uapi/linux/vdpa_blk_sw.h>
+#include <uapi/linux/virtio_config.h>
 
 #include "compat.h"
 
 #define VBS_MGMTDEV_NAME	"vdpasim_blk-sw"
 #define VBS_DRV_NAME		"vdpa_blk_sw"
 
-/* Limits a device can be configured within. */
-#define VBS_MAX_QUEUES		16
-#define VBS_QUEUE_SIZE_MAX	1024
-#define VBS_QUEUE_SIZE_MIN	2
 /* Data segments per request; the guest is told seg_max = this (at most). */
 #define VBS_SEG_MAX		254
 /*
@@ -52,7 +50,6 @@
 #define VBS_MAX_DWZ_SECTORS	(UINT_MAX >> SECTOR_SHIFT << SECTOR_SHIFT)
 /* Requests one virtqueue may start in one pass of the worker. */
 #define VBS_BUDGET		64
-#define VBS_SERIAL_MAX		VIRTIO_BLK_ID_BYTES
 /*
  * IOTLB entries the device keeps at least; set_map() takes as many as
  * vhost-vdpa's tree holds (its max_iotlb_entries), since in PA mode each
@@ -61,7 +58,8 @@
 #define VBS_MAX_IOTLB_ENTRIES	16384
 
 /**
- * struct vbs_params - everything that defines a device's medium
+ * struct vbs_params - everything that defines a device: a field for each
+ *	line of include/uapi/linux/vdpa_blk_sw_params.h, of its type
  * @backing: path of the backing file or block device, empty for the
  *	embedded memory (shmem) backing
  * @size: size in bytes of the embedded backing
@@ -72,14 +70,19 @@
  * @queue_size: maximum virtqueue size reported to drivers
  * @block_size: logical block size reported to the guest
  * @serial: identifier returned by GET_ID (at most 20 bytes)
- * @poll_idle_us: busy-poll window before sleeping; 0 disables polling
+ * @poll_idle_us: longest busy-poll window after the last request; 0
+ *	disables polling
+ * @poll_adaptive: each worker sizes its window within @poll_idle_us from
+ *	the idle periods it sees
  * @iopoll: submit with IOCB_HIPRI and reap with ->iopoll()
  * @use_va: offer vhost-vdpa's VA mode (guest memory by user address)
  *
- * A device gets a copy at creation; only @poll_idle_us changes later.
+ * A device gets a copy at creation.  The live ones (VBS_PF_LIVE:
+ * @poll_idle_us, @poll_adaptive) change later through sysfs: read them
+ * with READ_ONCE().
  */
 struct vbs_params {
-	char backing[PATH_MAX];
+	char backing[VBS_BACKING_MAX + 1];
 	u64 size;
 	bool read_only;
 	bool direct;
@@ -89,8 +92,39 @@ struct vbs_params {
 	u32 block_size;
 	char serial[VBS_SERIAL_MAX + 1];
 	u32 poll_idle_us;
+	bool poll_adaptive;
 	bool iopoll;
 	bool use_va;
+};
+
+/**
+ * struct vbs_param_info - one line of the parameter table
+ * @name: its configfs and sysfs attribute
+ * @type: how it is read and written
+ * @flags: VBS_PF_*
+ * @offset: of its field in struct vbs_params
+ * @min: smallest value of a number
+ * @max: largest value of a number, longest string
+ */
+struct vbs_param_info {
+	const char *name;
+	enum vbs_param_type type;
+	unsigned int flags;
+	size_t offset;
+	u64 min;
+	u64 max;
+};
+
+extern const struct vbs_param_info vbs_param_table[VBS_NR_PARAMS];
+
+/**
+ * struct vbs_param_val - a value written to a parameter, parsed
+ * @num: a number or boolean
+ * @str: a string, allocated
+ */
+struct vbs_param_val {
+	u64 num;
+	char *str;
 };
 
 struct vbs_dev;
@@ -147,6 +181,7 @@ struct vbs_stats {
  * @node: free list or completion list linkage
  * @iocb: the kiocb for read and write requests
  * @work: blocking execution (flush, discard, write zeroes, fallback)
+ * @end_io: what the backing calls when it is done (vbs_backend_submit())
  * @iter: data iterator over @bvec
  * @bvec: bio_vecs over the guest's data pages
  * @status_page: page holding the guest's status byte
@@ -177,6 +212,7 @@ struct vbs_req {
 	struct llist_node node;
 	struct kiocb iocb;
 	struct work_struct work;
+	void (*end_io)(struct vbs_req *req, long ret);
 	struct iov_iter iter;
 	struct bio_vec *bvec;
 	struct page *status_page;
@@ -262,7 +298,8 @@ struct vbs_vq {
 /**
  * struct vbs_dev - one vdpa-blk-sw device
  * @vdpa: the vDPA device; must stay first for vdpa_alloc_device()
- * @p: parameters the device was created with
+ * @p: parameters the device was created with, as its sysfs attributes
+ *	show them; the live ones change there
  * @file: the open backing
  * @inode_claimed: this device registered @file's inode as in use
  * @nowait: the backing supports IOCB_NOWAIT
@@ -296,9 +333,6 @@ struct vbs_vq {
  * @workers: the polling threads
  * @nworkers: number of @workers
  * @worker_wq: control operations wait here for the queues to go idle
- * @poll_idle_us: live busy-poll window (the maximum when adaptive)
- * @poll_adaptive: live: each worker sizes its window within @poll_idle_us
- *	from the idle times it sees, like KVM's halt polling
  * @mm: the vhost-vdpa owner's address space while bound (VA mode)
  * @iotlb: the single address space; the pointer never changes (vringh
  *	holds it), set_map() replaces the tree's contents
@@ -306,7 +340,6 @@ struct vbs_vq {
  * @iotlb_mutex: serialises changes to @iotlb (set_map, reset, DRIVER_OK)
  * @iotlb_pt: @iotlb is the identity map used by virtio-vdpa
  * @iotlb_srcu: readers are requests using pages translated from @iotlb
- * @srcu_ready: @iotlb_srcu was initialised
  * @io_wq: workqueue for blocking backing operations
  * @bvec_pool: fallback for bio_vec arrays larger than the inline ones
  * @sysfs_groups: NULL-terminated attribute groups of the vdpa device
@@ -342,15 +375,12 @@ struct vbs_dev {
 	struct vbs_worker *workers;
 	u32 nworkers;
 	wait_queue_head_t worker_wq;
-	u32 poll_idle_us;
-	bool poll_adaptive;
 	struct mm_struct *mm;
 	struct vhost_iotlb *iotlb;
 	spinlock_t iotlb_lock;	/* see above */
 	struct mutex iotlb_mutex;	/* see above */
 	bool iotlb_pt;
 	struct srcu_struct iotlb_srcu;
-	bool srcu_ready;
 	struct workqueue_struct *io_wq;
 	mempool_t *bvec_pool;
 	const struct attribute_group **sysfs_groups;
@@ -363,11 +393,24 @@ static inline struct vbs_dev *vdpa_to_vbs(struct vdpa_device *vdpa)
 	return container_of(vdpa, struct vbs_dev, vdpa);
 }
 
-/* main.c */
-extern unsigned int vbs_default_poll_idle_us;
-extern bool vbs_default_poll_adaptive;
+/* The driver set DRIVER_OK and the device does not need a reset. */
+static inline bool vbs_dev_running(struct vbs_dev *dev)
+{
+	u8 status = READ_ONCE(dev->status);
+
+	return (status & VIRTIO_CONFIG_S_DRIVER_OK) &&
+	       !(status & VIRTIO_CONFIG_S_NEEDS_RESET);
+}
+
+/* params.c */
 void vbs_params_init(struct vbs_params *p);
 int vbs_params_validate(const struct vbs_params *p);
+int vbs_param_parse(enum vbs_param_id id, const char *buf, size_t count,
+		    struct vbs_param_val *val);
+void vbs_param_set(enum vbs_param_id id, struct vbs_params *p,
+		   const struct vbs_param_val *val);
+ssize_t vbs_param_show(enum vbs_param_id id, const struct vbs_params *p,
+		       char *buf);
 
 /* configfs.c */
 int vbs_configfs_init(void);
@@ -382,8 +425,8 @@ u64 vbs_backend_sectors(struct vbs_dev *dev);
 struct block_device *vbs_backing_bdev(struct vbs_dev *dev);
 void vbs_backend_discard_limits(struct vbs_dev *dev, u32 *max_sectors,
 				u32 *align);
-void vbs_req_submit(struct vbs_req *req);
-void vbs_req_complete(struct vbs_req *req);
+void vbs_backend_submit(struct vbs_req *req,
+			void (*end_io)(struct vbs_req *req, long ret));
 void vbs_iopoll(struct vbs_vq *vq);
 
 /* iotlb.c */
@@ -407,26 +450,44 @@ void vbs_iotlb_unhold(struct vbs_dev *dev, int idx);
 int vbs_worker_start(struct vbs_dev *dev);
 void vbs_worker_stop(struct vbs_dev *dev);
 u64 vbs_worker_window(struct vbs_worker *w);
-void vbs_worker_wake(struct vbs_dev *dev);
-void vbs_vq_wake(struct vbs_vq *vq);
+
+/* queue.c */
+int vbs_vq_init(struct vbs_vq *vq, struct vbs_dev *dev, u16 index);
+void vbs_vq_destroy(struct vbs_vq *vq);
 void vbs_vq_setup_ring(struct vbs_vq *vq);
 void vbs_vq_reset(struct vbs_vq *vq);
-int vbs_vq_alloc_slots(struct vbs_vq *vq);
-void vbs_vq_free_slots(struct vbs_vq *vq);
+bool vbs_vq_serve(struct vbs_vq *vq, bool rings, bool polling);
 void vbs_dev_quiesce(struct vbs_dev *dev);
+
+/* notify.c */
+void vbs_vq_wake(struct vbs_vq *vq);
+void vbs_worker_wake(struct vbs_dev *dev);
 void vbs_dev_set_broken(struct vbs_dev *dev, struct vbs_vq *vq,
 			const char *what, int err);
 void vbs_dev_break_async(struct vbs_dev *dev, struct vbs_vq *vq,
 			 const char *what);
 
 /* req.c */
-bool vbs_req_start(struct vbs_vq *vq, struct vbs_req *req);
-void vbs_req_free_bvec(struct vbs_req *req);
+int vbs_req_start(struct vbs_vq *vq, struct vbs_req *req);
+bool vbs_req_retire(struct vbs_req *req, bool publish);
+
+/* config.c */
+void vbs_config_fill(struct vbs_dev *dev);
+void vbs_cache_init(struct vbs_dev *dev, u64 features);
+int vbs_config_resize(struct vbs_dev *dev);
+void vbs_get_config(struct vdpa_device *vdpa, unsigned int offset,
+		    void *buf, unsigned int len);
+void vbs_set_config(struct vdpa_device *vdpa, unsigned int offset,
+		    const void *buf, unsigned int len);
 
 /* ops.c */
 extern const struct vdpa_config_ops vbs_config_ops;
-void vbs_config_fill(struct vbs_dev *dev);
-void vbs_config_changed(struct vbs_dev *dev);
+int vbs_dev_reset(struct vbs_dev *dev, u32 flags);
+
+/* dev.c */
+int vbs_dev_create(struct vdpa_mgmt_dev *mdev, const char *name,
+		   const struct vbs_params *p, u64 features, bool provisioned);
+void vbs_dev_destroy(struct vbs_dev *dev);
 
 /* sysfs.c */
 int vbs_sysfs_build(struct vbs_dev *dev);
