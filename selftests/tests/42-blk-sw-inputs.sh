@@ -142,6 +142,8 @@ fio_verify "$d8" 4M
 vdpa_unbind in8
 vdpa_dev_del in8
 vdpa_dev_del in9
+_bsw_rmdir "$BSW_CFS/in8"
+_bsw_rmdir "$BSW_CFS/in9"
 vdpa_unbind in0
 vdpa_dev_del in0
 n0=$(ls "$VDPA_SYSFS/devices" | wc -l)
