@@ -7,9 +7,12 @@
 #
 # Conventions
 #   - A test is an executable bash script selftests/tests/NN-name.sh (NN sets
-#     the order). run.sh runs each in the lab guest as root, in its own empty
-#     working directory, with a timeout (selftests/settings, or a line
-#     "# timeout=SECONDS" near the top of the test).
+#     the order), listed in TEST_PROGS in selftests/Makefile. run.sh runs each
+#     in the lab guest as root, in its own empty working directory, with a
+#     timeout (selftests/settings, or a line "# timeout=SECONDS" near the top
+#     of the test). make -C selftests run_tests runs them with kselftest's
+#     runner instead: in selftests/tests, with the timeout of settings, and
+#     without the dmesg, leak and leftover-device checks of run.sh.
 #   - Exit status: 0 pass, 4 skip (use skip), anything else fails. Each test
 #     is checked against dmesg afterwards: a WARNING, BUG, Oops, KASAN/UBSAN
 #     report, hung task, soft lockup or refcount_t message fails it. A test
@@ -28,7 +31,7 @@
 #
 # Environment (set by run.sh; defaults allow running a test by hand):
 #   RESULTS_DIR   per-test directory for artefacts (fio JSON, dumps)
-#   REPO          the repository (/repo)
+#   REPO          the repository (/repo; by default the one holding lib.sh)
 #   TEST_NAME     the test's name (NN-name)
 #
 # Helpers (all fail the test on error unless stated):
@@ -68,7 +71,7 @@
 #   fio_summary JSON             print read/write IOPS and latency of a fio JSON
 
 RESULTS_DIR=${RESULTS_DIR:-$(mktemp -d /tmp/selftest.XXXXXX)}
-REPO=${REPO:-/repo}
+REPO=${REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 TEST_NAME=${TEST_NAME:-$(basename "$0" .sh)}
 VDPA_WEDGED_FILE=${VDPA_WEDGED_FILE:-/tmp/vdpa-wedged}
 export RESULTS_DIR REPO TEST_NAME VDPA_WEDGED_FILE

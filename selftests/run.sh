@@ -8,18 +8,27 @@
 #   -l        list the tests and exit
 #   PATTERN   run only tests whose name contains PATTERN (also $SELFTESTS)
 #
-# A test is any executable selftests/tests/NN-name[.sh]; see lib.sh for the
-# conventions. Each runs in its own empty directory with a timeout (default
-# from ./settings, or "# timeout=SECONDS" in the test's first lines); dmesg is
-# cleared before and scanned after it. TAP goes to stdout and to
-# $SELFTESTS_RESULTS/selftests.tap (/results by default), each test's output
-# and dmesg to $SELFTESTS_RESULTS/tests/NAME/. Ends with the line
-# "N passed, N failed, N skipped"; exits 1 if anything failed.
-#
-# $SELFTESTS_TIMEOUT_SCALE (an integer, 1) multiplies every test's timeout
-# (the debug kernel is several times slower). On a kernel with kmemleak, a
-# last TAP point "kmemleak" unloads the vdpa modules, scans and fails on
-# any leak found since the suite started.
+# The tests follow kselftest's conventions (selftests/Makefile lists them in
+# TEST_PROGS, exit 4 skips, TAP 13), and make -C selftests run_tests runs
+# them with kselftest's runner. This is the lab's runner (scripts/lab/check):
+# the guest has only /repo, no kernel tree with that runner, and the runner
+# cannot give a test the checks below. What run.sh adds:
+#   - a verdict that includes the kernel log: dmesg is cleared before each
+#     test and scanned after it (the test's dmesg_allow lines excepted);
+#   - vdpa devices a test left behind are deleted (not wedged ones);
+#   - on a kernel with kmemleak, a last TAP point "kmemleak" unloads the
+#     vdpa modules, scans and fails on any leak since the suite started;
+#   - each test's own timeout ("# timeout=SECONDS" in its first lines, else
+#     ./settings), times $SELFTESTS_TIMEOUT_SCALE (an integer, 1: the debug
+#     kernel is several times slower); kselftest has one per directory;
+#   - each test runs in its own empty directory (/repo is read-only);
+#   - selection by name, and results: TAP to stdout and to
+#     $SELFTESTS_RESULTS/selftests.tap (/results by default), each test's
+#     output and dmesg to $SELFTESTS_RESULTS/tests/NAME/, and a last line
+#     "N passed, N failed, N skipped" (scripts/lab/check reads both).
+# A test is any executable selftests/tests/NN-name[.sh] (the Makefile checks
+# that TEST_PROGS lists the same); see lib.sh for the conventions. Exits 1
+# if anything failed.
 
 set -u
 

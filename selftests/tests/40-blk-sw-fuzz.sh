@@ -54,7 +54,8 @@ run_fuzz main --seed "$seed" --iterations "$iters" --seconds "$secs" \
 # The device must be usable afterwards.
 expect_eq "fz0 inflight" "$(bsw_qstat fz0 0 inflight)" 0
 
-# Regression cases (see the report in each case's comment in vdpa_fuzz.c).
+# Regression cases (see the report in each case's comment in
+# selftests/vhost_vdpa/fuzz_scenarios.c).
 run_fuzz status-wrap --seed "$seed" --case status-wrap ||
 	fail "status byte written through a descriptor that wraps past 2^64"
 # seg_max segments of size_max over scattered pages: taken and intact

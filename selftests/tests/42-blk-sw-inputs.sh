@@ -126,6 +126,24 @@ done
 
 # --- netlink ------------------------------------------------------------
 expect_fail "duplicate name" vdpa dev add mgmtdev "$BSW_MGMTDEV" name in0
+# A name only another management device's device has: the vDPA core
+# refuses it when the device is registered, after it was built (backing
+# open and claimed, threads started), so all of that must be undone: the
+# same backing serves a device of another name at once.
+vdpa_mgmtdev_load vdpasim_blk
+vdpa_dev_add vdpasim_blk in9
+truncate -s 16M dup.img
+bsw_stage in9 backing="$PWD/dup.img"
+expect_fail "name of a vdpasim_blk device" vdpa dev add mgmtdev "$BSW_MGMTDEV" name in9
+[ ! -d "$VDPA_SYSFS/devices/in9/blk_sw" ] || fail "in9 became ours"
+bsw_add in8 backing="$PWD/dup.img"
+d8=$(vdpa_bind_virtio in8) || exit
+fio_verify "$d8" 4M
+vdpa_unbind in8
+vdpa_dev_del in8
+vdpa_dev_del in9
+_bsw_rmdir "$BSW_CFS/in8"
+_bsw_rmdir "$BSW_CFS/in9"
 vdpa_unbind in0
 vdpa_dev_del in0
 n0=$(ls "$VDPA_SYSFS/devices" | wc -l)

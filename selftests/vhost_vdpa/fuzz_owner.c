@@ -2748,7 +2748,13 @@ static void orphan_pa(struct vd_vq *vq, const struct handoff *h,
 	uint64_t end = vd_now_ns() + wait_ms(15000) * 1000000ULL;
 	int ret;
 
-	/* what the owner left in flight completes */
+	/*
+	 * What the owner left in flight completes, once notified: the owner
+	 * may have added it and left without a kick, and a device asleep
+	 * with notifications on need not look (q_collect() kicks too).
+	 */
+	if (vq->ninflight)
+		kick(vq);
 	while (vq->ninflight) {
 		if (vd_now_ns() > end)
 			ofail("PA orphan: %u requests the owner left did not complete",

@@ -10,7 +10,8 @@
  * and otherwise, like flush, discard and write zeroes, runs on a workqueue
  * so that it never blocks the polling worker; so does a write to a file
  * while its file system freezes (vbs_start_write_nowait()).
- * Every path ends in vbs_rw_done() or vbs_req_complete().
+ * Every path ends in the request's @end_io, given what the backing
+ * returned; what that means for the driver is req.c's business.
  */
 
 #include <linux/blkdev.h>
@@ -108,6 +109,7 @@ static int vbs_open_file(struct vbs_dev *dev)
 	int flags = O_LARGEFILE | O_EXCL | O_CLOEXEC;
 	struct file *file;
 	umode_t mode;
+	int ret;
 
 	flags |= p->read_only ? O_RDONLY : O_RDWR;
 	if (p->direct)
@@ -116,23 +118,28 @@ static int vbs_open_file(struct vbs_dev *dev)
 	file = filp_open(p->backing, flags, 0);
 	if (IS_ERR(file))
 		return PTR_ERR(file);
-	dev->file = file;
 
 	mode = file_inode(file)->i_mode;
+	ret = -EINVAL;
 	if (!S_ISREG(mode) && !S_ISBLK(mode))
-		return -EINVAL;
+		goto put_file;
 	if (!file->f_op->read_iter || !file->f_op->write_iter)
-		return -EINVAL;
+		goto put_file;
+	ret = -EOPNOTSUPP;
 	if (p->iopoll && (!p->direct || !file->f_op->iopoll))
-		return -EOPNOTSUPP;
+		goto put_file;
 	if (S_ISREG(mode)) {
-		int ret = vbs_claim_inode(file_inode(file));
-
+		ret = vbs_claim_inode(file_inode(file));
 		if (ret)
-			return ret;
+			goto put_file;
 		dev->inode_claimed = true;
 	}
+	dev->file = file;
 	return 0;
+
+put_file:
+	fput(file);
+	return ret;
 }
 
 /**
@@ -141,7 +148,7 @@ static int vbs_open_file(struct vbs_dev *dev)
  *
  * An empty backing path gives the embedded backing, an unlinked shmem file
  * of @dev->p.size bytes that goes through the same VFS path as any file.
- * On failure the caller still calls vbs_backend_close().
+ * On failure nothing stays open.
  *
  * Return: 0 or -errno (-ENOENT, -EACCES, -EINVAL for neither a regular file
  * nor a block device, -EBUSY when in use, -EOPNOTSUPP for IOPOLL on a
@@ -187,13 +194,11 @@ int vbs_backend_open(struct vbs_dev *dev)
 }
 
 /**
- * vbs_backend_close() - close the backing
+ * vbs_backend_close() - close the backing vbs_backend_open() opened
  * @dev: the device, with no request in flight
  */
 void vbs_backend_close(struct vbs_dev *dev)
 {
-	if (IS_ERR_OR_NULL(dev->file))
-		return;
 	if (dev->inode_claimed)
 		vbs_release_inode(file_inode(dev->file));
 	dev->inode_claimed = false;
@@ -247,26 +252,7 @@ void vbs_backend_discard_limits(struct vbs_dev *dev, u32 *max_sectors,
 	*max_sectors -= *max_sectors % *align;
 }
 
-/**
- * vbs_req_complete() - hand a finished request to the worker
- * @req: the request, with @req->status set
- *
- * The one way out for every request; callable from any context but NMI.
- * The worker writes the status byte and the used element, and releases
- * the request's pages and bio_vec array.
- */
-void vbs_req_complete(struct vbs_req *req)
-{
-	struct vbs_vq *vq = req->vq;
-
-	/* The device is freed only after a grace period: see vbs_worker_stop(). */
-	rcu_read_lock();
-	if (llist_add(&req->node, &vq->done))
-		wake_up_process(vq->worker->task);
-	rcu_read_unlock();
-}
-
-static bool vbs_req_is_write(struct vbs_req *req)
+static bool vbs_rw_is_write(struct vbs_req *req)
 {
 	return req->type == VIRTIO_BLK_T_OUT;
 }
@@ -284,30 +270,21 @@ static void vbs_rw_done(struct kiocb *iocb, long ret)
 		vbs_rw_punt(req);
 		return;
 	}
-	if (vbs_req_is_write(req) && vbs_backing_is_reg(dev))
+	if (vbs_rw_is_write(req) && vbs_backing_is_reg(dev))
 		kiocb_end_write(iocb);
 	req->ret = ret;
-	if (ret == req->len) {
-		req->status = VIRTIO_BLK_S_OK;
-	} else {
-		req->status = VIRTIO_BLK_S_IOERR;
-		dev_warn_ratelimited(&dev->vdpa.dev,
-				     "%s of %zu bytes at sector %llu failed: %ld\n",
-				     vbs_req_is_write(req) ? "write" : "read",
-				     req->len, req->sector, ret);
-	}
 	if (req->polled) {
 		/* Pairs with vbs_iopoll(): the kiocb is no longer polled. */
 		smp_store_release(&req->iopoll_done, true);
 	}
-	vbs_req_complete(req);
+	req->end_io(req, ret);
 }
 
 static ssize_t vbs_call_iter(struct vbs_req *req)
 {
 	struct file *file = req->iocb.ki_filp;
 
-	if (vbs_req_is_write(req))
+	if (vbs_rw_is_write(req))
 		return file->f_op->write_iter(&req->iocb, &req->iter);
 	return file->f_op->read_iter(&req->iocb, &req->iter);
 }
@@ -365,9 +342,9 @@ static bool vbs_start_write_nowait(struct vbs_req *req)
 	return true;
 }
 
-static void vbs_req_iter_init(struct vbs_req *req)
+static void vbs_rw_iter_init(struct vbs_req *req)
 {
-	iov_iter_bvec(&req->iter, vbs_req_is_write(req) ? ITER_SOURCE :
+	iov_iter_bvec(&req->iter, vbs_rw_is_write(req) ? ITER_SOURCE :
 		      ITER_DEST, req->bvec, req->nr_bvec, req->len);
 }
 
@@ -387,7 +364,7 @@ static void vbs_rw_punt(struct vbs_req *req)
 	}
 	req->ret = 0;
 	req->iocb.ki_pos = req->sector << SECTOR_SHIFT;
-	vbs_req_iter_init(req);
+	vbs_rw_iter_init(req);
 	INIT_WORK(&req->work, vbs_rw_work);
 	queue_work(req->vq->dev->io_wq, &req->work);
 }
@@ -407,19 +384,19 @@ static void vbs_rw_submit(struct vbs_req *req)
 	struct kiocb *iocb = &req->iocb;
 	ssize_t ret;
 
-	vbs_req_iter_init(req);
+	vbs_rw_iter_init(req);
 	memset(iocb, 0, sizeof(*iocb));
 	iocb->ki_filp = dev->file;
 	iocb->ki_pos = req->sector << SECTOR_SHIFT;
 	iocb->ki_flags = dev->file->f_iocb_flags;
-	if (vbs_req_is_write(req) && READ_ONCE(dev->writethrough))
+	if (vbs_rw_is_write(req) && READ_ONCE(dev->writethrough))
 		iocb->ki_flags |= IOCB_DSYNC;
 
 	/* Unaligned requests on an O_DIRECT backing go through the cache. */
 	if ((iocb->ki_flags & IOCB_DIRECT) && !vbs_dio_aligned(dev, req))
 		iocb->ki_flags &= ~IOCB_DIRECT;
 
-	if (vbs_req_is_write(req) && vbs_backing_is_reg(dev) &&
+	if (vbs_rw_is_write(req) && vbs_backing_is_reg(dev) &&
 	    !vbs_start_write_nowait(req)) {
 		INIT_WORK(&req->work, vbs_rw_frozen_work);
 		queue_work(dev->io_wq, &req->work);
@@ -609,23 +586,21 @@ static void vbs_blocking_work(struct work_struct *work)
 		ret = -EOPNOTSUPP;
 		break;
 	}
-	if (ret)
-		dev_warn_ratelimited(&dev->vdpa.dev,
-				     "request type %u failed: %d\n",
-				     req->type, ret);
 	req->ret = ret;
-	req->status = ret ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
-	vbs_req_complete(req);
+	req->end_io(req, ret);
 }
 
 /**
- * vbs_req_submit() - start a validated request on the backing
+ * vbs_backend_submit() - start a validated request on the backing
  * @req: the request; data requests have their bio_vecs built
- *
- * Completion is always reported through vbs_req_complete().
+ * @end_io: called once the backing is done with @req, in any context but
+ *	NMI, possibly before this returns: with the bytes read or written, 0
+ *	for the other types, or -errno
  */
-void vbs_req_submit(struct vbs_req *req)
+void vbs_backend_submit(struct vbs_req *req,
+			void (*end_io)(struct vbs_req *req, long ret))
 {
+	req->end_io = end_io;
 	if (req->type == VIRTIO_BLK_T_IN || req->type == VIRTIO_BLK_T_OUT) {
 		vbs_rw_submit(req);
 		return;

@@ -473,34 +473,33 @@ static int vbs_iotlb_diff(struct vhost_iotlb *old, struct vhost_iotlb *new,
 
 /* What a set_map() changes, for the in-place paths. */
 struct vbs_delta {
-	unsigned int gone;
 	unsigned int added;
 	struct vhost_iotlb_map *add[VBS_ADD_IN_PLACE];
 	struct vhost_iotlb *removed;
 };
 
-static int vbs_delta_count(struct vhost_iotlb_map *map, bool gone, void *ctx)
-{
-	struct vbs_delta *d = ctx;
-
-	if (gone)
-		d->gone++;
-	else
-		d->added++;
-	return 0;
-}
-
+/*
+ * Note one difference found by vbs_iotlb_diff(): a removal goes into
+ * @d->removed, an addition into @d->add.  -E2BIG ends the walk as soon as
+ * the change is not one the in-place paths take: both kinds, or too many
+ * additions.
+ */
 static int vbs_delta_collect(struct vhost_iotlb_map *map, bool gone,
 			     void *ctx)
 {
 	struct vbs_delta *d = ctx;
 
-	if (!gone) {
-		d->add[d->added++] = map;
-		return 0;
+	if (gone) {
+		if (d->added)
+			return -E2BIG;
+		return vhost_iotlb_add_range_ctx(d->removed, map->start,
+						 map->last, map->addr,
+						 map->perm, map->opaque);
 	}
-	return vhost_iotlb_add_range_ctx(d->removed, map->start, map->last,
-					 map->addr, map->perm, map->opaque);
+	if (d->removed->nmaps || d->added == VBS_ADD_IN_PLACE)
+		return -E2BIG;
+	d->add[d->added++] = map;
+	return 0;
 }
 
 /*
@@ -509,16 +508,13 @@ static int vbs_delta_collect(struct vhost_iotlb_map *map, bool gone,
  * than copy the whole tree.  On failure nothing changed.
  * Called with @dev->iotlb_mutex held.
  */
-static int vbs_iotlb_add_in_place(struct vbs_dev *dev, struct vhost_iotlb *src,
-				  struct vbs_delta *d)
+static int vbs_iotlb_add_in_place(struct vbs_dev *dev, struct vbs_delta *d)
 {
 	void *held = dev->vdpa.use_va ? NULL : VBS_MAP_HELD;
 	unsigned int i, done;
 	struct vbs_vq *vq;
 	int ret = 0;
 
-	d->added = 0;
-	vbs_iotlb_diff(dev->iotlb, src, vbs_delta_collect, d);
 	for (i = 0; i < d->added; i++) {
 		vq = vbs_map_ro_used(dev, d->add[i]);
 		if (vq) {
@@ -557,50 +553,46 @@ static int vbs_iotlb_add_in_place(struct vbs_dev *dev, struct vhost_iotlb *src,
 }
 
 /*
- * set_map() that only removes entries (vhost-vdpa's unmap path): take them
- * out under the lock, into @d->removed, which the caller releases after a
- * grace period.  On failure nothing changed.
- * Called with @dev->iotlb_mutex held.
+ * set_map() that only removes entries (vhost-vdpa's unmap path): take
+ * those in @d->removed out under the lock; the caller releases them after
+ * a grace period.  Called with @dev->iotlb_mutex held.
  */
-static int vbs_iotlb_remove_in_place(struct vbs_dev *dev,
-				     struct vhost_iotlb *src,
-				     struct vbs_delta *d)
+static void vbs_iotlb_remove_in_place(struct vbs_dev *dev,
+				      struct vbs_delta *d)
 {
 	struct vhost_iotlb_map *map;
-	int ret;
 
-	ret = vbs_iotlb_diff(dev->iotlb, src, vbs_delta_collect, d);
-	if (ret) {
-		vhost_iotlb_reset(d->removed);
-		return ret;
-	}
 	spin_lock(&dev->iotlb_lock);
 	for (map = vhost_iotlb_itree_first(d->removed, 0, ULLONG_MAX); map;
 	     map = vhost_iotlb_itree_next(map, 0, ULLONG_MAX))
 		vhost_iotlb_map_free(dev->iotlb,
 				     vbs_iotlb_same(dev->iotlb, map));
 	spin_unlock(&dev->iotlb_lock);
-	return 0;
 }
 
 /*
  * The usual set_map()s change a few entries of a large tree: apply those
- * in place.  Returns 0 when done (@removed then holds what went away),
- * else the whole tree must be copied.  Called with @dev->iotlb_mutex held.
+ * in place, after one walk of both trees that finds them.  Returns 0 when
+ * done (@removed then holds what went away), else the whole tree must be
+ * copied.  Called with @dev->iotlb_mutex held.
  */
 static int vbs_iotlb_set_in_place(struct vbs_dev *dev, struct vhost_iotlb *src,
 				  struct vhost_iotlb *removed)
 {
 	struct vbs_delta d = { .removed = removed };
+	int ret;
 
 	if (dev->iotlb_pt)
 		return -EINVAL;
-	vbs_iotlb_diff(dev->iotlb, src, vbs_delta_count, &d);
-	if (!d.gone && d.added <= VBS_ADD_IN_PLACE)
-		return d.added ? vbs_iotlb_add_in_place(dev, src, &d) : 0;
-	if (!d.added)
-		return vbs_iotlb_remove_in_place(dev, src, &d);
-	return -E2BIG;
+	ret = vbs_iotlb_diff(dev->iotlb, src, vbs_delta_collect, &d);
+	if (ret) {
+		vhost_iotlb_reset(removed);
+		return ret;
+	}
+	if (d.added)
+		return vbs_iotlb_add_in_place(dev, &d);
+	vbs_iotlb_remove_in_place(dev, &d);
+	return 0;
 }
 
 /**

@@ -12,7 +12,6 @@
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
-#include <linux/dma-mapping.h>
 #include <linux/module.h>
 #include <linux/slab.h>
 #include <linux/string.h>
@@ -50,130 +49,6 @@ static struct device vbs_root = {
 	.release = vbs_root_release,
 };
 
-static int vbs_dev_setup_vqs(struct vbs_dev *dev)
-{
-	u32 i;
-	int ret;
-
-	dev->vqs = kcalloc(dev->nvqs, sizeof(*dev->vqs), GFP_KERNEL);
-	if (!dev->vqs)
-		return -ENOMEM;
-	for (i = 0; i < dev->nvqs; i++) {
-		struct vbs_vq *vq = &dev->vqs[i];
-
-		vq->dev = dev;
-		vq->index = i;
-		atomic64_set(&vq->stats.notifies, 0);
-		vringh_kiov_init(&vq->riov, NULL, 0);
-		vringh_kiov_init(&vq->wiov, NULL, 0);
-		ret = vbs_vq_alloc_slots(vq);
-		if (ret)
-			return ret;
-	}
-	return 0;
-}
-
-/*
- * DISCARD is offered where it does something: not on a block device that
- * cannot discard.  Asked for explicitly there (device_features), it is
- * refused rather than dropped.
- */
-static int vbs_dev_check_discard(struct vbs_dev *dev, bool provisioned)
-{
-	u32 max, align;
-
-	vbs_backend_discard_limits(dev, &max, &align);
-	if (max || !(dev->features & BIT_ULL(VIRTIO_BLK_F_DISCARD)))
-		return 0;
-	if (provisioned) {
-		pr_info_ratelimited("%s: device_features: DISCARD, but \"%s\" cannot discard\n",
-				    dev_name(&dev->vdpa.dev), dev->p.backing);
-		return -EOPNOTSUPP;
-	}
-	dev->features &= ~BIT_ULL(VIRTIO_BLK_F_DISCARD);
-	return 0;
-}
-
-/*
- * Everything but registration.  On failure the caller drops the device,
- * and vbs_free() releases what was set up.  @provisioned: the features
- * came from device_features.
- */
-static int vbs_dev_setup(struct vbs_dev *dev, bool provisioned)
-{
-	struct device *d = &dev->vdpa.dev;
-	int ret;
-
-	init_rwsem(&dev->lock);
-	spin_lock_init(&dev->config_lock);
-	dev->nvqs = dev->p.num_queues;
-
-	/*
-	 * One lockdep class per memory mode, from two call sites.  A VA-mode
-	 * worker may fault on its owner's mm inside a read-side section.
-	 * set_map() waits for a grace period when a mapping goes away, and
-	 * vhost-vdpa holds its owner's mmap_lock when it undoes a failed map
-	 * ioctl.  In PA mode no reader touches an mm, so that wait closes no
-	 * cycle; one shared class would make lockdep link a PA device's wait
-	 * to a VA device's faults.  The VA-mode case is documented in
-	 * Documentation/vdpa_blk_sw.rst.
-	 */
-	if (dev->vdpa.use_va)
-		ret = init_srcu_struct(&dev->iotlb_srcu);
-	else
-		ret = init_srcu_struct(&dev->iotlb_srcu);
-	if (ret)
-		return ret;
-	dev->srcu_ready = true;
-
-	d->dma_mask = &d->coherent_dma_mask;
-	ret = dma_set_mask_and_coherent(d, DMA_BIT_MASK(64));
-	if (ret)
-		return ret;
-	dev->vdpa.dma_dev = d;
-
-	ret = vbs_iotlb_init(dev);
-	if (ret)
-		return ret;
-
-	ret = vbs_backend_open(dev);
-	if (ret) {
-		dev_dbg(d, "cannot open backing \"%s\": %d\n", dev->p.backing,
-			ret);
-		return ret;
-	}
-	/* As sysfs shows it: the embedded backing is never O_DIRECT. */
-	dev->p.direct = !!(dev->file->f_flags & O_DIRECT);
-	dev->capacity = vbs_backend_sectors(dev);
-	if (!dev->capacity)
-		return -EINVAL;
-	ret = vbs_dev_check_discard(dev, provisioned);
-	if (ret)
-		return ret;
-	vbs_config_fill(dev);
-
-	dev->bvec_pool = mempool_create_kmalloc_pool(4, VBS_MAX_BVECS *
-						     sizeof(struct bio_vec));
-	if (!dev->bvec_pool)
-		return -ENOMEM;
-
-	dev->io_wq = alloc_workqueue("vdpa-blk-sw/%s",
-				     WQ_UNBOUND | WQ_MEM_RECLAIM, 0,
-				     dev_name(d));
-	if (!dev->io_wq)
-		return -ENOMEM;
-
-	ret = vbs_dev_setup_vqs(dev);
-	if (ret)
-		return ret;
-
-	ret = vbs_sysfs_build(dev);
-	if (ret)
-		return ret;
-
-	return vbs_worker_start(dev);
-}
-
 static u64 vbs_features_for(const struct vbs_params *p)
 {
 	u64 features = VBS_FEATURES;
@@ -198,7 +73,6 @@ static int vbs_dev_add(struct vdpa_mgmt_dev *mdev, const char *name,
 {
 	struct device *existing;
 	struct vbs_params *p;
-	struct vbs_dev *dev;
 	u64 features;
 	int ret;
 
@@ -254,28 +128,14 @@ static int vbs_dev_add(struct vdpa_mgmt_dev *mdev, const char *name,
 	if (ret)
 		goto free_params;
 
-	dev = vdpa_alloc_device(struct vbs_dev, vdpa, mdev->device,
-				&vbs_config_ops, 1, 1, name, p->use_va);
-	if (IS_ERR(dev)) {
-		ret = PTR_ERR(dev);
+	ret = vbs_dev_create(mdev, name, p, features,
+			     config->mask & BIT_ULL(VDPA_ATTR_DEV_FEATURES));
+	if (ret)
 		goto free_params;
-	}
-	dev->p = *p;
-	dev->features = features;
-	dev->vdpa.mdev = mdev;
-
-	ret = vbs_dev_setup(dev, config->mask & BIT_ULL(VDPA_ATTR_DEV_FEATURES));
-	if (ret)
-		goto put_dev;
-	ret = _vdpa_register_device(&dev->vdpa, dev->nvqs);
-	if (ret)
-		goto put_dev;
 	vbs_configfs_set_live(name, true);
 	kfree(p);
 	return 0;
 
-put_dev:
-	put_device(&dev->vdpa.dev);
 free_params:
 	kfree(p);
 	return ret;
@@ -289,7 +149,7 @@ free_params:
 static void vbs_dev_del(struct vdpa_mgmt_dev *mdev, struct vdpa_device *vdpa)
 {
 	vbs_configfs_set_live(dev_name(&vdpa->dev), false);
-	_vdpa_unregister_device(vdpa);
+	vbs_dev_destroy(vdpa_to_vbs(vdpa));
 }
 
 static const struct vdpa_mgmtdev_ops vbs_mgmtdev_ops = {

@@ -9,10 +9,8 @@
  * workers reap.
  */
 
-#include <linux/blkdev.h>
 #include <linux/log2.h>
 #include <linux/nospec.h>
-#include <linux/virtio_byteorder.h>
 #include <uapi/linux/vhost_types.h>
 #include <uapi/linux/virtio_config.h>
 #include <uapi/linux/virtio_ids.h>
@@ -27,84 +25,6 @@ static struct vbs_vq *vbs_get_vq(struct vbs_dev *dev, u16 idx)
 	if (idx >= dev->nvqs)
 		return NULL;
 	return &dev->vqs[array_index_nospec(idx, dev->nvqs)];
-}
-
-/**
- * vbs_config_fill() - build the virtio-blk config space
- * @dev: the device, with its backing open and @dev->capacity set
- */
-void vbs_config_fill(struct vbs_dev *dev)
-{
-	struct virtio_blk_config *c = &dev->config;
-	u32 bs = dev->p.block_size;
-	struct block_device *bdev = vbs_backing_bdev(dev);
-	unsigned int pbs = bs, io_min = bs, io_opt = 0;
-	u32 max_discard, discard_align;
-
-	if (bdev) {
-		pbs = max(bdev_physical_block_size(bdev), bs);
-		io_min = max(bdev_io_min(bdev), bs);
-		io_opt = bdev_io_opt(bdev);
-	}
-	vbs_backend_discard_limits(dev, &max_discard, &discard_align);
-
-	memset(c, 0, sizeof(*c));
-	c->capacity = __cpu_to_virtio64(true, dev->capacity);
-	c->size_max = __cpu_to_virtio32(true, VBS_SIZE_MAX);
-	/* Room for the header and the status in a full ring. */
-	dev->seg_max = min_t(u32, VBS_SEG_MAX, dev->p.queue_size - 2);
-	c->seg_max = __cpu_to_virtio32(true, dev->seg_max);
-	c->blk_size = __cpu_to_virtio32(true, bs);
-	c->physical_block_exp = ilog2(pbs / bs);
-	c->alignment_offset = 0;
-	c->min_io_size = __cpu_to_virtio16(true, min_t(u32, io_min / bs,
-						       U16_MAX));
-	c->opt_io_size = __cpu_to_virtio32(true, io_opt / bs);
-	c->num_queues = __cpu_to_virtio16(true, dev->nvqs);
-	c->max_discard_sectors = __cpu_to_virtio32(true, max_discard);
-	c->max_discard_seg = __cpu_to_virtio32(true, VBS_MAX_DWZ_SEGS);
-	c->discard_sector_alignment = __cpu_to_virtio32(true, discard_align);
-	c->max_write_zeroes_sectors = __cpu_to_virtio32(true,
-							VBS_MAX_DWZ_SECTORS);
-	c->max_write_zeroes_seg = __cpu_to_virtio32(true, VBS_MAX_DWZ_SEGS);
-	c->write_zeroes_may_unmap = 1;
-	/* Write through until a driver negotiates FLUSH: vbs_cache_init(). */
-	c->wce = 0;
-	dev->writethrough = true;
-}
-
-/*
- * The cache mode the features imply, as the virtio spec (1.2, 5.2.5) and
- * QEMU's virtio_blk_set_features() have it: a driver without FLUSH never
- * flushes and takes the disk for write through, so the device writes
- * through; with FLUSH it writes back until a driver that negotiated
- * CONFIG_WCE clears wce.  Before a driver sets its features (@features 0),
- * the device writes through.  Caller holds @dev->lock for writing.
- */
-static void vbs_cache_init(struct vbs_dev *dev, u64 features)
-{
-	bool wt = !(features & BIT_ULL(VIRTIO_BLK_F_FLUSH));
-
-	spin_lock(&dev->config_lock);
-	dev->config.wce = !wt;
-	WRITE_ONCE(dev->writethrough, wt);
-	dev->generation++;
-	spin_unlock(&dev->config_lock);
-}
-
-/**
- * vbs_config_changed() - tell the driver the config space changed
- * @dev: the device
- *
- * The callback runs under @dev->lock, as the virtqueue callbacks do, so
- * that a reset or an unbind cannot free its private data under it.
- */
-void vbs_config_changed(struct vbs_dev *dev)
-{
-	down_read(&dev->lock);
-	if (dev->config_cb.callback)
-		dev->config_cb.callback(dev->config_cb.private);
-	up_read(&dev->lock);
 }
 
 /**
@@ -497,9 +417,19 @@ static void vbs_set_status(struct vdpa_device *vdpa, u8 status)
 		vbs_worker_wake(dev);
 }
 
-static int vbs_do_reset(struct vdpa_device *vdpa, u32 flags)
+/**
+ * vbs_dev_reset() - reset the device as the virtio spec asks
+ * @dev: the device
+ * @flags: VDPA_RESET_F_CLEAN_MAP to go back to the identity map too
+ *
+ * Stops fetching, waits for the requests in flight and drops their
+ * completions, then forgets what the driver set.  Also how a device that
+ * goes away stops.
+ *
+ * Return: 0.
+ */
+int vbs_dev_reset(struct vbs_dev *dev, u32 flags)
 {
-	struct vbs_dev *dev = vdpa_to_vbs(vdpa);
 	u32 i;
 
 	/* Stop fetching and drop late completions, then drain. */
@@ -542,7 +472,7 @@ static int vbs_do_reset(struct vdpa_device *vdpa, u32 flags)
  */
 static int vbs_reset(struct vdpa_device *vdpa)
 {
-	return vbs_do_reset(vdpa, 0);
+	return vbs_dev_reset(vdpa_to_vbs(vdpa), 0);
 }
 
 /**
@@ -554,7 +484,7 @@ static int vbs_reset(struct vdpa_device *vdpa)
  */
 static int vbs_compat_reset(struct vdpa_device *vdpa, u32 flags)
 {
-	return vbs_do_reset(vdpa, flags);
+	return vbs_dev_reset(vdpa_to_vbs(vdpa), flags);
 }
 
 /**
@@ -605,66 +535,6 @@ static int vbs_resume(struct vdpa_device *vdpa)
 static size_t vbs_get_config_size(struct vdpa_device *vdpa)
 {
 	return sizeof(struct virtio_blk_config);
-}
-
-/**
- * vbs_get_config() - read the config space
- * @vdpa: the vDPA device
- * @offset: first byte
- * @buf: destination
- * @len: bytes to read; out-of-range reads give zeroes
- */
-static void vbs_get_config(struct vdpa_device *vdpa, unsigned int offset,
-			   void *buf, unsigned int len)
-{
-	struct vbs_dev *dev = vdpa_to_vbs(vdpa);
-	size_t size = sizeof(dev->config);
-
-	if (offset > size || len > size - offset) {
-		memset(buf, 0, len);
-		return;
-	}
-	spin_lock(&dev->config_lock);
-	memcpy(buf, (u8 *)&dev->config + offset, len);
-	spin_unlock(&dev->config_lock);
-}
-
-/**
- * vbs_set_config() - write the config space
- * @vdpa: the vDPA device
- * @offset: first byte
- * @buf: source
- * @len: bytes
- *
- * The only writable field is wce, once CONFIG_WCE is negotiated: 0 makes
- * the device write through (every write durable when it completes), 1
- * back (durability on FLUSH), the latter only if FLUSH was negotiated too:
- * a driver that cannot flush gets no write-back cache.  Other writes are
- * ignored.
- */
-static void vbs_set_config(struct vdpa_device *vdpa, unsigned int offset,
-			   const void *buf, unsigned int len)
-{
-	struct vbs_dev *dev = vdpa_to_vbs(vdpa);
-	u64 features = READ_ONCE(dev->driver_features);
-	u8 wce;
-
-	if (offset != offsetof(struct virtio_blk_config, wce) || len != 1 ||
-	    !(features & BIT_ULL(VIRTIO_BLK_F_CONFIG_WCE))) {
-		dev_dbg(&vdpa->dev, "ignored config write of %u bytes at %u\n",
-			len, offset);
-		return;
-	}
-	wce = !!*(const u8 *)buf;
-	if (wce && !(features & BIT_ULL(VIRTIO_BLK_F_FLUSH))) {
-		dev_dbg(&vdpa->dev, "ignored wce = 1 without FLUSH\n");
-		return;
-	}
-	spin_lock(&dev->config_lock);
-	dev->config.wce = wce;
-	WRITE_ONCE(dev->writethrough, !wce);
-	dev->generation++;
-	spin_unlock(&dev->config_lock);
 }
 
 /**
@@ -780,40 +650,6 @@ static struct device *vbs_get_vq_dma_dev(struct vdpa_device *vdpa, u16 idx)
 	return vdpa->dma_dev;
 }
 
-/**
- * vbs_free() - release everything the device holds
- * @vdpa: the vDPA device; its last reference is gone
- *
- * Also called for a device that failed half-way through creation.
- */
-static void vbs_free(struct vdpa_device *vdpa)
-{
-	struct vbs_dev *dev = vdpa_to_vbs(vdpa);
-	u32 i;
-
-	if (dev->workers) {
-		if (dev->nworkers == dev->p.num_workers)
-			vbs_do_reset(vdpa, 0);
-		vbs_worker_stop(dev);
-	}
-	if (dev->io_wq)
-		destroy_workqueue(dev->io_wq);
-	if (dev->vqs) {
-		for (i = 0; i < dev->nvqs; i++) {
-			vringh_kiov_cleanup(&dev->vqs[i].riov);
-			vringh_kiov_cleanup(&dev->vqs[i].wiov);
-			vbs_vq_free_slots(&dev->vqs[i]);
-		}
-		kfree(dev->vqs);
-	}
-	vbs_backend_close(dev);
-	mempool_destroy(dev->bvec_pool);
-	vbs_sysfs_free(dev);
-	vbs_iotlb_free(dev);
-	if (dev->srcu_ready)
-		cleanup_srcu_struct(&dev->iotlb_srcu);
-}
-
 const struct vdpa_config_ops vbs_config_ops = {
 	.set_vq_address		= vbs_set_vq_address,
 	.set_vq_num		= vbs_set_vq_num,
@@ -850,5 +686,4 @@ const struct vdpa_config_ops vbs_config_ops = {
 	.get_vq_dma_dev		= vbs_get_vq_dma_dev,
 	.bind_mm		= vbs_bind_mm,
 	.unbind_mm		= vbs_unbind_mm,
-	.free			= vbs_free,
 };

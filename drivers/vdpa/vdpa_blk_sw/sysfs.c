@@ -132,9 +132,7 @@ static DEVICE_ATTR_RO(capacity);
 static ssize_t resize_store(struct device *d, struct device_attribute *attr,
 			    const char *buf, size_t count)
 {
-	struct vbs_dev *dev = to_vbs(d);
 	bool val;
-	u64 sectors;
 	int ret;
 
 	ret = kstrtobool(buf, &val);
@@ -142,16 +140,8 @@ static ssize_t resize_store(struct device *d, struct device_attribute *attr,
 		return ret;
 	if (!val)
 		return -EINVAL;
-	sectors = vbs_backend_sectors(dev);
-	if (!sectors)
-		return -EINVAL;
-	spin_lock(&dev->config_lock);
-	WRITE_ONCE(dev->capacity, sectors);
-	dev->config.capacity = __cpu_to_virtio64(true, sectors);
-	WRITE_ONCE(dev->generation, dev->generation + 1);
-	spin_unlock(&dev->config_lock);
-	vbs_config_changed(dev);
-	return count;
+	ret = vbs_config_resize(to_vbs(d));
+	return ret ? ret : count;
 }
 static DEVICE_ATTR_WO(resize);
 
@@ -229,55 +219,6 @@ static const struct {
 #define VBS_NR_QSTATS	ARRAY_SIZE(vbs_qstats)
 
 /**
- * vbs_sysfs_build() - build the attribute groups of a device
- * @dev: the device, with its queues allocated
- *
- * Sets @dev->vdpa.dev.groups, so call before registering the device.
- *
- * Return: 0 or -ENOMEM.
- */
-int vbs_sysfs_build(struct vbs_dev *dev)
-{
-	struct dev_ext_attribute *ea;
-	struct attribute **attrs;
-	u32 q, i;
-
-	dev->sysfs_groups = kcalloc(dev->nvqs + 2, sizeof(*dev->sysfs_groups),
-				    GFP_KERNEL);
-	dev->q_groups = kcalloc(dev->nvqs, sizeof(*dev->q_groups), GFP_KERNEL);
-	ea = kcalloc(dev->nvqs * VBS_NR_QSTATS, sizeof(*ea), GFP_KERNEL);
-	dev->q_attrs = ea;
-	attrs = kcalloc(dev->nvqs * (VBS_NR_QSTATS + 1), sizeof(*attrs),
-			GFP_KERNEL);
-	if (!dev->sysfs_groups || !dev->q_groups || !ea || !attrs) {
-		kfree(attrs);
-		return -ENOMEM;
-	}
-
-	dev->sysfs_groups[0] = &vbs_group;
-	for (q = 0; q < dev->nvqs; q++)
-		dev->q_groups[q].attrs = &attrs[q * (VBS_NR_QSTATS + 1)];
-	for (q = 0; q < dev->nvqs; q++) {
-		struct attribute_group *g = &dev->q_groups[q];
-
-		g->name = kasprintf(GFP_KERNEL, "blk_sw_q%u", q);
-		if (!g->name)
-			return -ENOMEM;
-		for (i = 0; i < VBS_NR_QSTATS; i++, ea++) {
-			sysfs_attr_init(&ea->attr.attr);
-			ea->attr.attr.name = vbs_qstats[i].name;
-			ea->attr.attr.mode = 0444;
-			ea->attr.show = vbs_qstats[i].show;
-			ea->var = &dev->vqs[q];
-			g->attrs[i] = &ea->attr.attr;
-		}
-		dev->sysfs_groups[q + 1] = g;
-	}
-	dev->vdpa.dev.groups = dev->sysfs_groups;
-	return 0;
-}
-
-/**
  * vbs_sysfs_free() - free what vbs_sysfs_build() allocated
  * @dev: the device, unregistered
  */
@@ -297,4 +238,58 @@ void vbs_sysfs_free(struct vbs_dev *dev)
 	dev->q_groups = NULL;
 	dev->q_attrs = NULL;
 	dev->sysfs_groups = NULL;
+	dev->vdpa.dev.groups = NULL;
+}
+
+/**
+ * vbs_sysfs_build() - build the attribute groups of a device
+ * @dev: the device, with its queues allocated
+ *
+ * Sets @dev->vdpa.dev.groups, so call before registering the device.
+ *
+ * Return: 0, or -ENOMEM with nothing left allocated.
+ */
+int vbs_sysfs_build(struct vbs_dev *dev)
+{
+	struct dev_ext_attribute *ea;
+	struct attribute **attrs;
+	u32 q, i;
+
+	dev->sysfs_groups = kcalloc(dev->nvqs + 2, sizeof(*dev->sysfs_groups),
+				    GFP_KERNEL);
+	dev->q_groups = kcalloc(dev->nvqs, sizeof(*dev->q_groups), GFP_KERNEL);
+	ea = kcalloc(dev->nvqs * VBS_NR_QSTATS, sizeof(*ea), GFP_KERNEL);
+	dev->q_attrs = ea;
+	attrs = kcalloc(dev->nvqs * (VBS_NR_QSTATS + 1), sizeof(*attrs),
+			GFP_KERNEL);
+	if (!dev->sysfs_groups || !dev->q_groups || !ea || !attrs) {
+		kfree(attrs);
+		goto free;
+	}
+
+	dev->sysfs_groups[0] = &vbs_group;
+	for (q = 0; q < dev->nvqs; q++)
+		dev->q_groups[q].attrs = &attrs[q * (VBS_NR_QSTATS + 1)];
+	for (q = 0; q < dev->nvqs; q++) {
+		struct attribute_group *g = &dev->q_groups[q];
+
+		g->name = kasprintf(GFP_KERNEL, "blk_sw_q%u", q);
+		if (!g->name)
+			goto free;
+		for (i = 0; i < VBS_NR_QSTATS; i++, ea++) {
+			sysfs_attr_init(&ea->attr.attr);
+			ea->attr.attr.name = vbs_qstats[i].name;
+			ea->attr.attr.mode = 0444;
+			ea->attr.show = vbs_qstats[i].show;
+			ea->var = &dev->vqs[q];
+			g->attrs[i] = &ea->attr.attr;
+		}
+		dev->sysfs_groups[q + 1] = g;
+	}
+	dev->vdpa.dev.groups = dev->sysfs_groups;
+	return 0;
+
+free:
+	vbs_sysfs_free(dev);
+	return -ENOMEM;
 }

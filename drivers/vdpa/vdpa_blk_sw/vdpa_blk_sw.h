@@ -24,6 +24,7 @@
 #include <linux/wait.h>
 #include <linux/workqueue.h>
 #include <uapi/linux/vdpa_blk_sw.h>
+#include <uapi/linux/virtio_config.h>
 
 #include "compat.h"
 
@@ -180,6 +181,7 @@ struct vbs_stats {
  * @node: free list or completion list linkage
  * @iocb: the kiocb for read and write requests
  * @work: blocking execution (flush, discard, write zeroes, fallback)
+ * @end_io: what the backing calls when it is done (vbs_backend_submit())
  * @iter: data iterator over @bvec
  * @bvec: bio_vecs over the guest's data pages
  * @status_page: page holding the guest's status byte
@@ -210,6 +212,7 @@ struct vbs_req {
 	struct llist_node node;
 	struct kiocb iocb;
 	struct work_struct work;
+	void (*end_io)(struct vbs_req *req, long ret);
 	struct iov_iter iter;
 	struct bio_vec *bvec;
 	struct page *status_page;
@@ -337,7 +340,6 @@ struct vbs_vq {
  * @iotlb_mutex: serialises changes to @iotlb (set_map, reset, DRIVER_OK)
  * @iotlb_pt: @iotlb is the identity map used by virtio-vdpa
  * @iotlb_srcu: readers are requests using pages translated from @iotlb
- * @srcu_ready: @iotlb_srcu was initialised
  * @io_wq: workqueue for blocking backing operations
  * @bvec_pool: fallback for bio_vec arrays larger than the inline ones
  * @sysfs_groups: NULL-terminated attribute groups of the vdpa device
@@ -379,7 +381,6 @@ struct vbs_dev {
 	struct mutex iotlb_mutex;	/* see above */
 	bool iotlb_pt;
 	struct srcu_struct iotlb_srcu;
-	bool srcu_ready;
 	struct workqueue_struct *io_wq;
 	mempool_t *bvec_pool;
 	const struct attribute_group **sysfs_groups;
@@ -390,6 +391,15 @@ struct vbs_dev {
 static inline struct vbs_dev *vdpa_to_vbs(struct vdpa_device *vdpa)
 {
 	return container_of(vdpa, struct vbs_dev, vdpa);
+}
+
+/* The driver set DRIVER_OK and the device does not need a reset. */
+static inline bool vbs_dev_running(struct vbs_dev *dev)
+{
+	u8 status = READ_ONCE(dev->status);
+
+	return (status & VIRTIO_CONFIG_S_DRIVER_OK) &&
+	       !(status & VIRTIO_CONFIG_S_NEEDS_RESET);
 }
 
 /* params.c */
@@ -415,8 +425,8 @@ u64 vbs_backend_sectors(struct vbs_dev *dev);
 struct block_device *vbs_backing_bdev(struct vbs_dev *dev);
 void vbs_backend_discard_limits(struct vbs_dev *dev, u32 *max_sectors,
 				u32 *align);
-void vbs_req_submit(struct vbs_req *req);
-void vbs_req_complete(struct vbs_req *req);
+void vbs_backend_submit(struct vbs_req *req,
+			void (*end_io)(struct vbs_req *req, long ret));
 void vbs_iopoll(struct vbs_vq *vq);
 
 /* iotlb.c */
@@ -440,26 +450,44 @@ void vbs_iotlb_unhold(struct vbs_dev *dev, int idx);
 int vbs_worker_start(struct vbs_dev *dev);
 void vbs_worker_stop(struct vbs_dev *dev);
 u64 vbs_worker_window(struct vbs_worker *w);
-void vbs_worker_wake(struct vbs_dev *dev);
-void vbs_vq_wake(struct vbs_vq *vq);
+
+/* queue.c */
+int vbs_vq_init(struct vbs_vq *vq, struct vbs_dev *dev, u16 index);
+void vbs_vq_destroy(struct vbs_vq *vq);
 void vbs_vq_setup_ring(struct vbs_vq *vq);
 void vbs_vq_reset(struct vbs_vq *vq);
-int vbs_vq_alloc_slots(struct vbs_vq *vq);
-void vbs_vq_free_slots(struct vbs_vq *vq);
+bool vbs_vq_serve(struct vbs_vq *vq, bool rings, bool polling);
 void vbs_dev_quiesce(struct vbs_dev *dev);
+
+/* notify.c */
+void vbs_vq_wake(struct vbs_vq *vq);
+void vbs_worker_wake(struct vbs_dev *dev);
 void vbs_dev_set_broken(struct vbs_dev *dev, struct vbs_vq *vq,
 			const char *what, int err);
 void vbs_dev_break_async(struct vbs_dev *dev, struct vbs_vq *vq,
 			 const char *what);
 
 /* req.c */
-bool vbs_req_start(struct vbs_vq *vq, struct vbs_req *req);
-void vbs_req_free_bvec(struct vbs_req *req);
+int vbs_req_start(struct vbs_vq *vq, struct vbs_req *req);
+bool vbs_req_retire(struct vbs_req *req, bool publish);
+
+/* config.c */
+void vbs_config_fill(struct vbs_dev *dev);
+void vbs_cache_init(struct vbs_dev *dev, u64 features);
+int vbs_config_resize(struct vbs_dev *dev);
+void vbs_get_config(struct vdpa_device *vdpa, unsigned int offset,
+		    void *buf, unsigned int len);
+void vbs_set_config(struct vdpa_device *vdpa, unsigned int offset,
+		    const void *buf, unsigned int len);
 
 /* ops.c */
 extern const struct vdpa_config_ops vbs_config_ops;
-void vbs_config_fill(struct vbs_dev *dev);
-void vbs_config_changed(struct vbs_dev *dev);
+int vbs_dev_reset(struct vbs_dev *dev, u32 flags);
+
+/* dev.c */
+int vbs_dev_create(struct vdpa_mgmt_dev *mdev, const char *name,
+		   const struct vbs_params *p, u64 features, bool provisioned);
+void vbs_dev_destroy(struct vbs_dev *dev);
 
 /* sysfs.c */
 int vbs_sysfs_build(struct vbs_dev *dev);

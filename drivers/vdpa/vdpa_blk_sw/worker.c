@@ -26,36 +26,16 @@
  * for the driver's requests, and a slow backing wakes the thread anyway.
  */
 
-#include <linux/highmem.h>
 #include <linux/ktime.h>
 #include <linux/mm.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/stat.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
-#include <uapi/linux/virtio_config.h>
 
 #include "vdpa_blk_sw.h"
 
 #define VBS_POLL_GROW_START_NS	(10 * NSEC_PER_USEC)
-
-/**
- * vbs_vq_wake() - make the worker of a virtqueue look at it again
- * @vq: the virtqueue the driver kicked
- *
- * The first kick after the worker went to sleep also notes the time, for
- * the adaptive window; two racing kicks store times of the same wake-up,
- * which is as good.  Callable from any context but NMI.
- */
-void vbs_vq_wake(struct vbs_vq *vq)
-{
-	struct vbs_worker *w = vq->worker;
-
-	if (!READ_ONCE(w->kick_ns))
-		WRITE_ONCE(w->kick_ns, ktime_get_ns());
-	atomic_set(&w->kicked, 1);
-	wake_up_process(w->task);
-}
 
 /* The device's poll_idle_us in ns: the window, or its bound when adaptive. */
 static u64 vbs_poll_max_ns(struct vbs_dev *dev)
@@ -99,340 +79,6 @@ static void vbs_worker_adapt(struct vbs_worker *w, u64 idle)
 	WRITE_ONCE(w->poll_ns, min(cur, max));
 }
 
-/**
- * vbs_worker_wake() - make every worker look at the device again
- * @dev: the device
- */
-void vbs_worker_wake(struct vbs_dev *dev)
-{
-	u32 i;
-
-	for (i = 0; i < dev->nworkers; i++) {
-		atomic_set(&dev->workers[i].kicked, 1);
-		wake_up_process(dev->workers[i].task);
-	}
-}
-
-/**
- * vbs_vq_alloc_slots() - preallocate the request slots of a virtqueue
- * @vq: the virtqueue
- *
- * One slot per ring entry the device may be given, so the data path never
- * allocates a request.
- *
- * Return: 0 or -ENOMEM.
- */
-int vbs_vq_alloc_slots(struct vbs_vq *vq)
-{
-	u32 i, n = vq->dev->p.queue_size;
-
-	vq->slots = kvcalloc(n, sizeof(*vq->slots), GFP_KERNEL);
-	if (!vq->slots)
-		return -ENOMEM;
-	vq->nr_slots = n;
-	init_llist_head(&vq->free);
-	init_llist_head(&vq->done);
-	INIT_LIST_HEAD(&vq->polled);
-	for (i = 0; i < n; i++) {
-		vq->slots[i].vq = vq;
-		llist_add(&vq->slots[i].node, &vq->free);
-	}
-	return 0;
-}
-
-/**
- * vbs_vq_free_slots() - release the request slots
- * @vq: the virtqueue, with no request in flight
- */
-void vbs_vq_free_slots(struct vbs_vq *vq)
-{
-	kvfree(vq->slots);
-	vq->slots = NULL;
-	vq->nr_slots = 0;
-}
-
-static void vbs_vq_notify(struct vbs_vq *vq)
-{
-	if (vq->cb.callback) {
-		vq->stats.interrupts++;
-		vq->cb.callback(vq->cb.private);
-	}
-}
-
-/**
- * vbs_vq_setup_ring() - point vringh at the rings the driver gave
- * @vq: the virtqueue; @dev->lock held
- *
- * Keeps last_avail_idx, which set_vq_state() may have set for a resumed
- * queue, and starts the used index there too, as vhost does; on a queue
- * re-enabled with requests still in flight, the used index is behind by
- * those requests, which will each add one used element.
- */
-void vbs_vq_setup_ring(struct vbs_vq *vq)
-{
-	u16 last_avail = vq->vring.last_avail_idx;
-	struct vbs_dev *dev = vq->dev;
-
-	/* With an address space bound (VA mode) ring addresses are user VAs. */
-	if (dev->mm)
-		vringh_init_iotlb_va(&vq->vring, dev->driver_features, vq->num,
-				     true,
-				     (struct vring_desc *)(uintptr_t)vq->desc_addr,
-				     (struct vring_avail *)(uintptr_t)vq->driver_addr,
-				     (struct vring_used *)(uintptr_t)vq->device_addr);
-	else
-		vringh_init_iotlb(&vq->vring, dev->driver_features, vq->num,
-				  true,
-				  (struct vring_desc *)(uintptr_t)vq->desc_addr,
-				  (struct vring_avail *)(uintptr_t)vq->driver_addr,
-				  (struct vring_used *)(uintptr_t)vq->device_addr);
-	vringh_set_iotlb(&vq->vring, vq->dev->iotlb, &vq->dev->iotlb_lock);
-	vq->vring.last_avail_idx = last_avail;
-	vq->vring.last_used_idx = last_avail - (u16)vq->inflight;
-}
-
-/**
- * vbs_vq_reset() - forget everything the driver set on a virtqueue
- * @vq: the virtqueue, with no request in flight; @dev->lock held
- */
-void vbs_vq_reset(struct vbs_vq *vq)
-{
-	vbs_iotlb_watch_used(vq->dev, vq, 0, 0);
-	vq->ready = false;
-	vq->broken = false;
-	vq->desc_addr = 0;
-	vq->driver_addr = 0;
-	vq->device_addr = 0;
-	vq->num = 0;
-	memset(&vq->cb, 0, sizeof(vq->cb));
-	memset(&vq->vring, 0, sizeof(vq->vring));
-	vringh_kiov_cleanup(&vq->riov);
-	vringh_kiov_cleanup(&vq->wiov);
-	vringh_kiov_init(&vq->riov, NULL, 0);
-	vringh_kiov_init(&vq->wiov, NULL, 0);
-}
-
-/*
- * Set DEVICE_NEEDS_RESET: the device stops processing until the driver
- * resets it.  Says so once per reset (rate-limited); true the first time.
- */
-static bool vbs_dev_mark_broken(struct vbs_dev *dev, struct vbs_vq *vq,
-				const char *what, int err)
-{
-	spin_lock(&dev->config_lock);
-	if (dev->status & VIRTIO_CONFIG_S_NEEDS_RESET) {
-		spin_unlock(&dev->config_lock);
-		return false;
-	}
-	WRITE_ONCE(dev->status, dev->status | VIRTIO_CONFIG_S_NEEDS_RESET);
-	spin_unlock(&dev->config_lock);
-	/* vringh's errors for an address outside every mapping */
-	dev_warn_ratelimited(&dev->vdpa.dev,
-			     "vq %u: %s (%d), device needs reset%s\n",
-			     vq->index, what, err,
-			     dev->vdpa.use_va && (err == -EINVAL || err == -EFAULT) ?
-			     "; VA mode maps only shared file-backed memory" :
-			     "");
-	return true;
-}
-
-/**
- * vbs_dev_set_broken() - tell the driver the device needs a reset
- * @dev: the device; @dev->lock held (for reading by a worker)
- * @vq: the virtqueue that failed
- * @what: what failed, for the log
- * @err: the error
- *
- * Used when a ring cannot be read or written: the device stops processing
- * and raises a configuration interrupt with DEVICE_NEEDS_RESET set.  In VA
- * mode the usual cause is guest memory that vhost-vdpa did not map: it
- * maps only shared, file-backed memory there, and silently skips the rest.
- */
-void vbs_dev_set_broken(struct vbs_dev *dev, struct vbs_vq *vq,
-			const char *what, int err)
-{
-	if (vbs_dev_mark_broken(dev, vq, what, err) && dev->config_cb.callback)
-		dev->config_cb.callback(dev->config_cb.private);
-}
-
-/**
- * vbs_dev_break_async() - vbs_dev_set_broken() without @dev->lock
- * @dev: the device
- * @vq: the virtqueue at fault
- * @what: what is wrong, for the log
- *
- * For set_map(), which may not take @dev->lock: the configuration
- * interrupt comes from a worker's next pass, which holds it.
- */
-void vbs_dev_break_async(struct vbs_dev *dev, struct vbs_vq *vq,
-			 const char *what)
-{
-	if (vbs_dev_mark_broken(dev, vq, what, -EPERM)) {
-		atomic_set(&dev->announce, 1);
-		vbs_worker_wake(dev);
-	}
-}
-
-static bool vbs_dev_running(struct vbs_dev *dev)
-{
-	u8 status = READ_ONCE(dev->status);
-
-	return (status & VIRTIO_CONFIG_S_DRIVER_OK) &&
-	       !(status & VIRTIO_CONFIG_S_NEEDS_RESET);
-}
-
-/* Publish one finished request; false if the ring could not be written. */
-static bool vbs_req_publish(struct vbs_vq *vq, struct vbs_req *req)
-{
-	if (req->status_page) {
-		u8 *p = kmap_local_page(req->status_page);
-
-		p[req->status_off] = req->status;
-		kunmap_local(p);
-	}
-	if (req->status != VIRTIO_BLK_S_OK)
-		vq->stats.errors++;
-	else if (req->type == VIRTIO_BLK_T_IN)
-		vq->stats.read_bytes += req->len;
-	else if (req->type == VIRTIO_BLK_T_OUT)
-		vq->stats.write_bytes += req->len;
-	vq->stats.requests++;
-	return !vringh_complete_iotlb(&vq->vring, req->head, req->in_len);
-}
-
-/* Give back what a request holds: pinned pages, a large bio_vec array. */
-static void vbs_req_release(struct vbs_req *req)
-{
-	if (req->pinned)
-		vbs_unpin_bvecs(req->bvec, req->nr_bvec,
-				req->type == VIRTIO_BLK_T_IN);
-	if (req->status_pinned)
-		unpin_user_pages_dirty_lock(&req->status_page, 1, true);
-	vbs_req_free_bvec(req);
-	req->pinned = false;
-	req->status_pinned = false;
-}
-
-/*
- * Publish what finished since the last pass; true if anything did.  With
- * @rings false (VA mode without the owner's address space) the rings are
- * not touched: completions are dropped.
- */
-static bool vbs_vq_reap(struct vbs_vq *vq, bool rings)
-{
-	struct vbs_dev *dev = vq->dev;
-	struct llist_node *list;
-	struct vbs_req *req, *tmp;
-	bool pushed = false;
-
-	list = llist_del_all(&vq->done);
-	if (!list)
-		return false;
-	list = llist_reverse_order(list);
-
-	llist_for_each_entry_safe(req, tmp, list, node) {
-		if (req->polled) {
-			list_del(&req->poll_node);
-			atomic_dec(&dev->polled_inflight);
-		}
-		/* Checked each time: a failed write breaks the device. */
-		if (rings && vq->num && vbs_dev_running(dev) &&
-		    req->epoch == vq->epoch) {
-			if (vbs_req_publish(vq, req))
-				pushed = true;
-			else
-				vbs_dev_set_broken(dev, vq,
-						   "cannot write the used ring",
-						   -EFAULT);
-		}
-		vbs_req_release(req);
-		vbs_iotlb_unhold(dev, req->srcu_idx);
-		vq->inflight--;
-		llist_add(&req->node, &vq->free);
-	}
-
-	if (pushed && vringh_need_notify_iotlb(&vq->vring) > 0)
-		vbs_vq_notify(vq);
-	if (!vq->inflight)
-		wake_up_all(&dev->worker_wq);
-	return true;
-}
-
-/*
- * A chain longer than any legal request grew the iovecs: give that memory
- * back rather than keep it until reset.
- */
-static void vbs_kiov_trim(struct vringh_kiov *kiov)
-{
-	if ((kiov->max_num & ~VRINGH_IOV_ALLOCATED) > VBS_KIOV_KEEP) {
-		vringh_kiov_cleanup(kiov);
-		vringh_kiov_init(kiov, NULL, 0);
-	}
-}
-
-static void vbs_vq_trim_kiovs(struct vbs_vq *vq)
-{
-	vbs_kiov_trim(&vq->riov);
-	vbs_kiov_trim(&vq->wiov);
-}
-
-/* Start new requests; true if any was started. */
-static bool vbs_vq_fetch(struct vbs_vq *vq)
-{
-	struct vbs_dev *dev = vq->dev;
-	unsigned int n = 0;
-
-	while (n < VBS_BUDGET) {
-		struct llist_node *node;
-		struct vbs_req *req;
-		bool started;
-		u16 head;
-		int ret;
-
-		node = llist_del_first(&vq->free);
-		if (!node)
-			break;	/* every slot busy: a completion wakes us */
-		req = llist_entry(node, struct vbs_req, node);
-
-		/*
-		 * vringh grows the iovecs to the chain's length, which an
-		 * indirect table makes up to 2^28: a failed allocation only
-		 * breaks the device (vbs_req_start() refuses what is longer
-		 * than a legal request).
-		 */
-		ret = vringh_getdesc_iotlb(&vq->vring, &vq->riov, &vq->wiov,
-					   &head, GFP_KERNEL | __GFP_NOWARN);
-		if (ret <= 0) {
-			llist_add(node, &vq->free);
-			vbs_vq_trim_kiovs(vq);
-			if (ret < 0) {
-				vq->broken = true;
-				vbs_dev_set_broken(dev, vq,
-						   "cannot read the available ring or a descriptor chain",
-						   ret);
-			}
-			break;
-		}
-		vq->inflight++;
-		req->head = head;
-		req->epoch = vq->epoch;
-		started = vbs_req_start(vq, req);
-		vbs_vq_trim_kiovs(vq);
-		if (!started) {
-			/*
-			 * Out of bio_vec arrays, or of polled slots: retry
-			 * once some come back.
-			 */
-			vringh_abandon_iotlb(&vq->vring, 1);
-			vq->inflight--;
-			llist_add(node, &vq->free);
-			break;
-		}
-		n++;
-	}
-	return n;
-}
-
 /*
  * VA mode, and the owner's address space is gone (it exited while another
  * process keeps the vhost-vdpa fd): the ring addresses would resolve in
@@ -459,26 +105,9 @@ static bool vbs_worker_pass(struct vbs_worker *w, bool polling)
 		vbs_dev_set_broken(dev, &dev->vqs[w->index],
 				   "the owner's address space is gone", -ESRCH);
 
-	for (i = w->index; i < dev->nvqs; i += dev->nworkers) {
-		struct vbs_vq *vq = &dev->vqs[i];
-		bool fetched = false;
-
-		if (vbs_vq_reap(vq, !vbs_worker_lost_mm(w)))
-			busy = true;
-		if (!list_empty(&vq->polled)) {
-			vbs_iopoll(vq);
-			busy = true;
-		}
-		if (vbs_worker_lost_mm(w))
-			continue;
-		if (vq->ready && !vq->broken && !dev->suspended &&
-		    vbs_dev_running(dev)) {
-			fetched = vbs_vq_fetch(vq);
-			if (fetched && polling)
-				vq->stats.polls++;
-		}
-		busy |= fetched;
-	}
+	for (i = w->index; i < dev->nvqs; i += dev->nworkers)
+		busy |= vbs_vq_serve(&dev->vqs[i], !vbs_worker_lost_mm(w),
+				     polling);
 	return busy;
 }
 
@@ -617,6 +246,26 @@ static int vbs_worker_fn(void *data)
 }
 
 /**
+ * vbs_worker_stop() - stop the worker threads
+ * @dev: the device, with no request in flight
+ *
+ * Waits for an RCU grace period so that no completion is still waking one.
+ */
+void vbs_worker_stop(struct vbs_dev *dev)
+{
+	u32 i;
+
+	for (i = 0; i < dev->nworkers; i++)
+		kthread_stop(dev->workers[i].task);
+	synchronize_rcu();
+	for (i = 0; i < dev->nworkers; i++)
+		put_task_struct(dev->workers[i].task);
+	kfree(dev->workers);
+	dev->workers = NULL;
+	dev->nworkers = 0;
+}
+
+/**
  * vbs_worker_start() - create the device's worker threads
  * @dev: the device, with its queues allocated
  *
@@ -624,7 +273,7 @@ static int vbs_worker_fn(void *data)
  * vbs-NAME/N and take any CPU affinity set with sched_setaffinity()
  * (taskset).
  *
- * Return: 0 or -errno from kthread creation.
+ * Return: 0, or -errno from kthread creation with no thread left.
  */
 int vbs_worker_start(struct vbs_dev *dev)
 {
@@ -647,8 +296,10 @@ int vbs_worker_start(struct vbs_dev *dev)
 		atomic_set(&w->kicked, 0);
 		t = kthread_create(vbs_worker_fn, w, "vbs-%s/%u",
 				   dev_name(&dev->vdpa.dev), i);
-		if (IS_ERR(t))
+		if (IS_ERR(t)) {
+			vbs_worker_stop(dev);
 			return PTR_ERR(t);
+		}
 		get_task_struct(t);
 		w->task = t;
 		dev->nworkers = i + 1;
@@ -656,47 +307,4 @@ int vbs_worker_start(struct vbs_dev *dev)
 	for (i = 0; i < dev->nworkers; i++)
 		wake_up_process(dev->workers[i].task);
 	return 0;
-}
-
-/**
- * vbs_worker_stop() - stop the worker threads
- * @dev: the device, with no request in flight
- *
- * Waits for an RCU grace period so that no completion is still waking one.
- */
-void vbs_worker_stop(struct vbs_dev *dev)
-{
-	u32 i;
-
-	if (!dev->workers)
-		return;
-	for (i = 0; i < dev->nworkers; i++)
-		kthread_stop(dev->workers[i].task);
-	synchronize_rcu();
-	for (i = 0; i < dev->nworkers; i++)
-		put_task_struct(dev->workers[i].task);
-	kfree(dev->workers);
-	dev->workers = NULL;
-	dev->nworkers = 0;
-}
-
-static bool vbs_dev_idle(struct vbs_dev *dev)
-{
-	u32 i;
-
-	for (i = 0; i < dev->nvqs; i++)
-		if (READ_ONCE(dev->vqs[i].inflight))
-			return false;
-	return true;
-}
-
-/**
- * vbs_dev_quiesce() - wait until no request is in flight
- * @dev: the device; the caller already stopped new fetches and does not
- *	 hold @dev->lock, since the worker takes it to reap
- */
-void vbs_dev_quiesce(struct vbs_dev *dev)
-{
-	vbs_worker_wake(dev);
-	wait_event(dev->worker_wq, vbs_dev_idle(dev));
 }
