@@ -433,6 +433,26 @@ static uint8_t bvec_write(unsigned int nseg, uint32_t seg, const char *what,
 	return i;
 }
 
+/*
+ * The one request of a fixed case, built by hand: the pool and the ring's
+ * allocator reset, its pieces and a 16-byte status area allocated.
+ */
+static struct req *case_req(void)
+{
+	struct req *r = &fz.req[0];
+
+	pool_reset();
+	rg_reset_alloc();
+	fz.nr = 1;
+	memset(r, 0, sizeof(*r));
+	r->p = calloc(MAXP, sizeof(*r->p));
+	r->rdata = calloc(16, 1);
+	if (!r->p || !r->rdata)
+		fail("oom");
+	r->rdata_len = 16;
+	return r;
+}
+
 /* Read [0, @bytes) back in requests of 128 pieces of @piece bytes. */
 static void bvec_read_back(uint64_t bytes, uint32_t piece)
 {
@@ -445,16 +465,7 @@ static void bvec_read_back(uint64_t bytes, uint32_t piece)
 
 		if (len > 128ULL * piece)
 			len = 128ULL * piece;
-		pool_reset();
-		rg_reset_alloc();
-		fz.nr = 1;
-		r = &fz.req[0];
-		memset(r, 0, sizeof(*r));
-		r->p = calloc(MAXP, sizeof(*r->p));
-		r->rdata = calloc(16, 1);
-		if (!r->p || !r->rdata)
-			fail("oom");
-		r->rdata_len = 16;
+		r = case_req();
 		r->what = "bvec read-back";
 		r->type = VIRTIO_BLK_T_IN;
 		*(uint32_t *)r->rdata = htole32(VIRTIO_BLK_T_IN);
@@ -532,14 +543,7 @@ int case_status_wrap(void)
 	struct req *r;
 	uint64_t a, target = fz.rg[RG_RING].iova + 16;
 
-	pool_reset();
-	rg_reset_alloc();
-	fz.nr = 1;
-	r = &fz.req[0];
-	memset(r, 0, sizeof(*r));
-	r->p = calloc(MAXP, sizeof(*r->p));
-	r->rdata = calloc(16, 1);
-	r->rdata_len = 16;
+	r = case_req();
 	r->what = "status-wrap";
 	r->type = VIRTIO_BLK_T_FLUSH;
 	*(uint32_t *)r->rdata = htole32(VIRTIO_BLK_T_FLUSH);
