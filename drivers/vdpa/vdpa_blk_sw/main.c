@@ -141,11 +141,7 @@ free_params:
 	return ret;
 }
 
-/**
- * vbs_dev_del() - remove a device (vdpa dev del, or module unload)
- * @mdev: our management device
- * @vdpa: the device
- */
+/* vdpa dev del; module unload deletes every device left this way too. */
 static void vbs_dev_del(struct vdpa_mgmt_dev *mdev, struct vdpa_device *vdpa)
 {
 	vbs_configfs_set_live(dev_name(&vdpa->dev), false);

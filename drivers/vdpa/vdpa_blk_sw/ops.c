@@ -17,7 +17,7 @@
 
 #include "vdpa_blk_sw.h"
 
-#define VBS_VENDOR_ID		0
+#define VBS_VENDOR_ID		0	/* as vdpa_sim's */
 #define VBS_VQ_ALIGN		PAGE_SIZE
 
 static struct vbs_vq *vbs_get_vq(struct vbs_dev *dev, u16 idx)
@@ -27,16 +27,6 @@ static struct vbs_vq *vbs_get_vq(struct vbs_dev *dev, u16 idx)
 	return &dev->vqs[array_index_nospec(idx, dev->nvqs)];
 }
 
-/**
- * vbs_set_vq_address() - set the ring areas of a virtqueue
- * @vdpa: the vDPA device
- * @idx: virtqueue index
- * @desc_area: IOVA of the descriptor table
- * @driver_area: IOVA of the available ring
- * @device_area: IOVA of the used ring
- *
- * Return: 0, or -EINVAL for a bad index.
- */
 static int vbs_set_vq_address(struct vdpa_device *vdpa, u16 idx,
 			      u64 desc_area, u64 driver_area, u64 device_area)
 {
@@ -53,12 +43,7 @@ static int vbs_set_vq_address(struct vdpa_device *vdpa, u16 idx,
 	return 0;
 }
 
-/**
- * vbs_set_vq_num() - set the size of a virtqueue
- * @vdpa: the vDPA device
- * @idx: virtqueue index
- * @num: ring size; checked when the queue is made ready
- */
+/* Any size: vbs_set_vq_ready() checks it. */
 static void vbs_set_vq_num(struct vdpa_device *vdpa, u16 idx, u32 num)
 {
 	struct vbs_dev *dev = vdpa_to_vbs(vdpa);
@@ -71,13 +56,6 @@ static void vbs_set_vq_num(struct vdpa_device *vdpa, u16 idx, u32 num)
 	up_write(&dev->lock);
 }
 
-/**
- * vbs_get_vq_size() - size of a virtqueue
- * @vdpa: the vDPA device
- * @idx: virtqueue index
- *
- * Return: the size in use once the driver is running, else the maximum.
- */
 static u16 vbs_get_vq_size(struct vdpa_device *vdpa, u16 idx)
 {
 	struct vbs_dev *dev = vdpa_to_vbs(vdpa);
@@ -88,13 +66,9 @@ static u16 vbs_get_vq_size(struct vdpa_device *vdpa, u16 idx)
 	return dev->p.queue_size;
 }
 
-/**
- * vbs_kick_vq() - the driver made buffers available
- * @vdpa: the vDPA device
- * @idx: virtqueue index
- *
- * Called from the driver's context (vhost's worker for vhost-vdpa): only
- * wakes the device's worker.
+/*
+ * From the driver, in any context but NMI (its submitter for virtio_vdpa,
+ * vhost's worker for vhost-vdpa): only wakes a worker.
  */
 static void vbs_kick_vq(struct vdpa_device *vdpa, u16 idx)
 {
@@ -111,12 +85,6 @@ static void vbs_kick_vq(struct vdpa_device *vdpa, u16 idx)
 	vbs_vq_wake(vq);
 }
 
-/**
- * vbs_set_vq_cb() - set the used-buffer notification callback
- * @vdpa: the vDPA device
- * @idx: virtqueue index
- * @cb: the callback
- */
 static void vbs_set_vq_cb(struct vdpa_device *vdpa, u16 idx,
 			  struct vdpa_callback *cb)
 {
@@ -183,13 +151,6 @@ unlock:
 		vbs_worker_wake(dev);
 }
 
-/**
- * vbs_get_vq_ready() - is a virtqueue enabled
- * @vdpa: the vDPA device
- * @idx: virtqueue index
- *
- * Return: true if enabled.
- */
 static bool vbs_get_vq_ready(struct vdpa_device *vdpa, u16 idx)
 {
 	struct vbs_dev *dev = vdpa_to_vbs(vdpa);
@@ -252,51 +213,22 @@ static int vbs_get_vq_state(struct vdpa_device *vdpa, u16 idx,
 	return 0;
 }
 
-/**
- * vbs_get_vq_align() - ring alignment the device needs
- * @vdpa: the vDPA device
- *
- * Return: the alignment in bytes.
- */
 static u32 vbs_get_vq_align(struct vdpa_device *vdpa)
 {
 	return VBS_VQ_ALIGN;
 }
 
-/**
- * vbs_get_device_features() - features the device offers
- * @vdpa: the vDPA device
- *
- * Return: the feature bits, as provisioned at creation.
- */
 static u64 vbs_get_device_features(struct vdpa_device *vdpa)
 {
 	return vdpa_to_vbs(vdpa)->features;
 }
 
-/**
- * vbs_get_backend_features() - vhost backend features of the parent
- * @vdpa: the vDPA device
- *
- * Return: VHOST_BACKEND_F_ENABLE_AFTER_DRIVER_OK: queues may be enabled
- * after DRIVER_OK, as the worker checks readiness on every pass.
- */
+/* Queues may be enabled after DRIVER_OK: a worker checks each pass. */
 static u64 vbs_get_backend_features(const struct vdpa_device *vdpa)
 {
 	return BIT_ULL(VHOST_BACKEND_F_ENABLE_AFTER_DRIVER_OK);
 }
 
-/**
- * vbs_set_driver_features() - features the driver accepted
- * @vdpa: the vDPA device
- * @features: the feature bits
- *
- * Also sets the cache mode they imply: write through without
- * VIRTIO_BLK_F_FLUSH, else write back (wce = 1).
- *
- * Return: 0, or -EINVAL if VERSION_1 or ACCESS_PLATFORM is missing or a bit
- * the device did not offer is set.
- */
 static int vbs_set_driver_features(struct vdpa_device *vdpa, u64 features)
 {
 	struct vbs_dev *dev = vdpa_to_vbs(vdpa);
@@ -313,22 +245,11 @@ static int vbs_set_driver_features(struct vdpa_device *vdpa, u64 features)
 	return 0;
 }
 
-/**
- * vbs_get_driver_features() - features in use
- * @vdpa: the vDPA device
- *
- * Return: the accepted feature bits.
- */
 static u64 vbs_get_driver_features(struct vdpa_device *vdpa)
 {
 	return READ_ONCE(vdpa_to_vbs(vdpa)->driver_features);
 }
 
-/**
- * vbs_set_config_cb() - set the config change callback
- * @vdpa: the vDPA device
- * @cb: the callback
- */
 static void vbs_set_config_cb(struct vdpa_device *vdpa,
 			      struct vdpa_callback *cb)
 {
@@ -339,66 +260,32 @@ static void vbs_set_config_cb(struct vdpa_device *vdpa,
 	up_write(&dev->lock);
 }
 
-/**
- * vbs_get_vq_num_max() - largest ring the device takes
- * @vdpa: the vDPA device
- *
- * Return: the device's queue size (1024 unless configured lower).
- */
 static u16 vbs_get_vq_num_max(struct vdpa_device *vdpa)
 {
 	return vdpa_to_vbs(vdpa)->p.queue_size;
 }
 
-/**
- * vbs_get_vq_num_min() - smallest ring the device takes
- * @vdpa: the vDPA device
- *
- * Return: VBS_QUEUE_SIZE_MIN.
- */
 static u16 vbs_get_vq_num_min(struct vdpa_device *vdpa)
 {
 	return VBS_QUEUE_SIZE_MIN;
 }
 
-/**
- * vbs_get_device_id() - virtio device type
- * @vdpa: the vDPA device
- *
- * Return: VIRTIO_ID_BLOCK.
- */
 static u32 vbs_get_device_id(struct vdpa_device *vdpa)
 {
 	return VIRTIO_ID_BLOCK;
 }
 
-/**
- * vbs_get_vendor_id() - virtio vendor
- * @vdpa: the vDPA device
- *
- * Return: 0, as vdpa_sim.
- */
 static u32 vbs_get_vendor_id(struct vdpa_device *vdpa)
 {
 	return VBS_VENDOR_ID;
 }
 
-/**
- * vbs_get_status() - device status
- * @vdpa: the vDPA device
- *
- * Return: the status byte, with DEVICE_NEEDS_RESET if the device broke.
- */
 static u8 vbs_get_status(struct vdpa_device *vdpa)
 {
 	return READ_ONCE(vdpa_to_vbs(vdpa)->status);
 }
 
-/**
- * vbs_set_status() - the driver moved the device's status
- * @vdpa: the vDPA device
- * @status: new status; clearing bits is done by reset only
- */
+/* Drivers clear bits only by reset(), never here. */
 static void vbs_set_status(struct vdpa_device *vdpa, u8 status)
 {
 	struct vbs_dev *dev = vdpa_to_vbs(vdpa);
@@ -465,8 +352,9 @@ int vbs_dev_reset(struct vbs_dev *dev, u32 flags)
  * vbs_reset() - reset the device as the virtio spec asks
  * @vdpa: the vDPA device
  *
- * Waits for requests in flight (their completions are dropped); keeps the
- * IOTLB, which reset_map() restores.
+ * Waits for the requests in flight and drops their completions.  Keeps the
+ * address space, as vhost-vdpa's IOTLB_PERSIST expects: reset_map(), or
+ * compat_reset() with VDPA_RESET_F_CLEAN_MAP, goes back to the identity map.
  *
  * Return: 0.
  */
@@ -475,13 +363,7 @@ static int vbs_reset(struct vdpa_device *vdpa)
 	return vbs_dev_reset(vdpa_to_vbs(vdpa), 0);
 }
 
-/**
- * vbs_compat_reset() - reset, optionally also forgetting the IOTLB
- * @vdpa: the vDPA device
- * @flags: VDPA_RESET_F_CLEAN_MAP for older vhost-vdpa userspace
- *
- * Return: 0.
- */
+/* VDPA_RESET_F_CLEAN_MAP: vhost-vdpa without IOTLB_PERSIST. */
 static int vbs_compat_reset(struct vdpa_device *vdpa, u32 flags)
 {
 	return vbs_dev_reset(vdpa_to_vbs(vdpa), flags);
@@ -526,34 +408,16 @@ static int vbs_resume(struct vdpa_device *vdpa)
 	return 0;
 }
 
-/**
- * vbs_get_config_size() - size of the config space
- * @vdpa: the vDPA device
- *
- * Return: sizeof(struct virtio_blk_config).
- */
 static size_t vbs_get_config_size(struct vdpa_device *vdpa)
 {
 	return sizeof(struct virtio_blk_config);
 }
 
-/**
- * vbs_get_generation() - config generation counter
- * @vdpa: the vDPA device
- *
- * Return: a counter bumped by every config change.
- */
 static u32 vbs_get_generation(struct vdpa_device *vdpa)
 {
 	return READ_ONCE(vdpa_to_vbs(vdpa)->generation);
 }
 
-/**
- * vbs_get_iova_range() - IOVAs the device can translate
- * @vdpa: the vDPA device
- *
- * Return: the whole 64-bit space.
- */
 static struct vdpa_iova_range vbs_get_iova_range(struct vdpa_device *vdpa)
 {
 	struct vdpa_iova_range range = {
@@ -585,13 +449,6 @@ static int vbs_set_map(struct vdpa_device *vdpa, unsigned int asid,
 	return vbs_iotlb_set(vdpa_to_vbs(vdpa), iotlb);
 }
 
-/**
- * vbs_reset_map() - back to the identity map
- * @vdpa: the vDPA device
- * @asid: address space, 0
- *
- * Return: 0, or -EINVAL for a bad @asid.
- */
 static int vbs_reset_map(struct vdpa_device *vdpa, unsigned int asid)
 {
 	if (asid)
@@ -638,13 +495,6 @@ static void vbs_unbind_mm(struct vdpa_device *vdpa)
 	vbs_worker_wake(dev);
 }
 
-/**
- * vbs_get_vq_dma_dev() - device to map virtqueue memory with
- * @vdpa: the vDPA device
- * @idx: virtqueue index
- *
- * Return: the vDPA device itself, set up for direct (identity) DMA.
- */
 static struct device *vbs_get_vq_dma_dev(struct vdpa_device *vdpa, u16 idx)
 {
 	return vdpa->dma_dev;
