@@ -36,6 +36,7 @@ struct vbs_claim {
 };
 
 static LIST_HEAD(vbs_claims);
+/* Protects vbs_claims; taken alone, when a backing is opened or closed. */
 static DEFINE_MUTEX(vbs_claims_lock);
 
 static int vbs_claim_inode(struct inode *inode)

@@ -28,7 +28,11 @@ struct vbs_cfg_item {
 	bool live;
 };
 
-/* Protects every item's parameters and live flag. */
+/*
+ * Serialises the writes of every item's parameters with its live flag and
+ * with dev_add()'s copy of them (vbs_configfs_lookup()), where it is taken
+ * inside vbs_cfg_subsys.su_mutex.  Parameter shows read without it.
+ */
 static DEFINE_MUTEX(vbs_cfg_lock);
 
 static struct vbs_cfg_item *to_vbs_cfg(struct config_item *item)

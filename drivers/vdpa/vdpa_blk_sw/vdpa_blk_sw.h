@@ -262,10 +262,12 @@ struct vbs_req {
  * @cb: used-buffer notification callback
  * @slots: preallocated request slots, @num of them while ready
  * @nr_slots: number of entries in @slots
- * @free: unused slots
- * @done: completed requests waiting for the worker to publish them
- * @polled: in-flight IOCB_HIPRI requests
- * @inflight: slots handed out and not yet given back
+ * @free: unused slots; only @worker takes them (llist_del_first())
+ * @done: completed requests waiting for @worker to publish them; added
+ *	from any context but NMI
+ * @polled: in-flight IOCB_HIPRI requests; @worker's alone
+ * @inflight: slots handed out and not yet given back; written by @worker,
+ *	read with READ_ONCE() by vbs_dev_quiesce() and sysfs
  * @epoch: bumped by reset so late completions are dropped
  * @stats: counters exported in sysfs
  */
@@ -316,30 +318,56 @@ struct vbs_vq {
  *	a bad request
  * @features: device features offered (after provisioning)
  * @driver_features: features the driver accepted
- * @status: virtio device status
+ * @status: virtio device status; read with READ_ONCE()
  * @generation: config generation counter
  * @config: virtio-blk config space, little endian
- * @config_lock: protects @config, @generation, @capacity updates and
- *	the workers' updates of @status
+ * @config_lock: protects @config and @generation, and serialises the
+ *	updates of @capacity and @status (set_status() and the marking of
+ *	DEVICE_NEEDS_RESET; reset() clears @status under @lock alone).  Taken
+ *	alone, inside @lock or inside @iotlb_mutex; nothing is taken inside
+ *	it.
  * @config_cb: config change callback
  * @announce: set_map() broke the device; the next worker pass raises the
  *	config interrupt, holding @lock
  * @vqs: the virtqueues
  * @nvqs: number of virtqueues
- * @lock: workers hold it for reading during a pass, control operations
- *	for writing
+ * @lock: protects what the driver sets: each queue's ring addresses, size,
+ *	callback, readiness and vringh state, @driver_features, @config_cb,
+ *	@suspended and @mm.  Workers hold it for reading over a pass, so the
+ *	callbacks they call stay valid; control operations hold it for
+ *	writing, and drop it before they wait for requests in flight, which
+ *	a worker must reap.  Process context only.  Lock order: @lock, the
+ *	owner's mmap_lock (a VA-mode worker faults under @lock, hence
+ *	set_map(), called under mmap_lock, never takes @lock), @iotlb_mutex,
+ *	then @config_lock or @iotlb_lock.
  * @suspended: suspend() was called and resume() not yet
  * @pending_kick: a kick arrived while suspended
- * @workers: the polling threads
+ * @workers: the polling threads; freed only after an RCU grace period
+ *	(vbs_worker_stop()), since a completion wakes its worker inside
+ *	rcu_read_lock() (vbs_req_complete())
  * @nworkers: number of @workers
  * @worker_wq: control operations wait here for the queues to go idle
- * @mm: the vhost-vdpa owner's address space while bound (VA mode)
+ * @mm: the vhost-vdpa owner's address space while bound (VA mode); set
+ *	under @lock, which the workers hold when they adopt it
  * @iotlb: the single address space; the pointer never changes (vringh
  *	holds it), set_map() replaces the tree's contents
- * @iotlb_lock: protects the contents of @iotlb
- * @iotlb_mutex: serialises changes to @iotlb (set_map, reset, DRIVER_OK)
- * @iotlb_pt: @iotlb is the identity map used by virtio-vdpa
- * @iotlb_srcu: readers are requests using pages translated from @iotlb
+ * @iotlb_lock: protects the contents of @iotlb: vringh (given it with
+ *	vringh_set_iotlb()) and the data path translate under it; writers
+ *	hold @iotlb_mutex too.  Nothing is taken inside it.
+ * @iotlb_mutex: serialises the changes of @iotlb and @iotlb_pt (set_map(),
+ *	reset_map(), a reset with VDPA_RESET_F_CLEAN_MAP, DRIVER_OK) with
+ *	the queues' used-ring watch (@used_iova and @used_len of struct
+ *	vbs_vq).  Taken inside @lock (set_vq_ready(), reset) or inside the
+ *	owner's mmap_lock (set_map() from vhost-vdpa).  No SRCU grace
+ *	period is waited for under it: a request's read-side section ends
+ *	in a worker's pass, under @lock.
+ * @iotlb_pt: @iotlb is the identity map used by virtio-vdpa; read under
+ *	@iotlb_mutex, written under @iotlb_lock too
+ * @iotlb_srcu: read-side sections: a worker's pass (vringh's ring
+ *	accesses), and each request from vbs_req_start() until its release,
+ *	across contexts (vbs_iotlb_hold()).  set_map() and a return to the
+ *	identity map wait for a grace period when an entry went away, before
+ *	they drop its pages.
  * @io_wq: workqueue for blocking backing operations
  * @bvec_pool: fallback for bio_vec arrays larger than the inline ones
  * @sysfs_groups: NULL-terminated attribute groups of the vdpa device
