@@ -2,9 +2,13 @@
 /*
  * vdpa-blk-sw: configfs staging of device parameters.
  *
- * vdpa netlink reports a block device's configuration but takes none when
- * it creates one (only device_features), so a device's medium is staged
- * here first, as null_blk and nvmet do:
+ * Linux 6.12's vdpa netlink takes no block parameter when it creates a
+ * device: its VDPA_ATTR_DEV_BLK_CFG_* attributes only report a block
+ * device's config space (vdpa dev config show), and dev_add() gets a
+ * struct vdpa_dev_set_config whose one field for a block device is
+ * device_features (MAC, MTU and queue pairs are a net device's).  So a
+ * device's backing, size, queues and the rest are staged here first, as
+ * null_blk and nvmet do:
  *
  *   mkdir /sys/kernel/config/vdpa_blk_sw/blk0
  *   echo /var/lib/disk.img > /sys/kernel/config/vdpa_blk_sw/blk0/backing

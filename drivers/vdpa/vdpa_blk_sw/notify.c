@@ -72,7 +72,8 @@ static bool vbs_dev_mark_broken(struct vbs_dev *dev, struct vbs_vq *vq,
 
 /**
  * vbs_dev_set_broken() - tell the driver the device needs a reset
- * @dev: the device; @dev->lock held (for reading by a worker)
+ * @dev: the device; @dev->lock held, for reading by a worker or for
+ *	writing by a control operation
  * @vq: the virtqueue that failed
  * @what: what failed, for the log
  * @err: the error

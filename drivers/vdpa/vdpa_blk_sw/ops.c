@@ -68,7 +68,8 @@ static u16 vbs_get_vq_size(struct vdpa_device *vdpa, u16 idx)
 
 /*
  * From the driver, in any context but NMI (its submitter for virtio_vdpa,
- * vhost's worker for vhost-vdpa): only wakes a worker.
+ * vhost's worker for vhost-vdpa): only wakes a worker, and none while
+ * suspended, since resume() wakes them all.
  */
 static void vbs_kick_vq(struct vdpa_device *vdpa, u16 idx)
 {
@@ -78,10 +79,8 @@ static void vbs_kick_vq(struct vdpa_device *vdpa, u16 idx)
 	if (!vq)
 		return;
 	atomic64_inc(&vq->stats.notifies);
-	if (READ_ONCE(dev->suspended)) {
-		WRITE_ONCE(dev->pending_kick, true);
+	if (READ_ONCE(dev->suspended))
 		return;
-	}
 	vbs_vq_wake(vq);
 }
 
@@ -335,7 +334,6 @@ int vbs_dev_reset(struct vbs_dev *dev, u32 flags)
 	dev->driver_features = 0;
 	dev->suspended = false;
 	vbs_cache_init(dev, 0);
-	dev->pending_kick = false;
 	memset(&dev->config_cb, 0, sizeof(dev->config_cb));
 	atomic_set(&dev->announce, 0);
 	spin_lock(&dev->config_lock);
@@ -374,7 +372,8 @@ static int vbs_compat_reset(struct vdpa_device *vdpa, u32 flags)
  * @vdpa: the vDPA device
  *
  * When it returns every fetched request is in the used ring, so
- * get_vq_state() gives a consistent index.  Kicks are remembered.
+ * get_vq_state() gives a consistent index.  A kick from now on wakes no
+ * worker: resume() wakes them all.
  *
  * Return: 0.
  */
@@ -393,6 +392,9 @@ static int vbs_suspend(struct vdpa_device *vdpa)
  * vbs_resume() - continue after suspend()
  * @vdpa: the vDPA device
  *
+ * Every worker looks at all of its rings again, so no kick that came while
+ * suspended is lost.
+ *
  * Return: 0.
  */
 static int vbs_resume(struct vdpa_device *vdpa)
@@ -401,9 +403,7 @@ static int vbs_resume(struct vdpa_device *vdpa)
 
 	down_write(&dev->lock);
 	WRITE_ONCE(dev->suspended, false);
-	WRITE_ONCE(dev->pending_kick, false);
 	up_write(&dev->lock);
-	/* Look at every ring, kicked while suspended or not. */
 	vbs_worker_wake(dev);
 	return 0;
 }

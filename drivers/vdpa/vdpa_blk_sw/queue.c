@@ -16,10 +16,6 @@
 
 #include "vdpa_blk_sw.h"
 
-/*
- * One slot per ring entry the device may be given, so the data path never
- * allocates a request.
- */
 static int vbs_vq_alloc_slots(struct vbs_vq *vq)
 {
 	u32 i, n = vq->dev->p.queue_size;
@@ -206,7 +202,7 @@ static bool vbs_vq_fetch(struct vbs_vq *vq)
 		/*
 		 * vringh grows the iovecs to the chain's length, which an
 		 * indirect table makes up to 2^28: a failed allocation only
-		 * breaks the device (vbs_req_start() refuses what is longer
+		 * breaks the device (vbs_req_start() fails a chain longer
 		 * than a legal request).
 		 */
 		ret = vringh_getdesc_iotlb(&vq->vring, &vq->riov, &vq->wiov,

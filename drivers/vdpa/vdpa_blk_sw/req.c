@@ -289,10 +289,9 @@ static int vbs_req_rw(struct vbs_dev *dev, struct vbs_vq *vq,
 		return -EAGAIN;
 
 	/*
-	 * Sized from the request, not tried inline first: a retry pins and
-	 * unpins the first pages again, and a full VBS_MAX_BVECS array is an
-	 * order-2 allocation, zeroed where init_on_alloc is on (Debian), for
-	 * every request over VBS_INLINE_BVECS pages.
+	 * Sized from the request, rather than tried inline first and then
+	 * taken from the pool: that would pin the first pages twice, and use
+	 * an order-2 array for every request over VBS_INLINE_BVECS pages.
 	 */
 	if (!vbs_req_alloc_bvec(dev, req, vbs_kiov_bvecs(kiov, req->len)))
 		return -EAGAIN;

@@ -70,8 +70,9 @@
  * @queue_size: maximum virtqueue size reported to drivers
  * @block_size: logical block size reported to the guest
  * @serial: identifier returned by GET_ID (at most 20 bytes)
- * @poll_idle_us: longest busy-poll window after the last request; 0
- *	disables polling
+ * @poll_idle_us: busy-poll window in microseconds after the last pass
+ *	that found work (a request or a completion): the window itself, or
+ *	its bound with @poll_adaptive; 0 disables polling
  * @poll_adaptive: each worker sizes its window within @poll_idle_us from
  *	the idle periods it sees
  * @iopoll: submit with IOCB_HIPRI and reap with ->iopoll()
@@ -139,8 +140,9 @@ struct vbs_vq;
  * @kicked: a notification arrived since the thread last looked
  * @mm: the address space the thread has adopted (VA mode), with a
  *	reference on its users
- * @poll_ns: the adaptive busy-poll window, at most the device's
- *	@poll_idle_us; written only by the thread
+ * @poll_ns: the adaptive busy-poll window; written only by the thread,
+ *	and capped when read at the device's poll_idle_us, which may have
+ *	been lowered since
  * @kick_ns: when the driver first kicked the thread since it last went to
  *	sleep (0: not yet), so that the adaptive rule measures how long the
  *	driver left the device idle, not how long waking the thread took
@@ -310,8 +312,9 @@ struct vbs_vq {
  * @polled_inflight: polled requests started and not yet reaped
  * @inline_buffered: buffered I/O may run in the worker (memory backing)
  * @dio_align_mask: alignment direct I/O needs, minus one
- * @writethrough: the driver turned the write cache off (CONFIG_WCE):
- *	writes are durable when they complete (IOCB_DSYNC)
+ * @writethrough: the device writes through (FLUSH not negotiated, or wce
+ *	cleared by the driver): writes, discards and write zeroes are
+ *	durable when they complete (IOCB_DSYNC, vbs_dwz_sync())
  * @capacity: size in 512-byte sectors seen by the guest
  * @seg_max: data segments per request the guest is told (seg_max): a
  *	longer chain, or more than @seg_max * VBS_SIZE_MAX bytes of data, is
@@ -341,7 +344,6 @@ struct vbs_vq {
  *	set_map(), called under mmap_lock, never takes @lock), @iotlb_mutex,
  *	then @config_lock or @iotlb_lock.
  * @suspended: suspend() was called and resume() not yet
- * @pending_kick: a kick arrived while suspended
  * @workers: the polling threads; freed only after an RCU grace period
  *	(vbs_worker_stop()), since a completion wakes its worker inside
  *	rcu_read_lock() (vbs_req_complete())
@@ -399,7 +401,6 @@ struct vbs_dev {
 	u32 nvqs;
 	struct rw_semaphore lock;	/* see above */
 	bool suspended;
-	bool pending_kick;
 	struct vbs_worker *workers;
 	u32 nworkers;
 	wait_queue_head_t worker_wq;

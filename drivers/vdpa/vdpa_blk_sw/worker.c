@@ -6,12 +6,13 @@
  * the only context that touches its ring.  Each pass, with @dev->lock held
  * for reading, a worker publishes finished requests (status byte, used
  * ring, one batched notification), reaps IOPOLL completions, and starts at
- * most VBS_BUDGET new requests per virtqueue.  When a pass finds nothing it keeps
- * polling with guest notifications suppressed, like io_uring's SQPOLL, for
- * a window of at most poll_idle_us; then it re-enables notifications, looks
- * once more and sleeps until a kick or a completion wakes it.  It stops
- * polling early when another task is waiting for its CPU: on a small
- * machine the submitter is often that task.
+ * most VBS_BUDGET new requests per virtqueue (queue.c).  When a pass finds
+ * nothing it keeps polling with guest notifications suppressed, like
+ * io_uring's SQPOLL, for a window of at most poll_idle_us; then it
+ * re-enables notifications, looks once more and sleeps until a kick or a
+ * completion wakes it.  It stops polling early when another task is
+ * waiting for its CPU: on a small machine the submitter is often that
+ * task.
  *
  * With poll_adaptive (the default) the window follows KVM's halt polling:
  * an idle period longer than poll_idle_us halves it (down to 0: no
