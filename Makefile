@@ -11,7 +11,7 @@
 #
 #   make lab           set up the VM lab in the cache (idempotent, as root)
 #   make lab-module    build against the lab's Linux 6.12
-#   make check-style   checkpatch --strict on every source file
+#   make check-style   checkpatch --strict and kernel-doc -Wall on every source
 #   make check         lab + module + all selftests in one VM boot;
 #                      ends with "N passed, N failed, N skipped"
 #   make check-nested  the nested-guest test (28) with all its QEMU runs:
