@@ -180,10 +180,10 @@ int vbs_backend_open(struct vbs_dev *dev)
 	bdev = vbs_backing_bdev(dev);
 	/*
 	 * The worker must never sleep for a tag of the queue it polls: only
-	 * its own polling frees one.  IOCB_NOWAIT covers block devices, but
-	 * iomap's direct I/O (ext4, xfs) does not pass it to its bios, so
-	 * the worker also keeps fewer polled requests in flight than the
-	 * queue has tags (see vbs_rw_punt()).
+	 * its own polling frees one.  IOCB_NOWAIT covers block devices
+	 * (vbs_rw_punt()), but iomap's direct I/O (ext4, xfs) does not pass
+	 * it to its bios, so vbs_req_start() also leaves a request in the
+	 * ring while as many polled ones as the queue has tags are in flight.
 	 */
 	atomic_set(&dev->polled_inflight, 0);
 	dev->poll_limit = 0;

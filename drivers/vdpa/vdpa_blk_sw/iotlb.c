@@ -226,7 +226,7 @@ void vbs_iotlb_reset_pt(struct vbs_dev *dev)
 }
 
 /**
- * vbs_iotlb_hold() - pin the current mappings for one request
+ * vbs_iotlb_hold() - hold the current mappings for one request
  * @dev: the device
  *
  * The section ends in another context (vbs_iotlb_unhold() from the worker
