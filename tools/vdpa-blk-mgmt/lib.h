@@ -26,7 +26,7 @@ enum {
 };
 
 #define VBM_NAME_MAX	64
-#define VBM_MGMTDEV	"vdpasim_blk-sw"
+#define VBM_MGMTDEV	VBS_MGMTDEV_NAME
 
 enum vbm_bind { VBM_BIND_UNSET, VBM_BIND_VIRTIO, VBM_BIND_VHOST, VBM_BIND_NONE };
 

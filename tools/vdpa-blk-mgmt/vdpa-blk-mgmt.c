@@ -35,7 +35,7 @@
 #define VDPA_BUS	"/sys/bus/vdpa"
 #define VDPA_DEVS	VDPA_BUS "/devices"
 #define CONFIGFS	"/sys/kernel/config"
-#define CFS_ROOT	CONFIGFS "/vdpa_blk_sw"
+#define CFS_ROOT	CONFIGFS "/" VBS_DRV_NAME
 #define LOCK_FILE	"/run/vdpa-blk-mgmt.lock"
 
 static const char *prog = "vdpa-blk-mgmt";
@@ -246,7 +246,7 @@ static int check_mgmtdev(struct vbm_nl *nl, const char *mgmtdev, uint64_t *suppo
 				 NULL, mgmtdev_cb, supported);
 
 	if (ret == -ENODEV) {
-		if (!strcmp(mgmtdev, VBM_MGMTDEV) && !module_loaded("vdpa_blk_sw")) {
+		if (!strcmp(mgmtdev, VBM_MGMTDEV) && !module_loaded(VBS_DRV_NAME)) {
 			err(VBM_EMODULE, "the vdpa_blk_sw module is not loaded (no management device %s)",
 			    mgmtdev);
 			hint("modprobe vdpa_blk_sw");
@@ -297,7 +297,7 @@ static bool backing_user(const struct stat *st, const char *self, char *user, si
 	while (!found && (e = readdir(d))) {
 		if (e->d_name[0] == '.' || (self && !strcmp(e->d_name, self)))
 			continue;
-		if (read_str(dev_path(p, sizeof(p), e->d_name, "blk_sw/backing"), b, sizeof(b)) ||
+		if (read_str(dev_path(p, sizeof(p), e->d_name, VBS_SYSFS_DIR "/backing"), b, sizeof(b)) ||
 		    !b[0] || stat(b, &o))
 			continue;
 		if (S_ISBLK(st->st_mode) ? (S_ISBLK(o.st_mode) && o.st_rdev == st->st_rdev) :
@@ -538,7 +538,7 @@ static int set_tunable(const char *name, const char *attr, const char *v)
 	char p[512], rel[64];
 	int ret;
 
-	snprintf(rel, sizeof(rel), "blk_sw/%s", attr);
+	snprintf(rel, sizeof(rel), VBS_SYSFS_DIR "/%s", attr);
 	ret = write_str(dev_path(p, sizeof(p), name, rel), v);
 	if (ret == -ENOENT)
 		return err(VBM_EFAIL,
@@ -851,7 +851,7 @@ static bool rt_read(const char *name, char vals[][4200])
 		vals[i][0] = '\0';
 		if (rt_hidden(i))
 			continue;
-		snprintf(p, sizeof(p), VDPA_DEVS "/%s/blk_sw/%s", name, rt_name(i));
+		snprintf(p, sizeof(p), VDPA_DEVS "/%s/" VBS_SYSFS_DIR "/%s", name, rt_name(i));
 		if (read_str(p, vals[i], 4200)) {
 			vals[i][0] = '\0';
 			if (i >= VBS_NR_PARAMS && !rt_extra[i - VBS_NR_PARAMS].optional)
@@ -929,11 +929,12 @@ static int read_qstats(const char *name, uint64_t (*v)[NQSTATS], int max)
 	size_t i;
 
 	for (q = 0; q < max; q++) {
-		snprintf(p, sizeof(p), VDPA_DEVS "/%s/blk_sw_q%d", name, q);
+		snprintf(p, sizeof(p), VDPA_DEVS "/%s/" VBS_SYSFS_QUEUE_DIR "%d", name, q);
 		if (!exists(p))
 			break;
 		for (i = 0; i < NQSTATS; i++) {
-			snprintf(p, sizeof(p), VDPA_DEVS "/%s/blk_sw_q%d/%s", name, q, qstats[i]);
+			snprintf(p, sizeof(p), VDPA_DEVS "/%s/" VBS_SYSFS_QUEUE_DIR "%d/%s", name, q,
+				 qstats[i]);
 			if (read_u64(p, &v[q][i]))
 				v[q][i] = 0;
 		}
@@ -1325,7 +1326,7 @@ static int require_ours(const char *name)
 
 	if (!dev_exists(name))
 		return no_device(name);
-	if (!exists(dev_path(p, sizeof(p), name, "blk_sw")))
+	if (!exists(dev_path(p, sizeof(p), name, VBS_SYSFS_DIR)))
 		return err(VBM_ENODEV, "%s is not a vdpa_blk_sw device", name);
 	return 0;
 }
@@ -1417,13 +1418,13 @@ static int cmd_resize(int argc, char **argv)
 		ret = require_ours(name);
 	if (ret)
 		return ret;
-	read_u64(dev_path(p, sizeof(p), name, "blk_sw/capacity"), &before);
-	ret = write_str(dev_path(p, sizeof(p), name, "blk_sw/resize"), "1");
+	read_u64(dev_path(p, sizeof(p), name, VBS_SYSFS_DIR "/capacity"), &before);
+	ret = write_str(dev_path(p, sizeof(p), name, VBS_SYSFS_DIR "/resize"), "1");
 	if (ret == -EINVAL)
 		return err(VBM_EFAIL, "%s: resize refused: the backing is empty or unreadable", name);
 	if (ret)
 		return err(VBM_EFAIL, "%s: resize refused: %s", name, strerror(-ret));
-	read_u64(dev_path(p, sizeof(p), name, "blk_sw/capacity"), &after);
+	read_u64(dev_path(p, sizeof(p), name, VBS_SYSFS_DIR "/capacity"), &after);
 	if (g_json)
 		printf("{\"name\":\"%s\",\"capacity_before\":%" PRIu64 ",\"capacity\":%" PRIu64 "}\n",
 		       name, before, after);

@@ -172,7 +172,7 @@ static umode_t vbs_attr_visible(struct kobject *kobj, struct attribute *attr,
 }
 
 static const struct attribute_group vbs_group = {
-	.name = "blk_sw",
+	.name = VBS_SYSFS_DIR,
 	.attrs = vbs_attrs,
 	.is_visible = vbs_attr_visible,
 };
@@ -273,7 +273,7 @@ int vbs_sysfs_build(struct vbs_dev *dev)
 	for (q = 0; q < dev->nvqs; q++) {
 		struct attribute_group *g = &dev->q_groups[q];
 
-		g->name = kasprintf(GFP_KERNEL, "blk_sw_q%u", q);
+		g->name = kasprintf(GFP_KERNEL, VBS_SYSFS_QUEUE_DIR "%u", q);
 		if (!g->name)
 			goto free;
 		for (i = 0; i < VBS_NR_QSTATS; i++, ea++) {

@@ -28,9 +28,6 @@
 
 #include "compat.h"
 
-#define VBS_MGMTDEV_NAME	"vdpasim_blk-sw"
-#define VBS_DRV_NAME		"vdpa_blk_sw"
-
 /* Data segments per request; the guest is told seg_max = this (at most). */
 #define VBS_SEG_MAX		254
 /*

@@ -1,11 +1,17 @@
 /* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
 /*
- * vdpa_blk_sw: what the module and vdpa-blk-mgmt share about a device's
- * parameters.  The parameters themselves are the lines of
- * vdpa_blk_sw_params.h.
+ * vdpa_blk_sw: what the module and vdpa-blk-mgmt share: the names users
+ * see, and what they need to know of a device's parameters.  The
+ * parameters themselves are the lines of vdpa_blk_sw_params.h.
  */
 #ifndef _UAPI_LINUX_VDPA_BLK_SW_H
 #define _UAPI_LINUX_VDPA_BLK_SW_H
+
+/* Names users see (Documentation/naming.rst) */
+#define VBS_DRV_NAME		"vdpa_blk_sw"	/* the module, the configfs root */
+#define VBS_MGMTDEV_NAME	"vdpasim_blk-sw"
+#define VBS_SYSFS_DIR		"blk_sw"	/* under /sys/bus/vdpa/devices/NAME/ */
+#define VBS_SYSFS_QUEUE_DIR	"blk_sw_q"	/* then the queue's index */
 
 /* Bounds and defaults the module also needs as constants. */
 #define VBS_MAX_QUEUES		16
