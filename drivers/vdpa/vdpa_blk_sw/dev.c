@@ -152,7 +152,7 @@ int vbs_dev_create(struct vdpa_mgmt_dev *mdev, const char *name,
 	if (ret)
 		goto destroy_pool;
 
-	dev->io_wq = alloc_workqueue("vdpa-blk-sw/%s",
+	dev->io_wq = alloc_workqueue("vbs-%s",
 				     WQ_UNBOUND | WQ_MEM_RECLAIM, 0,
 				     dev_name(d));
 	if (!dev->io_wq) {
