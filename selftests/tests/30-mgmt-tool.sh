@@ -77,9 +77,10 @@ expect_rc 2 "unknown feature name 'FOO'" "$T" create e0 --features VERSION_1,FOO
 expect_rc 2 "unknown option" "$T" create e0 --frob
 expect_rc 2 "virtio, vhost or none" "$T" create e0 --bind qemu
 expect_rc 2 "nothing to set" "$T" set e0
-expect_rc 2 "out of range" "$T" set e0 --poll-us 2000000
+expect_rc 2 "out of range" "$T" set e0 --poll-idle-us 2000000
 expect_rc 2 "expected on or off, got 'maybe'" "$T" set e0 --poll-adaptive maybe
-expect_rc 2 "only --poll-us and --poll-adaptive" "$T" set e0 --queues 2
+expect_rc 2 "only --poll-idle-us and --poll-adaptive" "$T" set e0 --num-queues 2
+expect_rc 2 "only --poll-idle-us and --poll-adaptive" "$T" set e0 --queues 2
 expect_rc 2 "poll-adaptive: expected on or off" "$T" create e0 --poll-adaptive maybe
 
 # --- not root ----------------------------------------------------------------------
@@ -121,8 +122,8 @@ bsw_setup
 echo 1 > /sys/bus/vdpa/drivers_autoprobe
 
 # --- create on the memory backing, bound to virtio ----------------------------------------
-expect_rc 0 "" "$T" create m0 --size 64M --queues 2 --queue-size 128 --block-size 4096 \
-	--serial m0-serial --poll-us 20 --buffered
+expect_rc 0 "" "$T" create m0 --size 64M --num-queues 2 --queue-size 128 --block-size 4096 \
+	--serial m0-serial --poll-idle-us 20 --buffered
 dev=$OUT
 [ -b "$dev" ] || fail "create printed '$dev', not a block device"
 expect_eq "autoprobe restored" "$(cat /sys/bus/vdpa/drivers_autoprobe)" 1
@@ -200,6 +201,7 @@ jq -e -s 'length == 2 and (.[0].queues | length) == 2 and
 expect_rc 0 "" "$T" stats m0 --watch 1 --count 1
 grep -q 'req/s' <<< "$OUT" || fail "stats --watch: $OUT"
 
+# --poll-us: the older spelling of --poll-idle-us, still taken
 expect_rc 0 "" "$T" set m0 --poll-us 100
 expect_eq poll_idle_us "$(bsw_attr m0 poll_idle_us)" 100
 # not adaptive: every worker polls the whole poll_idle_us
@@ -214,11 +216,11 @@ expect_eq "sysfs poll_window_ns not adaptive" "$(bsw_attr m0 poll_window_ns)" \
 expect_rc 0 "" "$T" show m0
 grep -q 'poll_idle_us 100, poll_adaptive 0,' <<< "$OUT" || fail "show: $OUT"
 # a refused value changes nothing, not even the valid option before it
-expect_rc 2 "expected on or off, got 'maybe'" "$T" set m0 --poll-us 5 --poll-adaptive maybe
+expect_rc 2 "expected on or off, got 'maybe'" "$T" set m0 --poll-idle-us 5 --poll-adaptive maybe
 expect_eq "poll_adaptive after 'maybe'" "$(bsw_attr m0 poll_adaptive)" 0
 expect_eq "poll_idle_us after 'maybe'" "$(bsw_attr m0 poll_idle_us)" 100
 # both at once
-expect_rc 0 "" "$T" set m0 --poll-us 50 --poll-adaptive yes
+expect_rc 0 "" "$T" set m0 --poll-idle-us 50 --poll-adaptive yes
 expect_eq "poll_idle_us with poll-adaptive" "$(bsw_attr m0 poll_idle_us)" 50
 expect_eq "poll_adaptive yes" "$(bsw_attr m0 poll_adaptive)" 1
 expect_rc 0 "" "$T" show m0 --json
@@ -235,7 +237,7 @@ jq_eq "list capacity" "$OUT" '.devices[] | select(.name == "m0") | .capacity_byt
 # --- file backing, vhost, resize, rebinding ---------------------------------------------------------
 img=/scratch/mgmt-f0.img
 truncate -s 16M "$img" || fail "truncate failed"
-expect_rc 0 "" "$T" create f0 --backing "$img" --bind vhost --queues 1
+expect_rc 0 "" "$T" create f0 --backing "$img" --bind vhost --num-queues 1
 vdev=$OUT
 [ -c "$vdev" ] || fail "create --bind vhost printed '$vdev'"
 expect_rc 0 "" "$T" show f0 --json
@@ -266,9 +268,9 @@ jq_eq "va0 use_va" "$OUT" .use_va true
 expect_rc 0 "" "$T" show va0
 grep -q 'use_va 1' <<< "$OUT" || fail "show va0: no 'use_va 1' in: $OUT"
 vaconf=$(mktemp /tmp/mgmt-va.XXXXXX.conf)
-printf '[va0]\nsize = 16M\nbind = vhost\nuse-va = no\n' > "$vaconf"
+printf '[va0]\nsize = 16M\nbind = vhost\nuse_va = no\n' > "$vaconf"
 expect_rc 8 "" "$T" apply "$vaconf"
-grep -q '^va0: differs: use_va is 1, wanted 0' <<< "$OUT" || fail "apply use-va = no: $OUT"
+grep -q '^va0: differs: use_va is 1, wanted 0' <<< "$OUT" || fail "apply use_va = no: $OUT"
 printf '[va0]\nsize = 16M\nbind = vhost\nuse-va = yes\n' > "$vaconf"
 expect_rc 0 "" "$T" apply "$vaconf"
 rm -f "$vaconf"
@@ -335,7 +337,7 @@ if modinfo vdpa_sim_blk > /dev/null 2>&1; then
 	load_modules vdpa_sim_blk
 	expect_rc 1 "kernel refused: .*: .*[Ss]ome provided attributes are not supported" \
 		"$T" create e0 --mgmtdev vdpasim_blk --features VERSION_1,ACCESS_PLATFORM --bind none
-	expect_rc 2 "only --features and --bind" "$T" create e0 --mgmtdev vdpasim_blk --queues 2
+	expect_rc 2 "only --features and --bind" "$T" create e0 --mgmtdev vdpasim_blk --num-queues 2
 	expect_rc 0 "" "$T" create s0 --mgmtdev vdpasim_blk --bind none
 	expect_rc 0 "" "$T" list --all --json
 	jq_eq "list --all" "$OUT" '.devices[] | select(.name == "s0") | .mgmtdev' vdpasim_blk
@@ -350,7 +352,7 @@ expect_rc 7 "no vdpa device named nope" "$T" show nope
 expect_rc 7 "no vdpa device named nope" "$T" destroy nope
 expect_rc 7 "no vdpa device named nope" "$T" stats nope
 expect_rc 7 "no vdpa device named nope" "$T" resize nope
-expect_rc 7 "no vdpa device named nope" "$T" set nope --poll-us 1
+expect_rc 7 "no vdpa device named nope" "$T" set nope --poll-idle-us 1
 expect_rc 7 "no vdpa device named nope" "$T" bind nope virtio
 
 # --- apply ---------------------------------------------------------------------------------------------
@@ -359,12 +361,12 @@ cat > "$conf" <<EOF
 # devices for this boot
 [a0]
 size = 32M
-queues = 2
+num_queues = 2
 serial = apply-a0
-poll-us = 10
+poll_idle_us = 10
 
 [m0]
-queues = 3   # m0 has 2: needs recreation
+queues = 3   # m0 has 2: needs recreation (queues: the older key)
 EOF
 sed -i 's/   # m0.*//' "$conf"
 expect_rc 8 "" "$T" apply "$conf"
@@ -376,18 +378,18 @@ expect_eq "a0 driver" "$(basename "$(readlink /sys/bus/vdpa/devices/a0/driver)")
 cat > "$conf" <<EOF
 [a0]
 size = 32M
-queues = 2
+num-queues = 2
 serial = apply-a0
 poll-us = 10
 bind = virtio
 EOF
 expect_rc 0 "" "$T" apply "$conf"
 expect_eq "apply again" "$OUT" "a0: unchanged"
-sed -i 's/poll-us = 10/poll-us = 30/' "$conf"
+sed -i 's/poll-us = 10/poll_idle_us = 30/' "$conf"
 expect_rc 0 "" "$T" apply "$conf"
 expect_eq "apply poll-us" "$OUT" "a0: poll_idle_us set to 30"
 expect_eq "a0 poll_idle_us" "$(bsw_attr a0 poll_idle_us)" 30
-echo 'poll-adaptive = off' >> "$conf"
+echo 'poll_adaptive = off' >> "$conf"
 expect_rc 0 "" "$T" apply "$conf"
 expect_eq "apply poll-adaptive" "$OUT" "a0: poll_adaptive set to 0"
 expect_eq "a0 poll_adaptive" "$(bsw_attr a0 poll_adaptive)" 0
@@ -401,8 +403,8 @@ expect_eq "pa1 poll_adaptive" "$(bsw_attr pa1 poll_adaptive)" 0
 expect_rc 0 "" "$T" apply "$conf"
 expect_eq "apply pa1 again" "$OUT" "pa1: unchanged"
 expect_rc 0 "" "$T" destroy pa1
-printf '[pa2]\npoll-adaptive = maybe\n' > "$conf"
-expect_rc 2 ":2: poll-adaptive: expected on or off" "$T" apply "$conf"
+printf '[pa2]\npoll_adaptive = maybe\n' > "$conf"
+expect_rc 2 ":2: poll_adaptive: expected on or off" "$T" apply "$conf"
 [ ! -e /sys/bus/vdpa/devices/pa2 ] || fail "apply created pa2 from a refused section"
 printf '[a1]\nqueues = many\n' > "$conf"
 expect_rc 2 ":2: queues" "$T" apply "$conf"

@@ -25,10 +25,25 @@ static int errf(char *err, size_t len, const char *fmt, ...)
 }
 
 const struct vbm_param vbm_params[VBS_NR_PARAMS] = {
-#define VBS_PARAM(name, type, min, max, def, flags, option) \
-	[VBS_P_##name] = { #name, option, VBS_PT_##type, min, max, flags },
+#define VBS_PARAM(name, type, min, max, def, flags) \
+	[VBS_P_##name] = { #name, VBS_PT_##type, min, max, flags },
 #include <linux/vdpa_blk_sw_params.h>
 };
+
+const char *vbm_param_option(enum vbs_param_id id)
+{
+	static char opts[VBS_NR_PARAMS][32];
+	char *o = opts[id];
+	size_t i;
+
+	if (!o[0]) {
+		snprintf(o, sizeof(opts[id]), "%s", vbm_params[id].name);
+		for (i = 0; o[i]; i++)
+			if (o[i] == '_')
+				o[i] = '-';
+	}
+	return o;
+}
 
 bool vbm_param_is_flag(enum vbs_param_id id)
 {
@@ -360,15 +375,28 @@ static char *xstrdup(const char *s)
 	return d;
 }
 
-/* Other spellings of parameters' options; negate: yes means 0 */
-static const struct {
-	const char *key;
-	enum vbs_param_id id;
-	bool negate;
-} vbm_aliases[] = {
-	{ "read-only", VBS_P_read_only, false },
+/*
+ * Options of older versions (Documentation/naming.rst), and --buffered, the
+ * flag for direct = 0.
+ */
+const struct vbm_alias vbm_aliases[] = {
+	{ "ro", VBS_P_read_only, false },
 	{ "buffered", VBS_P_direct, true },
+	{ "queues", VBS_P_num_queues, false },
+	{ "workers", VBS_P_num_workers, false },
+	{ "poll-us", VBS_P_poll_idle_us, false },
 };
+
+const int vbm_nr_aliases = sizeof(vbm_aliases) / sizeof(vbm_aliases[0]);
+
+/* key and name equal, with '-' and '_' alike */
+static bool key_is(const char *key, const char *name)
+{
+	for (; *key && *name; key++, name++)
+		if (*key != *name && !(strchr("-_", *key) && strchr("-_", *name)))
+			return false;
+	return !*key && !*name;
+}
 
 /* Options of create that are not parameters of the module; all take a value. */
 static const char *const other_keys[] = { "features", "bind", "mgmtdev" };
@@ -379,10 +407,10 @@ static int param_of(const char *key, bool *negate)
 
 	*negate = false;
 	for (i = 0; i < VBS_NR_PARAMS; i++)
-		if (!strcmp(key, vbm_params[i].option))
+		if (key_is(key, vbm_params[i].name))
 			return (int)i;
-	for (i = 0; i < sizeof(vbm_aliases) / sizeof(vbm_aliases[0]); i++)
-		if (!strcmp(key, vbm_aliases[i].key)) {
+	for (i = 0; i < (size_t)vbm_nr_aliases; i++)
+		if (key_is(key, vbm_aliases[i].key)) {
 			*negate = vbm_aliases[i].negate;
 			return vbm_aliases[i].id;
 		}
@@ -517,7 +545,7 @@ int vbm_spec_check(const struct vbm_spec *s, char *err, size_t errlen)
 		return errf(err, errlen, "--size must be a multiple of --block-size");
 	if (VBM_SET(s, num_workers) && VBM_SET(s, num_queues) &&
 	    VBM_NUM(s, num_workers) > VBM_NUM(s, num_queues))
-		return errf(err, errlen, "--workers must not be more than --queues");
+		return errf(err, errlen, "--num-workers must not be more than --num-queues");
 	return 0;
 }
 

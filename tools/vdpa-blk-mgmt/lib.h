@@ -32,8 +32,7 @@ enum vbm_bind { VBM_BIND_UNSET, VBM_BIND_VIRTIO, VBM_BIND_VHOST, VBM_BIND_NONE }
 
 /* A parameter of vdpa_blk_sw: a line of <linux/vdpa_blk_sw_params.h>. */
 struct vbm_param {
-	const char *name;	/* its configfs and sysfs attribute */
-	const char *option;	/* create's --option, an apply file's key */
+	const char *name;	/* its attribute, JSON and apply file key */
 	enum vbs_param_type type;
 	uint64_t min, max;	/* of a number; max: longest string */
 	unsigned int flags;	/* VBS_PF_* */
@@ -41,8 +40,21 @@ struct vbm_param {
 
 extern const struct vbm_param vbm_params[VBS_NR_PARAMS];
 
+/* A parameter's long option without its dashes: its name, '-' for '_'. */
+const char *vbm_param_option(enum vbs_param_id id);
+
 /* A fixed boolean is a flag of create; a live one takes on or off. */
 bool vbm_param_is_flag(enum vbs_param_id id);
+
+/* Options of older versions, still accepted; negate: yes means 0. */
+struct vbm_alias {
+	const char *key;
+	enum vbs_param_id id;
+	bool negate;
+};
+
+extern const struct vbm_alias vbm_aliases[];
+extern const int vbm_nr_aliases;
 
 /* The value asked for a parameter; set: given at all. */
 struct vbm_val {
@@ -103,7 +115,10 @@ int vbm_parse_create_args(int argc, char **argv, struct vbm_spec *s,
 			  char *err, size_t errlen);
 int vbm_spec_set(struct vbm_spec *s, const char *key, const char *val,
 		 char *err, size_t errlen);
-/* The parameter whose option is key (or a spelling of it); -1 if none. */
+/*
+ * The parameter whose option or name is key, '-' and '_' alike, or whose
+ * older option key is (vbm_aliases); -1 if none.
+ */
 int vbm_param_by_option(const char *key);
 int vbm_spec_check(const struct vbm_spec *s, char *err, size_t errlen);
 

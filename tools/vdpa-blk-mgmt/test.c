@@ -130,7 +130,7 @@ static void test_create_args(void)
 	      !VBM_SET(&s, read_only) && !VBM_SET(&s, direct) && !VBM_SET(&s, iopoll) &&
 	      !VBM_SET(&s, num_queues) && s.bind == VBM_BIND_UNSET,
 	      "create NAME: defaults untouched");
-	CHECK(!parse("d0 --backing /img --ro --buffered --queues 4 --queue-size 256 --block-size 4096 --serial abc --poll-us 0 --bind vhost",
+	CHECK(!parse("d0 --backing /img --read-only --buffered --num-queues 4 --queue-size 256 --block-size 4096 --serial abc --poll-idle-us 0 --bind vhost",
 		     &s) && !strcmp(VBM_STR(&s, backing), "/img") && VBM_NUM(&s, read_only) == 1 &&
 	      VBM_SET(&s, direct) && VBM_NUM(&s, direct) == 0 && VBM_NUM(&s, num_queues) == 4 &&
 	      VBM_NUM(&s, queue_size) == 256 && VBM_NUM(&s, block_size) == 4096 &&
@@ -140,6 +140,16 @@ static void test_create_args(void)
 	CHECK(!parse("--size=64M d1 --direct --iopoll --backing=/dev/nvme0n1 --features=0x300000000",
 		     &s) == false && strstr(e, "--size is the size of the memory backing"),
 	      "create: --size with --backing refused (%s)", e);
+	CHECK(!parse("d0 --ro --queues 3 --workers 3 --poll-us 7", &s) &&
+	      VBM_NUM(&s, read_only) == 1 && VBM_NUM(&s, num_queues) == 3 &&
+	      VBM_NUM(&s, num_workers) == 3 && VBM_NUM(&s, poll_idle_us) == 7,
+	      "create: the older spellings --ro, --queues, --workers, --poll-us (%s)", e);
+	CHECK(!parse("d0 --num_queues 2 --num-workers=2 --read_only --use_va --poll_idle_us=9", &s) &&
+	      VBM_NUM(&s, num_queues) == 2 && VBM_NUM(&s, num_workers) == 2 &&
+	      VBM_NUM(&s, read_only) == 1 && VBM_NUM(&s, use_va) == 1 &&
+	      VBM_NUM(&s, poll_idle_us) == 9, "create: '_' as '-' in options (%s)", e);
+	CHECK(parse("d0 --num--queues 2", &s) && strstr(e, "unknown option"),
+	      "create: '--num--queues' is no spelling of --num-queues");
 	CHECK(!parse("--size=64M d1 --features=VERSION_1,ACCESS_PLATFORM --bind=none", &s) &&
 	      VBM_NUM(&s, size) == 64ULL << 20 && s.has_features && s.features == 0x300000000ULL &&
 	      s.bind == VBM_BIND_NONE && !strcmp(s.name, "d1"), "create: --opt=value form");
@@ -202,7 +212,7 @@ static void test_create_args(void)
 	      "create: --workers alone (the module checks it against its default queues)");
 	CHECK(parse("x --workers 0", &s) && strstr(e, "workers: "), "create: 0 workers");
 	CHECK(parse("x --workers 17", &s) && strstr(e, "out of range"), "create: 17 workers");
-	CHECK(parse("x --queues 2 --workers 3", &s) && strstr(e, "--workers must not be more"),
+	CHECK(parse("x --queues 2 --workers 3", &s) && strstr(e, "--num-workers must not be more"),
 	      "create: more workers than queues (%s)", e);
 	CHECK(parse("x --buffered=yes", &s) && strstr(e, "takes no value"),
 	      "create: --buffered=yes refused");
@@ -230,10 +240,10 @@ static void test_params(void)
 		snprintf(val, sizeof(val), "%s", good[pm->type] ? good[pm->type] : "");
 		if (pm->type == VBS_PT_U32)
 			snprintf(val, sizeof(val), "%" PRIu64, pm->min);
-		if (vbm_param_by_option(pm->option) != i ||
-		    vbm_spec_set(&s, pm->option, val, e, sizeof(e)) || !s.p[i].set ||
+		if (vbm_param_by_option(vbm_param_option(i)) != i ||
+		    vbm_spec_set(&s, vbm_param_option(i), val, e, sizeof(e)) || !s.p[i].set ||
 		    !*vbm_param_text(&s, i, buf, sizeof(buf))) {
-			printf("# %s (--%s): %s\n", pm->name, pm->option, e);
+			printf("# %s (--%s): %s\n", pm->name, vbm_param_option(i), e);
 			bad++;
 		}
 		vbm_spec_free(&s);
@@ -318,6 +328,14 @@ static void test_config(void)
 	vbm_config_free(&c);
 	CHECK(!parse_conf("[a]\nqueues = 4\nworkers = 4\n", &c) &&
 	      VBM_NUM(&c.devs[0], num_workers) == 4, "config: workers (%s)", e);
+	vbm_config_free(&c);
+	CHECK(!parse_conf("[a]\nnum_queues = 2\nnum_workers = 2\nblock_size = 4096\n"
+			  "poll_idle_us = 5\npoll_adaptive = off\nuse_va = yes\nread_only = yes\n",
+			  &c) && VBM_NUM(&c.devs[0], num_queues) == 2 &&
+	      VBM_NUM(&c.devs[0], num_workers) == 2 && VBM_NUM(&c.devs[0], block_size) == 4096 &&
+	      VBM_NUM(&c.devs[0], poll_idle_us) == 5 && VBM_SET(&c.devs[0], poll_adaptive) &&
+	      VBM_NUM(&c.devs[0], poll_adaptive) == 0 && VBM_NUM(&c.devs[0], use_va) == 1 &&
+	      VBM_NUM(&c.devs[0], read_only) == 1, "config: parameters by their names (%s)", e);
 	vbm_config_free(&c);
 	CHECK(parse_conf("[a]\nbacking = /x\nsize = 1M\n", &c) && strstr(e, "test.conf:1: [a]"),
 	      "config: section checked as a whole (%s)", e);

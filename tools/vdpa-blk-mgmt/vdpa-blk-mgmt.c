@@ -340,7 +340,7 @@ static int check_backing(const char *path, bool ro)
 				   path);
 		if (e == EROFS) {
 			err(VBM_EBACKING, "backing %s is on a read-only file system", path);
-			hint("use --ro for a read-only device");
+			hint("use --read-only for a read-only device");
 			return VBM_EBACKING;
 		}
 		return err(VBM_EBACKING, "backing %s cannot be opened %s: %s", path,
@@ -1332,8 +1332,8 @@ static int require_ours(const char *name)
 }
 
 /*
- * The options of the live parameters: "--poll-us and --poll-adaptive", or
- * for usage "--poll-us N, --poll-adaptive on|off".
+ * The options of the live parameters: "--poll-idle-us and --poll-adaptive",
+ * or for usage "--poll-idle-us N, --poll-adaptive on|off".
  */
 static char *live_options(char *buf, size_t len, bool usage)
 {
@@ -1355,7 +1355,8 @@ static char *live_options(char *buf, size_t len, bool usage)
 			sep = " and ";
 		if (usage)
 			arg = pm->type == VBS_PT_BOOL ? " on|off" : " N";
-		off += (size_t)snprintf(buf + off, len - off, "%s--%s%s", sep, pm->option, arg);
+		off += (size_t)snprintf(buf + off, len - off, "%s--%s%s", sep,
+					vbm_param_option(i), arg);
 	}
 	return buf;
 }
@@ -1695,21 +1696,25 @@ static const struct {
 	const char *help;
 } cmds[] = {
 	{ "create", cmd_create,
-	  "create NAME [--backing PATH | --size BYTES] [--ro] [--direct|--buffered]\n"
-	  "       [--queues N] [--workers N] [--queue-size N] [--block-size N] [--serial S]\n"
-	  "       [--poll-us N] [--poll-adaptive on|off] [--iopoll] [--use-va]\n"
+	  "create NAME [--backing PATH | --size BYTES] [--read-only]\n"
+	  "       [--direct|--buffered] [--num-queues N] [--num-workers N]\n"
+	  "       [--queue-size N] [--block-size N] [--serial S] [--poll-idle-us N]\n"
+	  "       [--poll-adaptive on|off] [--iopoll] [--use-va]\n"
 	  "       [--features LIST|0xHEX] [--bind virtio|vhost|none] [--mgmtdev NAME]",
 	  "Stage the parameters in configfs, create the device over vdpa netlink,\n"
 	  "bind it (default: virtio) and print its node (/dev/vdX or\n"
 	  "/dev/vhost-vdpa-N).  Without --backing the device has a memory backing of\n"
 	  "--size bytes (K, M, G, T suffixes; default: the module's default_size_mb).\n"
-	  "--workers polling threads (default 1, at most --queues) serve the queues,\n"
-	  "queue i by thread i mod N.\n"
+	  "--num-workers polling threads (default 1, at most --num-queues) serve the\n"
+	  "queues, queue i by thread i mod N.\n"
 	  "--features provisions a subset of the management device's features, by\n"
 	  "name (VERSION_1,ACCESS_PLATFORM,FLUSH,DISCARD,...) or as a hex mask.\n"
 	  "--poll-adaptive has no configfs attribute: it is set in sysfs once the\n"
 	  "device exists, before it is bound (default: the module's\n"
-	  "default_poll_adaptive)." },
+	  "default_poll_adaptive).\n"
+	  "A parameter's option is its name (as in sysfs) with '-' for '_'; '_'\n"
+	  "is taken too.  Older spellings, still taken: --ro, --queues, --workers,\n"
+	  "--poll-us." },
 	{ "destroy", cmd_destroy, "destroy NAME",
 	  "Delete the device (its driver is unbound first) and its configfs item." },
 	{ "list", cmd_list, "list [--all] [--json]",
@@ -1720,7 +1725,7 @@ static const struct {
 	  "tunables and queue counters." },
 	{ "stats", cmd_stats, "stats NAME [--watch SECONDS [--count N]] [--json]",
 	  "Per-queue counters; with --watch, per-queue rates every SECONDS." },
-	{ "set", cmd_set, "set NAME [--poll-us N] [--poll-adaptive on|off]",
+	{ "set", cmd_set, "set NAME [--poll-idle-us N] [--poll-adaptive on|off]",
 	  "Change run-time tunables: the longest busy-poll window (0 to 1000000 us),\n"
 	  "and whether each worker sizes its window within it from the idle periods\n"
 	  "it sees (on, the default) or always polls that long (off)." },
@@ -1731,7 +1736,7 @@ static const struct {
 	  "leave it unbound; prints the node." },
 	{ "apply", cmd_apply, "apply FILE",
 	  "Create the devices FILE describes that do not exist, leave matching ones\n"
-	  "alone, update poll-us and poll-adaptive and bind unbound ones; report\n"
+	  "alone, update poll_idle_us and poll_adaptive and bind unbound ones; report\n"
 	  "devices that differ in what only recreation changes (exit 8).  Format:\n"
 	  "vdpa-blk-mgmt(8)." },
 };

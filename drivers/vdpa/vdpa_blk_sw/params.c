@@ -19,7 +19,7 @@
  * checkpatch wants each named argument of a macro used: the columns a
  * consumer of the table does not need are passed on to its "...".
  */
-#define VBS_PARAM(_name, _type, _min, _max, _def, _flags, ...)		\
+#define VBS_PARAM(_name, _type, _min, _max, _def, _flags)		\
 	VBS_PARAM_INFO(_name, _type, _min, _max, _flags, _def)
 #define VBS_PARAM_INFO(_name, _type, _min, _max, _flags, ...)		\
 	[VBS_P_##_name] = {						\
