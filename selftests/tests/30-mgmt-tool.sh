@@ -199,7 +199,7 @@ jq -e -s 'length == 2 and (.[0].queues | length) == 2 and
 	(.[0].queues[0] | has("requests_per_s"))' <<< "$OUT" > /dev/null ||
 	fail "stats --watch --json: $OUT"
 expect_rc 0 "" "$T" stats m0 --watch 1 --count 1
-grep -q 'req/s' <<< "$OUT" || fail "stats --watch: $OUT"
+grep -q 'requests/s' <<< "$OUT" || fail "stats --watch: $OUT"
 
 # --poll-us: the older spelling of --poll-idle-us, still taken
 expect_rc 0 "" "$T" set m0 --poll-us 100

@@ -1259,9 +1259,9 @@ static int cmd_stats(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	t0 = now_s();
 	if (!g_json)
-		printf("%-8s %-5s %10s %10s %10s %8s %8s %10s %10s %10s\n", "TIME", "QUEUE",
-		       "req/s", "rMiB/s", "wMiB/s", "err/s", "inflight", "polls/s",
-		       "kicks/s", "irqs/s");
+		printf("%-8s %-5s %10s %10s %11s %8s %8s %10s %10s %12s\n", "TIME", "QUEUE",
+		       "requests/s", "read_MiB/s", "write_MiB/s", "errors/s", "inflight",
+		       "polls/s", "notifies/s", "interrupts/s");
 	while (!g_stop && (!count || n < count)) {
 		double dt;
 		struct timespec ts = { (time_t)watch, 0 };
@@ -1300,7 +1300,7 @@ static int cmd_stats(int argc, char **argv)
 				vbm_json_double(&j, "interrupts_per_s", r[7]);
 				vbm_json_close(&j, '}');
 			} else {
-				printf("%-8.1f %-5d %10.0f %10.2f %10.2f %8.0f %8" PRIu64 " %10.0f %10.0f %10.0f\n",
+				printf("%-8.1f %-5d %10.0f %10.2f %11.2f %8.0f %8" PRIu64 " %10.0f %10.0f %12.0f\n",
 				       t1, q, r[0], r[1] / 1048576, r[2] / 1048576, r[3], b[q][4],
 				       r[5], r[6], r[7]);
 			}
