@@ -262,6 +262,179 @@ static void test_params(void)
 	vbm_spec_free(&s);
 }
 
+/*
+ * The naming rule of Documentation/naming.rst, for every parameter of the
+ * table and every older spelling: a new parameter that breaks it fails here.
+ */
+static bool snake_case(const char *s)
+{
+	const char *p;
+
+	if (!s[0] || s[0] < 'a' || s[0] > 'z')
+		return false;
+	for (p = s; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+		      (*p == '_' && p[1] && p[1] != '_')))
+			return false;
+	return true;
+}
+
+static void test_naming(void)
+{
+	/*
+	 * Names taken by something else: the tool's other options, the other
+	 * configfs and sysfs attributes, show --json's other keys.
+	 */
+	static const char *const taken[] = {
+		"features", "bind", "mgmtdev", "json", "timeout", "help", "version",
+		"watch", "count", "all", "live", "backing_type", "capacity",
+		"write_cache", "worker_pids", "poll_window_ns", "resize", "name",
+		"device_id", "vendor_id", "driver", "driver_override", "node",
+		"max_vqs", "max_vq_size", "min_vq_size", "capacity_bytes", "config",
+		"negotiated_features", "queues",
+	};
+	int i, k, bad = 0;
+	size_t t;
+
+	for (i = 0; i < VBS_NR_PARAMS; i++) {
+		const char *n = vbm_params[i].name, *o = vbm_param_option(i);
+		char want[64];
+
+		snprintf(want, sizeof(want), "%s", n);
+		for (k = 0; want[k]; k++)
+			if (want[k] == '_')
+				want[k] = '-';
+		if (!snake_case(n) || strlen(n) > 24 || !strncmp(n, "default_", 8)) {
+			printf("# %s: not a lower-case snake_case name of at most 24 characters, or default_*\n",
+			       n);
+			bad++;
+		}
+		if (strcmp(o, want) || vbm_param_by_option(o) != i || vbm_param_by_option(n) != i) {
+			printf("# %s: option '--%s', found as %d and %d\n", n, o,
+			       vbm_param_by_option(o), vbm_param_by_option(n));
+			bad++;
+		}
+		for (t = 0; t < sizeof(taken) / sizeof(taken[0]); t++)
+			if (!strcmp(n, taken[t])) {
+				printf("# %s: a name the tool or the module uses for something else\n",
+				       n);
+				bad++;
+			}
+	}
+	CHECK(!bad, "every parameter: snake_case name, option = name with '-' for '_'");
+
+	bad = 0;
+	for (k = 0; k < vbm_nr_aliases; k++) {
+		const struct vbm_alias *a = &vbm_aliases[k];
+		int j;
+
+		for (j = 0; j < vbm_nr_aliases; j++)
+			if (j != k && !strcmp(a->key, vbm_aliases[j].key)) {
+				printf("# older spelling '%s' twice\n", a->key);
+				bad++;
+			}
+		for (i = 0; i < VBS_NR_PARAMS; i++)
+			if (!strcmp(a->key, vbm_param_option(i)) || !strcmp(a->key, vbm_params[i].name)) {
+				printf("# older spelling '%s' is parameter %s's own\n", a->key,
+				       vbm_params[i].name);
+				bad++;
+			}
+		if (vbm_param_by_option(a->key) != (int)a->id) {
+			printf("# older spelling '%s' does not find %s\n", a->key,
+			       vbm_params[a->id].name);
+			bad++;
+		}
+	}
+	CHECK(!bad, "older spellings: unique, none a parameter's own, each finds its parameter");
+}
+
+/* The file as one string (at most 256 KiB), or NULL */
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf;
+	size_t n;
+
+	if (!f)
+		return NULL;
+	buf = calloc(1, 256 << 10);
+	n = buf ? fread(buf, 1, (256 << 10) - 1, f) : 0;
+	fclose(f);
+	if (buf)
+		buf[n] = '\0';
+	return buf;
+}
+
+static bool word_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+}
+
+/* text has pre + word, not as part of a longer name */
+static bool has_word(const char *text, const char *pre, const char *word)
+{
+	char w[128];
+	const char *p;
+	size_t len;
+
+	snprintf(w, sizeof(w), "%s%s", pre, word);
+	len = strlen(w);
+	for (p = strstr(text, w); p; p = strstr(p + 1, w))
+		if ((p == text || !word_char(p[-1]) || pre[0]) && !word_char(p[len]))
+			return true;
+	return false;
+}
+
+/*
+ * Every parameter is documented under its names: the man page, the bash
+ * completion and create's --help (./vdpa-blk-mgmt, built before this runs)
+ * show its option; the module's documentation and the sysfs ABI file its
+ * name.  The man page also lists every older spelling.
+ */
+static void test_docs(void)
+{
+	static const struct {
+		const char *path;
+		bool names;	/* the parameters' names, else their options */
+	} docs[] = {
+		{ "vdpa-blk-mgmt.8.rst", false },
+		{ "vdpa-blk-mgmt.bash-completion", false },
+		{ "create-help.out", false },
+		{ "../../Documentation/vdpa_blk_sw.rst", true },
+		{ "../../Documentation/ABI/testing/sysfs-bus-vdpa-blk-sw", true },
+	};
+	size_t d;
+	int i, k, bad;
+
+	for (d = 0; d < sizeof(docs) / sizeof(docs[0]); d++) {
+		char *text = slurp(docs[d].path);
+		bool abi = strstr(docs[d].path, "ABI/");
+
+		bad = 0;
+		for (i = 0; text && i < VBS_NR_PARAMS; i++) {
+			const struct vbm_param *pm = &vbm_params[i];
+
+			if (abi && (pm->flags & VBS_PF_NOSHOW))
+				continue;
+			if (docs[d].names ? !has_word(text, abi ? VBS_SYSFS_DIR "/" : "", pm->name) :
+			    !has_word(text, "--", vbm_param_option(i))) {
+				printf("# %s: no %s%s\n", docs[d].path, docs[d].names ? "" : "--",
+				       docs[d].names ? pm->name : vbm_param_option(i));
+				bad++;
+			}
+		}
+		for (k = 0; text && d == 0 && k < vbm_nr_aliases; k++)
+			if (!has_word(text, "--", vbm_aliases[k].key)) {
+				printf("# %s: no older spelling --%s\n", docs[d].path,
+				       vbm_aliases[k].key);
+				bad++;
+			}
+		CHECK(text && !bad, "%s documents every parameter%s", docs[d].path,
+		      text ? "" : " (cannot read it)");
+		free(text);
+	}
+}
+
 static int parse_conf(const char *text, struct vbm_config *c)
 {
 	FILE *f = fmemopen((void *)text, strlen(text), "r");
@@ -453,6 +626,8 @@ int main(void)
 	test_features();
 	test_create_args();
 	test_params();
+	test_naming();
+	test_docs();
 	test_config();
 	test_json();
 	test_human();

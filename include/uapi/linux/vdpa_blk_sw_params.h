@@ -22,7 +22,8 @@
  * while a device of its name exists.  vdpa-blk-mgmt stages them in this
  * order.  Document a new one in Documentation/vdpa_blk_sw.rst,
  * Documentation/ABI/testing/sysfs-bus-vdpa-blk-sw and
- * tools/vdpa-blk-mgmt/vdpa-blk-mgmt.8.rst.
+ * tools/vdpa-blk-mgmt/vdpa-blk-mgmt.8.rst (make -C tools/vdpa-blk-mgmt
+ * check fails until it is).
  */
 VBS_PARAM(backing,	 PATH, 0, VBS_BACKING_MAX, "", 0)
 VBS_PARAM(size,		 U64, 512, ~0ULL, VBS_SIZE_DEFAULT, VBS_PF_SECTORS | VBS_PF_NOSHOW)
