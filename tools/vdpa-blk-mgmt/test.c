@@ -170,10 +170,11 @@ static void test_create_args(void)
 	CHECK(parse("..", &s) && strstr(e, "invalid device name"), "create: name ..");
 	CHECK(parse("x --frob", &s) && strstr(e, "unknown option '--frob'"), "create: unknown option");
 	CHECK(parse("x -q", &s) && strstr(e, "unknown option '-q'"), "create: unknown short option");
-	CHECK(parse("x --queues", &s) && strstr(e, "needs a value"), "create: missing value");
-	CHECK(parse("x --ro=1", &s) && strstr(e, "takes no value"), "create: flag with value");
-	CHECK(parse("x --queues 0", &s) && strstr(e, "queues: "), "create: 0 queues");
-	CHECK(parse("x --queues 17", &s), "create: 17 queues");
+	CHECK(parse("x --num-queues", &s) && strstr(e, "needs a value"), "create: missing value");
+	CHECK(parse("x --read-only=1", &s) && strstr(e, "takes no value"), "create: flag with value");
+	CHECK(parse("x --ro=1", &s) && strstr(e, "takes no value"), "create: older flag with value");
+	CHECK(parse("x --num-queues 0", &s) && strstr(e, "num-queues: "), "create: 0 queues");
+	CHECK(parse("x --num-queues 17", &s), "create: 17 queues");
 	CHECK(parse("x --queue-size 1000", &s) && strstr(e, "power of two"),
 	      "create: queue size not a power of two");
 	CHECK(parse("x --queue-size 2048", &s), "create: queue size too big");
@@ -184,18 +185,18 @@ static void test_create_args(void)
 	      "create: size not a multiple of the block size");
 	CHECK(parse("x --serial 123456789012345678901", &s) && strstr(e, "longer than 20"),
 	      "create: serial too long");
-	CHECK(parse("x --poll-us 1000001", &s), "create: poll-us too big");
+	CHECK(parse("x --poll-idle-us 1000001", &s), "create: poll-idle-us too big");
 	CHECK(parse("x --backing relative.img", &s) && strstr(e, "absolute"),
 	      "create: relative backing");
 	CHECK(parse("x --bind qemu", &s) && strstr(e, "virtio, vhost or none"), "create: bad bind");
-	CHECK(parse("x --mgmtdev vdpasim_blk --queues 2", &s) &&
+	CHECK(parse("x --mgmtdev vdpasim_blk --num-queues 2", &s) &&
 	      strstr(e, "only --features and --bind"), "create: other mgmtdev, our option");
 	CHECK(!parse("d3 --poll-adaptive off", &s) && VBM_SET(&s, poll_adaptive) &&
 	      VBM_NUM(&s, poll_adaptive) == 0,
 	      "create: --poll-adaptive off");
 	CHECK(!parse("d3 --poll-adaptive=yes", &s) && VBM_NUM(&s, poll_adaptive) == 1,
 	      "create: --poll-adaptive=yes");
-	CHECK(!parse("d3 --poll-us 50", &s) && !VBM_SET(&s, poll_adaptive),
+	CHECK(!parse("d3 --poll-idle-us 50", &s) && !VBM_SET(&s, poll_adaptive),
 	      "create: poll-adaptive unset by default");
 	CHECK(parse("d3 --poll-adaptive maybe", &s) &&
 	      strstr(e, "poll-adaptive: expected on or off, got 'maybe'"),
@@ -206,13 +207,14 @@ static void test_create_args(void)
 	      strstr(e, "only --features and --bind"), "create: poll-adaptive on another mgmtdev");
 	CHECK(!parse("x --mgmtdev vdpasim_blk --features VERSION_1 --bind none", &s) &&
 	      !strcmp(s.mgmtdev, "vdpasim_blk"), "create: other mgmtdev");
-	CHECK(!parse("x --queues 4 --workers 2", &s) && VBM_NUM(&s, num_workers) == 2,
-	      "create: --workers");
-	CHECK(!parse("x --workers 3", &s) && VBM_NUM(&s, num_workers) == 3,
-	      "create: --workers alone (the module checks it against its default queues)");
-	CHECK(parse("x --workers 0", &s) && strstr(e, "workers: "), "create: 0 workers");
-	CHECK(parse("x --workers 17", &s) && strstr(e, "out of range"), "create: 17 workers");
-	CHECK(parse("x --queues 2 --workers 3", &s) && strstr(e, "--num-workers must not be more"),
+	CHECK(!parse("x --num-queues 4 --num-workers 2", &s) && VBM_NUM(&s, num_workers) == 2,
+	      "create: --num-workers");
+	CHECK(!parse("x --num-workers 3", &s) && VBM_NUM(&s, num_workers) == 3,
+	      "create: --num-workers alone (the module checks it against its default queues)");
+	CHECK(parse("x --num-workers 0", &s) && strstr(e, "num-workers: "), "create: 0 workers");
+	CHECK(parse("x --num-workers 17", &s) && strstr(e, "out of range"), "create: 17 workers");
+	CHECK(parse("x --num-queues 2 --num-workers 3", &s) &&
+	      strstr(e, "--num-workers must not be more"),
 	      "create: more workers than queues (%s)", e);
 	CHECK(parse("x --buffered=yes", &s) && strstr(e, "takes no value"),
 	      "create: --buffered=yes refused");
@@ -467,7 +469,7 @@ static void test_config(void)
 	CHECK(parse_conf("queues = 1\n", &c) && strstr(e, "test.conf:1: ") &&
 	      strstr(e, "outside a [NAME] section"), "config: key outside a section (%s)", e);
 	vbm_config_free(&c);
-	CHECK(parse_conf("[a]\nqueues = many\n", &c) && strstr(e, "test.conf:2: queues"),
+	CHECK(parse_conf("[a]\nnum_queues = many\n", &c) && strstr(e, "test.conf:2: num_queues"),
 	      "config: bad value with line (%s)", e);
 	vbm_config_free(&c);
 	CHECK(parse_conf("[a]\nfrob = 1\n", &c) && strstr(e, "unknown option 'frob'"),
