@@ -226,35 +226,6 @@ void vbs_iotlb_reset_pt(struct vbs_dev *dev)
 }
 
 /**
- * vbs_iotlb_hold() - hold the current mappings for one request
- * @dev: the device
- *
- * The section ends in another context (vbs_iotlb_unhold() from the worker
- * once the completion is published), which sparse cannot follow: the
- * __release()/__acquire() pair tells it the section leaves this function.
- *
- * Return: the SRCU index to give to vbs_iotlb_unhold().
- */
-int vbs_iotlb_hold(struct vbs_dev *dev)
-{
-	int idx = srcu_down_read(&dev->iotlb_srcu);
-
-	__release(&dev->iotlb_srcu);
-	return idx;
-}
-
-/**
- * vbs_iotlb_unhold() - end a request's hold on the mappings
- * @dev: the device
- * @idx: what vbs_iotlb_hold() returned
- */
-void vbs_iotlb_unhold(struct vbs_dev *dev, int idx)
-{
-	__acquire(&dev->iotlb_srcu);
-	srcu_up_read(&dev->iotlb_srcu, idx);
-}
-
-/**
  * vbs_iotlb_check_pt() - the address space a starting driver gets
  * @dev: the device, being started (DRIVER_OK)
  *

@@ -469,8 +469,35 @@ int vbs_iotlb_map_kiov(struct vbs_dev *dev, struct vringh_kiov *kiov,
 int vbs_iotlb_locate(struct vbs_dev *dev, u64 iova, u32 perm, bool va,
 		     struct page **page, unsigned int *off);
 void vbs_unpin_bvecs(struct bio_vec *bv, unsigned int n, bool dirty);
-int vbs_iotlb_hold(struct vbs_dev *dev);
-void vbs_iotlb_unhold(struct vbs_dev *dev, int idx);
+
+/**
+ * vbs_iotlb_hold() - hold the current mappings for one request
+ * @dev: the device
+ *
+ * The section ends in another context (vbs_iotlb_unhold() from the worker
+ * once the completion is published), which sparse cannot follow: the
+ * __release()/__acquire() pair tells it the section leaves this function.
+ *
+ * Return: the SRCU index to give to vbs_iotlb_unhold().
+ */
+static inline int vbs_iotlb_hold(struct vbs_dev *dev)
+{
+	int idx = srcu_down_read(&dev->iotlb_srcu);
+
+	__release(&dev->iotlb_srcu);
+	return idx;
+}
+
+/**
+ * vbs_iotlb_unhold() - end a request's hold on the mappings
+ * @dev: the device
+ * @idx: what vbs_iotlb_hold() returned
+ */
+static inline void vbs_iotlb_unhold(struct vbs_dev *dev, int idx)
+{
+	__acquire(&dev->iotlb_srcu);
+	srcu_up_read(&dev->iotlb_srcu, idx);
+}
 
 /* worker.c */
 int vbs_worker_start(struct vbs_dev *dev);
