@@ -942,6 +942,23 @@ static int read_qstats(const char *name, uint64_t (*v)[NQSTATS], int max)
 	return q;
 }
 
+/* "queues": one object per queue, its index and its counters. */
+static void json_qstats(struct vbm_json *j, uint64_t (*v)[NQSTATS], int nq)
+{
+	size_t k;
+	int q;
+
+	vbm_json_open(j, "queues", '[');
+	for (q = 0; q < nq; q++) {
+		vbm_json_open(j, NULL, '{');
+		vbm_json_u64(j, "index", (uint64_t)q);
+		for (k = 0; k < NQSTATS; k++)
+			vbm_json_u64(j, qstats[k], v[q][k]);
+		vbm_json_close(j, '}');
+	}
+	vbm_json_close(j, ']');
+}
+
 static void json_features(struct vbm_json *j, const char *key, uint64_t f)
 {
 	char names[1024], *tok, *save = NULL, hex[32];
@@ -1119,15 +1136,7 @@ static int cmd_show(int argc, char **argv)
 			json_features(&j, "negotiated_features", d.negotiated);
 		else
 			vbm_json_null(&j, "negotiated_features");
-		vbm_json_open(&j, "queues", '[');
-		for (q = 0; q < nq; q++) {
-			vbm_json_open(&j, NULL, '{');
-			vbm_json_u64(&j, "index", (uint64_t)q);
-			for (i = 0; i < NQSTATS; i++)
-				vbm_json_u64(&j, qstats[i], qs[q][i]);
-			vbm_json_close(&j, '}');
-		}
-		vbm_json_close(&j, ']');
+		json_qstats(&j, qs, nq);
 		vbm_json_close(&j, '}');
 		vbm_json_end(&j);
 		return 0;
@@ -1229,15 +1238,7 @@ static int cmd_stats(int argc, char **argv)
 			vbm_json_init(&j, stdout, false);
 			vbm_json_open(&j, NULL, '{');
 			vbm_json_str(&j, "name", name);
-			vbm_json_open(&j, "queues", '[');
-			for (q = 0; q < nq; q++) {
-				vbm_json_open(&j, NULL, '{');
-				vbm_json_u64(&j, "index", (uint64_t)q);
-				for (k = 0; k < NQSTATS; k++)
-					vbm_json_u64(&j, qstats[k], a[q][k]);
-				vbm_json_close(&j, '}');
-			}
-			vbm_json_close(&j, ']');
+			json_qstats(&j, a, nq);
 			vbm_json_close(&j, '}');
 			vbm_json_end(&j);
 			return 0;
