@@ -39,7 +39,20 @@ LAB_VMLINUZ=$LAB_KROOT/boot/vmlinuz-$LAB_KVER
 LAB_KMODS=$LAB_KROOT/lib/modules/$LAB_KVER
 LAB_SRC=$LAB_CACHE/src/$LAB_KERNEL_PKGVER/linux-source-$LAB_KERNEL_SERIES
 LAB_EXT=$LAB_CACHE/ext/$LAB_KVER
-LAB_ROOTFS=$LAB_CACHE/rootfs/$LAB_GUEST_SUITE
+# The guest root: debootstrap of $LAB_GUEST_SUITE plus these packages (keep
+# them sorted). Each definition gets its own directory, named by a hash of
+# LAB_ROOTFS_KEY, and a directory is never rebuilt in place: a lab VM that
+# runs from one tree keeps its root while another tree (a branch with a
+# longer package list) builds its own beside it.
+LAB_ROOTFS_PACKAGES=(
+	bc bsdextrautils busybox dmsetup e2fsprogs fio iproute2 jq kmod
+	libblkio1 linux-perf mount pciutils procps psmisc python3 qemu-block-extra
+	qemu-system-common qemu-system-x86 qemu-utils strace util-linux
+	xfsprogs xz-utils
+)
+LAB_ROOTFS_KEY="suite=$LAB_GUEST_SUITE variant=minbase packages=${LAB_ROOTFS_PACKAGES[*]} rev=1"
+LAB_ROOTFS_ID=$LAB_GUEST_SUITE-$(printf '%s' "$LAB_ROOTFS_KEY" | sha256sum | cut -c1-12)
+LAB_ROOTFS=$LAB_CACHE/rootfs/$LAB_ROOTFS_ID
 LAB_INITRAMFS=$LAB_CACHE/initramfs/$LAB_KVER/initramfs.cpio.gz
 LAB_NESTED=$LAB_CACHE/nested
 
