@@ -50,11 +50,6 @@ static u64 f(const struct vdpa_device *v) { return 0; }
 const struct vdpa_config_ops o = { .get_backend_features = f };
 C
 
-probe have_bvec_phys <<'C'
-#include <linux/bvec.h>
-phys_addr_t f(const struct bio_vec *bv) { return bvec_phys(bv); }
-C
-
 probe have_srcu_down_read <<'C'
 #include <linux/srcu.h>
 int f(struct srcu_struct *s) { int i = srcu_down_read(s); srcu_up_read(s, i); return i; }

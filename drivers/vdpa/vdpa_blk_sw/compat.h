@@ -24,12 +24,4 @@
 #error "vdpa-blk-sw needs the vdpa_config_ops of Linux 6.9 to 6.12 (see conftest.sh)"
 #endif
 
-#ifndef HAVE_BVEC_PHYS
-#include <linux/bvec.h>
-static inline phys_addr_t bvec_phys(const struct bio_vec *bvec)
-{
-	return page_to_phys(bvec->bv_page) + bvec->bv_offset;
-}
-#endif
-
 #endif /* _VDPA_BLK_SW_COMPAT_H */

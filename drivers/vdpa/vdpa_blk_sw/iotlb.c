@@ -779,6 +779,7 @@ int vbs_iotlb_map_kiov(struct vbs_dev *dev, struct vringh_kiov *kiov,
 		       unsigned int max, unsigned int *nr)
 {
 	unsigned int i, n = 0;
+	u64 end = 0;	/* PA mode: physical address just past bv[n - 1] */
 	int ret = 0;
 
 	for (i = kiov->i; i < kiov->used && len; i++) {
@@ -798,8 +799,7 @@ int vbs_iotlb_map_kiov(struct vbs_dev *dev, struct vringh_kiov *kiov,
 						      bv, &n, max);
 				if (ret)
 					goto fail;
-			} else if (n && bvec_phys(&bv[n - 1]) +
-				   bv[n - 1].bv_len == addr &&
+			} else if (n && end == addr &&
 				   (u64)bv[n - 1].bv_len + chunk <= UINT_MAX) {
 				/* Physically contiguous: one bio_vec. */
 				if (!pfn_valid(PHYS_PFN(addr + chunk - 1))) {
@@ -807,12 +807,14 @@ int vbs_iotlb_map_kiov(struct vbs_dev *dev, struct vringh_kiov *kiov,
 					goto fail;
 				}
 				bv[n - 1].bv_len += chunk;
+				end += chunk;
 			} else {
 				ret = n == max ? -E2BIG :
 				      vbs_pa_to_bvec(addr, chunk, &bv[n]);
 				if (ret)
 					goto fail;
 				n++;
+				end = addr + chunk;
 			}
 			iova += chunk;
 			left -= chunk;
