@@ -703,15 +703,12 @@ static int vbs_iotlb_chunk(struct vbs_dev *dev, u64 iova, u64 *len, u32 perm,
 	return ret;
 }
 
-/**
- * vbs_unpin_bvecs() - release user pages pinned by vbs_iotlb_map_kiov()
- * @bv: the bio_vecs, one page each
- * @n: number of entries
- * @dirty: the device wrote to the pages
- *
- * Process context only (marking a page dirty may sleep).
+/*
+ * Release user pages pinned by vbs_va_to_bvecs(), one per bio_vec; @dirty:
+ * the device wrote to them.  Process context only (marking a page dirty
+ * may sleep).
  */
-void vbs_unpin_bvecs(struct bio_vec *bv, unsigned int n, bool dirty)
+static void vbs_unpin_bvecs(struct bio_vec *bv, unsigned int n, bool dirty)
 {
 	unsigned int i;
 
@@ -756,27 +753,19 @@ static int vbs_va_to_bvecs(u64 uaddr, u64 len, bool write,
 	return 0;
 }
 
-/**
- * vbs_iotlb_map_kiov() - build bio_vecs over a descriptor chain's buffers
- * @dev: the device
- * @kiov: chain part, from its current position (vringh_kiov_advance()d)
- * @len: bytes to map; must not exceed what @kiov holds
- * @perm: VHOST_MAP_RO when the device reads, VHOST_MAP_WO when it writes
- * @va: the address space holds user addresses (vhost-vdpa VA mode): pin
- *	the pages, one bio_vec each; release them with vbs_unpin_bvecs()
- * @bv: output array
- * @max: entries in @bv
- * @nr: number of entries filled
- *
- * The caller holds a read-side section of @dev->iotlb_srcu for as long as
- * the bio_vecs are used.  On failure nothing stays pinned.
+/*
+ * Build bio_vecs over @len bytes of @kiov, from its current position, into
+ * @bv (@max entries); *@nr says how many were filled.  @perm: VHOST_MAP_RO
+ * when the device reads, VHOST_MAP_WO when it writes.  @va: the address
+ * space holds user addresses (vhost-vdpa VA mode): pin the pages, one
+ * bio_vec each.  On failure nothing stays pinned.
  *
  * Return: 0, -EFAULT for an address outside every mapping (or not memory),
  * -EPERM for a mapping without @perm, -E2BIG when @max is too small.
  */
-int vbs_iotlb_map_kiov(struct vbs_dev *dev, struct vringh_kiov *kiov,
-		       size_t len, u32 perm, bool va, struct bio_vec *bv,
-		       unsigned int max, unsigned int *nr)
+static int vbs_iotlb_map_kiov(struct vbs_dev *dev, struct vringh_kiov *kiov,
+			      size_t len, u32 perm, bool va, struct bio_vec *bv,
+			      unsigned int max, unsigned int *nr)
 {
 	unsigned int i, n = 0;
 	u64 end = 0;	/* PA mode: physical address just past bv[n - 1] */
@@ -834,19 +823,12 @@ fail:
 	return ret;
 }
 
-/**
- * vbs_iotlb_locate() - find the page holding one guest byte
- * @dev: the device
- * @iova: address of the byte
- * @perm: access the device needs
- * @va: VA mode: the page is pinned; release it with unpin_user_page()
- * @page: the page
- * @off: offset of the byte in @page
- *
- * Return: 0, -EFAULT or -EPERM.
+/*
+ * The page holding the guest byte at @iova, and the byte's offset in it.
+ * @va: VA mode: the page is pinned; release it with unpin_user_page().
  */
-int vbs_iotlb_locate(struct vbs_dev *dev, u64 iova, u32 perm, bool va,
-		     struct page **page, unsigned int *off)
+static int vbs_iotlb_locate(struct vbs_dev *dev, u64 iova, u32 perm, bool va,
+			    struct page **page, unsigned int *off)
 {
 	u64 len = 1, addr;
 	int ret;
@@ -867,4 +849,236 @@ int vbs_iotlb_locate(struct vbs_dev *dev, u64 iova, u32 perm, bool va,
 		return -EFAULT;
 	*page = pfn_to_page(PHYS_PFN(addr));
 	return 0;
+}
+
+/*
+ * A request's section of @dev->iotlb_srcu ends in another context (the
+ * worker's, once the completion is published), which sparse cannot follow:
+ * the __release()/__acquire() pair tells it the section leaves the function
+ * that takes it.
+ */
+static int vbs_iotlb_hold(struct vbs_dev *dev)
+{
+	int idx = srcu_down_read(&dev->iotlb_srcu);
+
+	__release(&dev->iotlb_srcu);
+	return idx;
+}
+
+static void vbs_iotlb_unhold(struct vbs_dev *dev, int idx)
+{
+	__acquire(&dev->iotlb_srcu);
+	srcu_up_read(&dev->iotlb_srcu, idx);
+}
+
+/*
+ * The status byte is the last byte of @seg, which the device writes.  A
+ * segment that wraps past the end of the address space has no last byte.
+ */
+static int vbs_iotlb_map_status(struct vbs_dev *dev, struct vbs_req *req,
+				const struct kvec *seg)
+{
+	u64 iova, last;
+	bool va = dev->mm;
+	int ret;
+
+	if (!seg)
+		return -EINVAL;
+	iova = (u64)(uintptr_t)seg->iov_base;
+	if (check_add_overflow(iova, (u64)seg->iov_len - 1, &last))
+		return -EFAULT;
+	ret = vbs_iotlb_locate(dev, last, VHOST_MAP_WO, va, &req->status_page,
+			       &req->status_off);
+	if (ret) {
+		req->status_page = NULL;
+		return ret;
+	}
+	req->status_pinned = va;
+	return 0;
+}
+
+/*
+ * The bio_vecs @len bytes of @kiov need if none of their pages are
+ * physically contiguous: one per page each segment touches. Capped at
+ * VBS_MAX_BVECS. An IOTLB that splits a segment into more pieces can make
+ * a request need more; mapping then fails with -E2BIG and the request
+ * falls back to a VBS_MAX_BVECS array.
+ */
+static unsigned int vbs_kiov_bvecs(const struct vringh_kiov *kiov, size_t len)
+{
+	unsigned int i, n = 0;
+
+	for (i = kiov->i; i < kiov->used && len; i++) {
+		u64 iova = (u64)(uintptr_t)kiov->iov[i].iov_base;
+		size_t seg = min_t(size_t, kiov->iov[i].iov_len, len);
+
+		/* seg < 2^32: the sum cannot wrap before the cap stops it */
+		n += DIV_ROUND_UP(offset_in_page(iova) + seg, PAGE_SIZE);
+		if (n >= VBS_MAX_BVECS)
+			return VBS_MAX_BVECS;
+		len -= seg;
+	}
+	return n;
+}
+
+/*
+ * Point @req->bvec at room for @nr bio_vecs: its inline array, a kmalloc()
+ * of just that size, or the device's pool of VBS_MAX_BVECS arrays, which
+ * keeps a reserve. The worker must not sleep here, and the pool's elements
+ * come back when the worker reaps, so it must not wait for one: false
+ * means fetch the request again later.
+ */
+static bool vbs_bvecs_alloc(struct vbs_dev *dev, struct vbs_req *req,
+			    unsigned int nr)
+{
+	req->bvec_pooled = false;
+	if (nr <= VBS_INLINE_BVECS) {
+		req->bvec = req->inline_bvec;
+		req->bvec_max = VBS_INLINE_BVECS;
+		return true;
+	}
+	if (nr < VBS_MAX_BVECS) {
+		req->bvec = kmalloc_array(nr, sizeof(*req->bvec),
+					  GFP_NOWAIT | __GFP_NOWARN);
+		req->bvec_max = nr;
+		if (req->bvec)
+			return true;
+	}
+	req->bvec = mempool_alloc(dev->bvec_pool, GFP_NOWAIT | __GFP_NOWARN);
+	req->bvec_max = VBS_MAX_BVECS;
+	req->bvec_pooled = true;
+	return req->bvec;
+}
+
+/*
+ * Give back what vbs_bvecs_alloc() allocated; the inline array stays.
+ * The caller has unpinned the pages first.
+ */
+static void vbs_bvecs_free(struct vbs_dev *dev, struct vbs_req *req)
+{
+	if (req->bvec && req->bvec != req->inline_bvec) {
+		if (req->bvec_pooled)
+			mempool_free(req->bvec, dev->bvec_pool);
+		else
+			kfree(req->bvec);
+	}
+	req->bvec = NULL;
+	req->bvec_pooled = false;
+}
+
+/*
+ * Build @req->bvec over its @len bytes of data in @kiov.  The array is
+ * sized from the request, rather than tried inline first and then taken
+ * from the pool: that would pin the first pages twice, and use an order-2
+ * array for every request over VBS_INLINE_BVECS pages.
+ */
+static int vbs_iotlb_map_data(struct vbs_dev *dev, struct vbs_req *req,
+			      struct vringh_kiov *kiov, u32 perm)
+{
+	bool va = dev->mm;
+	int ret;
+
+	if (!vbs_bvecs_alloc(dev, req, vbs_kiov_bvecs(kiov, req->len)))
+		return -EAGAIN;
+	ret = vbs_iotlb_map_kiov(dev, kiov, req->len, perm, va, req->bvec,
+				 req->bvec_max, &req->nr_bvec);
+	if (ret == -E2BIG && req->bvec_max < VBS_MAX_BVECS) {
+		/* The IOTLB split a segment: the largest array, once. */
+		vbs_bvecs_free(dev, req);
+		if (!vbs_bvecs_alloc(dev, req, VBS_MAX_BVECS))
+			return -EAGAIN;
+		ret = vbs_iotlb_map_kiov(dev, kiov, req->len, perm, va,
+					 req->bvec, req->bvec_max,
+					 &req->nr_bvec);
+	}
+	req->pinned = va && req->nr_bvec;
+	return ret;
+}
+
+/*
+ * Give back what vbs_iotlb_map_req() took.  @data_dirty, @status_dirty:
+ * the device wrote to the data pages, to the status byte's page.
+ */
+static void vbs_iotlb_put_req(struct vbs_dev *dev, struct vbs_req *req,
+			      bool data_dirty, bool status_dirty)
+{
+	if (req->pinned)
+		vbs_unpin_bvecs(req->bvec, req->nr_bvec, data_dirty);
+	if (req->status_pinned)
+		unpin_user_pages_dirty_lock(&req->status_page, 1,
+					    status_dirty);
+	vbs_bvecs_free(dev, req);
+	req->pinned = false;
+	req->status_pinned = false;
+	vbs_iotlb_unhold(dev, req->srcu_idx);
+}
+
+/**
+ * vbs_iotlb_map_req() - translate the guest memory one request uses
+ * @dev: the device
+ * @req: the request; @req->len bytes of data are mapped
+ * @status: the segment whose last byte is the status byte, or NULL when
+ *	the chain has no device-writable byte
+ * @data: the chain part holding the data, from its current position; NULL
+ *	for a request without data
+ * @perm: VHOST_MAP_RO when the device reads @data, VHOST_MAP_WO when it
+ *	writes it
+ *
+ * Holds the current mappings (a read-side section of @dev->iotlb_srcu)
+ * until vbs_iotlb_unmap_req(), so that no set_map() drops a page the
+ * request uses.  Then finds the status byte's page (@req->status_page and
+ * @req->status_off), and builds @req->bvec over the data: one bio_vec per
+ * physically contiguous run (PA mode), or per pinned user page (VA mode).
+ * The data is not tried when the status byte cannot be mapped.
+ *
+ * Called by the worker, which must not sleep waiting for memory: the
+ * bio_vec array is taken without waiting, from the device's pool when the
+ * request needs more than its inline array.
+ *
+ * Return: 0 when everything is mapped; -EAGAIN when no bio_vec array was
+ * free, with nothing held, so that the request is fetched again once
+ * requests in flight give theirs back; any other error is that of the
+ * status byte if @req->status_page is NULL, of the data otherwise (-EFAULT
+ * for an address outside every mapping or not memory, -EPERM for a
+ * mapping without the access needed).  Unless -EAGAIN, the request holds
+ * what was mapped until vbs_iotlb_unmap_req().
+ */
+int vbs_iotlb_map_req(struct vbs_dev *dev, struct vbs_req *req,
+		      const struct kvec *status, struct vringh_kiov *data,
+		      u32 perm)
+{
+	int ret;
+
+	req->status_page = NULL;
+	req->status_pinned = false;
+	req->bvec = NULL;
+	req->bvec_pooled = false;
+	req->nr_bvec = 0;
+	req->pinned = false;
+
+	req->srcu_idx = vbs_iotlb_hold(dev);
+	ret = vbs_iotlb_map_status(dev, req, status);
+	if (ret || !data)
+		return ret;
+	ret = vbs_iotlb_map_data(dev, req, data, perm);
+	if (ret == -EAGAIN)
+		vbs_iotlb_put_req(dev, req, false, false);
+	return ret;
+}
+
+/**
+ * vbs_iotlb_unmap_req() - give back what vbs_iotlb_map_req() mapped
+ * @dev: the device
+ * @req: a request whose completion was published or dropped: its status
+ *	byte's page counts as written
+ * @dirty: the device wrote to the data pages (a read from the disk)
+ *
+ * Unpins the pages (VA mode), frees a bio_vec array larger than the inline
+ * one and ends the request's hold on the mappings.  Process context only:
+ * marking a page dirty may sleep.
+ */
+void vbs_iotlb_unmap_req(struct vbs_dev *dev, struct vbs_req *req,
+			 bool dirty)
+{
+	vbs_iotlb_put_req(dev, req, dirty, true);
 }

@@ -8,17 +8,17 @@
  * ends with a status byte (when there is one to write) and its head is
  * given back through the one completion path, vbs_req_complete().
  *
- * A request's whole life is here: vbs_req_start() starts it on the
- * backing, completes it at once, or gives its slot back to be fetched
- * again (-EAGAIN); vbs_req_complete() hands it to the worker, whose reap
- * calls vbs_req_retire() to publish it; vbs_req_release() gives back what
- * it holds, after a retry as after a reap.
+ * vbs_req_start() runs a request as a pipeline, each step once: parse and
+ * check it (nothing is translated yet), translate the guest memory it uses
+ * (iotlb.c), then either hand it to the backing or end it here.  It gives
+ * the slot back to be fetched again (-EAGAIN) when the request cannot start
+ * yet.  vbs_req_complete() hands a finished request to the worker, whose
+ * reap calls vbs_req_retire() to publish it and give back its memory.
  */
 
 #include <linux/highmem.h>
 #include <linux/mm.h>
 #include <linux/overflow.h>
-#include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/virtio_byteorder.h>
 #include <uapi/linux/vhost_types.h>
@@ -32,30 +32,17 @@ static bool vbs_has_feature(struct vbs_dev *dev, unsigned int bit)
 }
 
 /*
- * The status byte is the last byte of the device-writable part.  A buffer
- * that wraps past the end of the address space has no last byte.
+ * The status byte is the last byte of the device-writable part: the
+ * segment that holds it, or NULL if that part is empty.
  */
-static int vbs_req_find_status(struct vbs_dev *dev, struct vbs_vq *vq,
-			       struct vbs_req *req)
+static const struct kvec *vbs_req_status_seg(const struct vringh_kiov *w)
 {
-	struct vringh_kiov *w = &vq->wiov;
 	int i;
 
-	for (i = w->used - 1; i >= (int)w->i; i--) {
-		struct kvec *v = &w->iov[i];
-		u64 iova = (u64)(uintptr_t)v->iov_base, last;
-
-		if (!v->iov_len)
-			continue;
-		if (check_add_overflow(iova, (u64)v->iov_len - 1, &last))
-			return -EFAULT;
-		if (vbs_iotlb_locate(dev, last, VHOST_MAP_WO, !!dev->mm,
-				     &req->status_page, &req->status_off))
-			return -EFAULT;
-		req->status_pinned = !!dev->mm;
-		return 0;
-	}
-	return -EINVAL;
+	for (i = w->used - 1; i >= (int)w->i; i--)
+		if (w->iov[i].iov_len)
+			return &w->iov[i];
+	return NULL;
 }
 
 /* [sector, sector + bytes / 512) must be whole sectors inside the disk. */
@@ -68,75 +55,6 @@ static bool vbs_range_ok(struct vbs_dev *dev, u64 sector, u64 bytes)
 	if (check_add_overflow(sector, bytes >> SECTOR_SHIFT, &end))
 		return false;
 	return end <= READ_ONCE(dev->capacity);
-}
-
-/*
- * The bio_vecs @len bytes of @kiov need if none of their pages are
- * physically contiguous: one per page each segment touches. Capped at
- * VBS_MAX_BVECS. An IOTLB that splits a segment into more pieces can make
- * a request need more; mapping then fails with -E2BIG and the request
- * falls back to a VBS_MAX_BVECS array.
- */
-static unsigned int vbs_kiov_bvecs(const struct vringh_kiov *kiov, size_t len)
-{
-	unsigned int i, n = 0;
-
-	for (i = kiov->i; i < kiov->used && len; i++) {
-		u64 iova = (u64)(uintptr_t)kiov->iov[i].iov_base;
-		size_t seg = min_t(size_t, kiov->iov[i].iov_len, len);
-
-		/* seg < 2^32: the sum cannot wrap before the cap stops it */
-		n += DIV_ROUND_UP(offset_in_page(iova) + seg, PAGE_SIZE);
-		if (n >= VBS_MAX_BVECS)
-			return VBS_MAX_BVECS;
-		len -= seg;
-	}
-	return n;
-}
-
-/*
- * Point @req->bvec at room for @nr bio_vecs: its inline array, a kmalloc()
- * of just that size, or the device's pool of VBS_MAX_BVECS arrays, which
- * keeps a reserve. The worker must not sleep here, and the pool's elements
- * come back when the worker reaps, so it must not wait for one: false
- * means fetch the request again later.
- */
-static bool vbs_req_alloc_bvec(struct vbs_dev *dev, struct vbs_req *req,
-			       unsigned int nr)
-{
-	req->bvec_pooled = false;
-	if (nr <= VBS_INLINE_BVECS) {
-		req->bvec = req->inline_bvec;
-		req->bvec_max = VBS_INLINE_BVECS;
-		return true;
-	}
-	if (nr < VBS_MAX_BVECS) {
-		req->bvec = kmalloc_array(nr, sizeof(*req->bvec),
-					  GFP_NOWAIT | __GFP_NOWARN);
-		req->bvec_max = nr;
-		if (req->bvec)
-			return true;
-	}
-	req->bvec = mempool_alloc(dev->bvec_pool, GFP_NOWAIT | __GFP_NOWARN);
-	req->bvec_max = VBS_MAX_BVECS;
-	req->bvec_pooled = true;
-	return req->bvec;
-}
-
-/*
- * Give back what vbs_req_alloc_bvec() allocated; the inline array stays.
- * The caller has unpinned the pages first.
- */
-static void vbs_req_free_bvec(struct vbs_req *req)
-{
-	if (req->bvec && req->bvec != req->inline_bvec) {
-		if (req->bvec_pooled)
-			mempool_free(req->bvec, req->vq->dev->bvec_pool);
-		else
-			kfree(req->bvec);
-	}
-	req->bvec = NULL;
-	req->bvec_pooled = false;
 }
 
 /*
@@ -154,14 +72,6 @@ static void vbs_req_complete(struct vbs_req *req)
 	if (llist_add(&req->node, &vq->done))
 		wake_up_process(vq->worker->task);
 	rcu_read_unlock();
-}
-
-/* End a request that never reached the backing, with @status. */
-static int vbs_req_end(struct vbs_req *req, u8 status)
-{
-	req->status = status;
-	vbs_req_complete(req);
-	return 0;
 }
 
 /* The backing is done with @req: @ret as vbs_backend_submit() says. */
@@ -209,26 +119,6 @@ static bool vbs_req_publish(struct vbs_vq *vq, struct vbs_req *req)
 	return !vringh_complete_iotlb(&vq->vring, req->head, req->in_len);
 }
 
-/*
- * Give back what a request holds: its pinned pages (VA mode), a large
- * bio_vec array, its hold on the address space.  @ended: the request was
- * completed, and its status byte written if it was published; false for a
- * request that gives its slot back to be fetched again, before anything
- * was written.
- */
-static void vbs_req_release(struct vbs_req *req, bool ended)
-{
-	if (req->pinned)
-		vbs_unpin_bvecs(req->bvec, req->nr_bvec,
-				req->type == VIRTIO_BLK_T_IN);
-	if (req->status_pinned)
-		unpin_user_pages_dirty_lock(&req->status_page, 1, ended);
-	vbs_req_free_bvec(req);
-	req->pinned = false;
-	req->status_pinned = false;
-	vbs_iotlb_unhold(req->vq->dev, req->srcu_idx);
-}
-
 /**
  * vbs_req_retire() - publish a completed request and release it
  * @req: a request that went through vbs_req_complete(); called by the
@@ -251,18 +141,29 @@ bool vbs_req_retire(struct vbs_req *req, bool publish)
 			vbs_dev_set_broken(vq->dev, vq,
 					   "cannot write the used ring", -EFAULT);
 	}
-	vbs_req_release(req, true);
+	vbs_iotlb_unmap_req(vq->dev, req, req->type == VIRTIO_BLK_T_IN);
 	return pushed;
 }
 
-static int vbs_req_rw(struct vbs_dev *dev, struct vbs_vq *vq,
-		      struct vbs_req *req, size_t data_in, size_t data_out)
+/* What a request asks for, once parsed and checked. */
+enum vbs_req_op {
+	VBS_REQ_END,		/* nothing to carry out: it ends with its status */
+	VBS_REQ_GET_ID,		/* write the serial into its data buffer */
+	VBS_REQ_BACKING,	/* hand it to the backing */
+};
+
+/* A request with nothing to carry out ends with @status. */
+static enum vbs_req_op vbs_req_done(struct vbs_req *req, u8 status)
+{
+	req->status = status;
+	return VBS_REQ_END;
+}
+
+static enum vbs_req_op vbs_req_check_rw(struct vbs_dev *dev,
+					struct vbs_req *req,
+					size_t data_in, size_t data_out)
 {
 	bool write = req->type == VIRTIO_BLK_T_OUT;
-	struct vringh_kiov *kiov = write ? &vq->riov : &vq->wiov;
-	u32 perm = write ? VHOST_MAP_RO : VHOST_MAP_WO;
-	bool va = dev->mm;
-	int ret;
 
 	req->len = write ? data_out : data_in;
 	/* Also keeps bi_size, in_len and MAX_RW_COUNT from overflowing. */
@@ -270,70 +171,25 @@ static int vbs_req_rw(struct vbs_dev *dev, struct vbs_vq *vq,
 			     MAX_RW_COUNT)) {
 		dev_dbg(&dev->vdpa.dev, "request of %zu bytes: over seg_max * size_max\n",
 			req->len);
-		return vbs_req_end(req, VIRTIO_BLK_S_IOERR);
+		return vbs_req_done(req, VIRTIO_BLK_S_IOERR);
 	}
 	if (write && (dev->features & BIT_ULL(VIRTIO_BLK_F_RO))) {
 		dev_dbg(&dev->vdpa.dev, "write to a read-only disk\n");
-		return vbs_req_end(req, VIRTIO_BLK_S_IOERR);
+		return vbs_req_done(req, VIRTIO_BLK_S_IOERR);
 	}
 	if (!vbs_range_ok(dev, req->sector, req->len)) {
 		dev_dbg(&dev->vdpa.dev, "%s %zu bytes at sector %llu: out of range\n",
 			write ? "write" : "read", req->len, req->sector);
-		return vbs_req_end(req, VIRTIO_BLK_S_IOERR);
+		return vbs_req_done(req, VIRTIO_BLK_S_IOERR);
 	}
 	if (!req->len)
-		return vbs_req_end(req, VIRTIO_BLK_S_OK);
-	/* IOPOLL: one more would risk a tag wait nobody polls (backend.c). */
-	if (dev->poll_limit &&
-	    atomic_read(&dev->polled_inflight) >= dev->poll_limit)
-		return -EAGAIN;
-
-	/*
-	 * Sized from the request, rather than tried inline first and then
-	 * taken from the pool: that would pin the first pages twice, and use
-	 * an order-2 array for every request over VBS_INLINE_BVECS pages.
-	 */
-	if (!vbs_req_alloc_bvec(dev, req, vbs_kiov_bvecs(kiov, req->len)))
-		return -EAGAIN;
-	ret = vbs_iotlb_map_kiov(dev, kiov, req->len, perm, va, req->bvec,
-				 req->bvec_max, &req->nr_bvec);
-	if (ret == -E2BIG && req->bvec_max < VBS_MAX_BVECS) {
-		/* The IOTLB split a segment: the largest array, once. */
-		vbs_req_free_bvec(req);
-		if (!vbs_req_alloc_bvec(dev, req, VBS_MAX_BVECS))
-			return -EAGAIN;
-		ret = vbs_iotlb_map_kiov(dev, kiov, req->len, perm, va,
-					 req->bvec, req->bvec_max,
-					 &req->nr_bvec);
-	}
-	req->pinned = va && req->nr_bvec;
-	if (ret) {
-		dev_dbg(&dev->vdpa.dev, "data buffer translation failed: %d\n",
-			ret);
-		return vbs_req_end(req, VIRTIO_BLK_S_IOERR);
-	}
-	if (!write)
-		req->in_len += req->len;
-	vbs_backend_submit(req, vbs_req_end_io);
-	return 0;
+		return vbs_req_done(req, VIRTIO_BLK_S_OK);
+	return VBS_REQ_BACKING;
 }
 
-static int vbs_req_get_id(struct vbs_dev *dev, struct vbs_vq *vq,
-			  struct vbs_req *req, size_t data_in)
-{
-	size_t n = min_t(size_t, data_in, VIRTIO_BLK_ID_BYTES);
-	char id[VIRTIO_BLK_ID_BYTES] = {};
-
-	/* Not NUL-terminated when the serial uses all 20 bytes. */
-	memcpy(id, dev->p.serial, strnlen(dev->p.serial, sizeof(id)));
-	if (vringh_iov_push_iotlb(&vq->vring, &vq->wiov, id, n) != n)
-		return vbs_req_end(req, VIRTIO_BLK_S_IOERR);
-	req->in_len += n;
-	return vbs_req_end(req, VIRTIO_BLK_S_OK);
-}
-
-static int vbs_req_dwz(struct vbs_dev *dev, struct vbs_vq *vq,
-		       struct vbs_req *req, size_t data_out)
+static enum vbs_req_op vbs_req_check_dwz(struct vbs_dev *dev,
+					 struct vbs_vq *vq,
+					 struct vbs_req *req, size_t data_out)
 {
 	bool discard = req->type == VIRTIO_BLK_T_DISCARD;
 	unsigned int feature = discard ? VIRTIO_BLK_F_DISCARD :
@@ -342,18 +198,18 @@ static int vbs_req_dwz(struct vbs_dev *dev, struct vbs_vq *vq,
 	unsigned int i;
 
 	if (!vbs_has_feature(dev, feature))
-		return vbs_req_end(req, VIRTIO_BLK_S_UNSUPP);
+		return vbs_req_done(req, VIRTIO_BLK_S_UNSUPP);
 	if (dev->features & BIT_ULL(VIRTIO_BLK_F_RO))
-		return vbs_req_end(req, VIRTIO_BLK_S_IOERR);
+		return vbs_req_done(req, VIRTIO_BLK_S_IOERR);
 	if (!data_out || data_out % sz || data_out / sz > VBS_MAX_DWZ_SEGS) {
 		dev_dbg(&dev->vdpa.dev, "bad discard/write-zeroes payload: %zu\n",
 			data_out);
-		return vbs_req_end(req, VIRTIO_BLK_S_IOERR);
+		return vbs_req_done(req, VIRTIO_BLK_S_IOERR);
 	}
 	req->dwz_count = data_out / sz;
 	if (vringh_iov_pull_iotlb(&vq->vring, &vq->riov, req->dwz,
 				  data_out) != data_out)
-		return vbs_req_end(req, VIRTIO_BLK_S_IOERR);
+		return vbs_req_done(req, VIRTIO_BLK_S_IOERR);
 
 	for (i = 0; i < req->dwz_count; i++) {
 		u64 sector = le64_to_cpu(req->dwz[i].sector);
@@ -363,13 +219,77 @@ static int vbs_req_dwz(struct vbs_dev *dev, struct vbs_vq *vq,
 		/* Only write zeroes knows a flag, and only UNMAP. */
 		if (flags & ~VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP ||
 		    (discard && flags))
-			return vbs_req_end(req, VIRTIO_BLK_S_UNSUPP);
+			return vbs_req_done(req, VIRTIO_BLK_S_UNSUPP);
 		if (num > VBS_MAX_DWZ_SECTORS ||
 		    !vbs_range_ok(dev, sector, (u64)num << SECTOR_SHIFT))
-			return vbs_req_end(req, VIRTIO_BLK_S_IOERR);
+			return vbs_req_done(req, VIRTIO_BLK_S_IOERR);
 	}
-	vbs_backend_submit(req, vbs_req_end_io);
-	return 0;
+	return VBS_REQ_BACKING;
+}
+
+/*
+ * Parse and check a request whose chain has a status byte, @data_in bytes
+ * of device-writable data before it: the chain's length, the header, the
+ * type, the ranges.  Nothing is translated here but through vringh's own
+ * copies (the header, a discard's ranges), and nothing is written.
+ */
+static enum vbs_req_op vbs_req_parse(struct vbs_dev *dev, struct vbs_vq *vq,
+				     struct vbs_req *req, size_t data_in)
+{
+	size_t rlen = vringh_kiov_length(&vq->riov), data_out;
+	struct virtio_blk_outhdr hdr;
+
+	/* Header, seg_max data segments and the status at most. */
+	if (vq->riov.used + vq->wiov.used > dev->seg_max + 2) {
+		dev_dbg(&dev->vdpa.dev, "chain of %u descriptors\n",
+			vq->riov.used + vq->wiov.used);
+		return vbs_req_done(req, VIRTIO_BLK_S_IOERR);
+	}
+
+	if (rlen < sizeof(hdr) ||
+	    vringh_iov_pull_iotlb(&vq->vring, &vq->riov, &hdr,
+				  sizeof(hdr)) != sizeof(hdr)) {
+		dev_dbg(&dev->vdpa.dev, "request header too short: %zu\n", rlen);
+		return vbs_req_done(req, VIRTIO_BLK_S_IOERR);
+	}
+	data_out = rlen - sizeof(hdr);
+	req->type = __virtio32_to_cpu(true, hdr.type);
+	req->sector = __virtio64_to_cpu(true, hdr.sector);
+
+	switch (req->type) {
+	case VIRTIO_BLK_T_IN:
+	case VIRTIO_BLK_T_OUT:
+		return vbs_req_check_rw(dev, req, data_in, data_out);
+	case VIRTIO_BLK_T_FLUSH:
+		if (!vbs_has_feature(dev, VIRTIO_BLK_F_FLUSH))
+			return vbs_req_done(req, VIRTIO_BLK_S_UNSUPP);
+		return VBS_REQ_BACKING;
+	case VIRTIO_BLK_T_GET_ID:
+		return VBS_REQ_GET_ID;
+	case VIRTIO_BLK_T_DISCARD:
+	case VIRTIO_BLK_T_WRITE_ZEROES:
+		return vbs_req_check_dwz(dev, vq, req, data_out);
+	default:
+		dev_dbg(&dev->vdpa.dev, "unsupported request type %u\n",
+			req->type);
+		return vbs_req_done(req, VIRTIO_BLK_S_UNSUPP);
+	}
+}
+
+static void vbs_req_get_id(struct vbs_dev *dev, struct vbs_vq *vq,
+			   struct vbs_req *req, size_t data_in)
+{
+	size_t n = min_t(size_t, data_in, VIRTIO_BLK_ID_BYTES);
+	char id[VIRTIO_BLK_ID_BYTES] = {};
+
+	/* Not NUL-terminated when the serial uses all 20 bytes. */
+	memcpy(id, dev->p.serial, strnlen(dev->p.serial, sizeof(id)));
+	if (vringh_iov_push_iotlb(&vq->vring, &vq->wiov, id, n) != n) {
+		req->status = VIRTIO_BLK_S_IOERR;
+		return;
+	}
+	req->in_len += n;
+	req->status = VIRTIO_BLK_S_OK;
 }
 
 /**
@@ -387,81 +307,61 @@ static int vbs_req_dwz(struct vbs_dev *dev, struct vbs_vq *vq,
 int vbs_req_start(struct vbs_vq *vq, struct vbs_req *req)
 {
 	struct vbs_dev *dev = vq->dev;
-	struct virtio_blk_outhdr hdr;
-	size_t rlen, wlen, data_in, data_out;
+	const struct kvec *status = vbs_req_status_seg(&vq->wiov);
+	size_t data_in = vringh_kiov_length(&vq->wiov) - 1;
+	enum vbs_req_op op = VBS_REQ_END;
+	struct vringh_kiov *data = NULL;
+	u32 perm = 0;
 	int ret;
 
-	req->srcu_idx = vbs_iotlb_hold(dev);
-	req->status_page = NULL;
-	req->bvec = NULL;
-	req->bvec_pooled = false;
-	req->nr_bvec = 0;
 	req->in_len = 0;
 	req->len = 0;
 	req->ret = 0;
 	req->polled = false;
-	req->pinned = false;
-	req->status_pinned = false;
 	req->dwz_count = 0;
 	req->type = U32_MAX;
 	req->status = VIRTIO_BLK_S_IOERR;
 
-	rlen = vringh_kiov_length(&vq->riov);
-	wlen = vringh_kiov_length(&vq->wiov);
+	if (status)
+		op = vbs_req_parse(dev, vq, req, data_in);
+	if (op == VBS_REQ_BACKING && req->len) {
+		/* IOPOLL: one more would risk a tag wait nobody polls (backend.c). */
+		if (dev->poll_limit &&
+		    atomic_read(&dev->polled_inflight) >= dev->poll_limit)
+			return -EAGAIN;
+		if (req->type == VIRTIO_BLK_T_OUT) {
+			data = &vq->riov;
+			perm = VHOST_MAP_RO;
+		} else {
+			data = &vq->wiov;
+			perm = VHOST_MAP_WO;
+		}
+	}
 
-	if (vbs_req_find_status(dev, vq, req)) {
+	ret = vbs_iotlb_map_req(dev, req, status, data, perm);
+	if (ret == -EAGAIN)
+		return ret;
+	if (req->status_page)
+		req->in_len = 1;
+	if (!ret && op == VBS_REQ_BACKING) {
+		if (req->type == VIRTIO_BLK_T_IN)
+			req->in_len += req->len;
+		vbs_backend_submit(req, vbs_req_end_io);
+		return 0;
+	}
+
+	/* Every request that does not reach the backing ends here. */
+	if (!req->status_page) {
 		/* Nowhere to put a status: give the head back, empty. */
 		dev_dbg(&dev->vdpa.dev, "request without a usable status byte\n");
-		req->status_page = NULL;
-		return vbs_req_end(req, VIRTIO_BLK_S_IOERR);
+		req->status = VIRTIO_BLK_S_IOERR;
+	} else if (ret) {
+		dev_dbg(&dev->vdpa.dev, "data buffer translation failed: %d\n",
+			ret);
+		req->status = VIRTIO_BLK_S_IOERR;
+	} else if (op == VBS_REQ_GET_ID) {
+		vbs_req_get_id(dev, vq, req, data_in);
 	}
-	req->in_len = 1;
-	data_in = wlen - 1;
-
-	/* Header, seg_max data segments and the status at most. */
-	if (vq->riov.used + vq->wiov.used > dev->seg_max + 2) {
-		dev_dbg(&dev->vdpa.dev, "chain of %u descriptors\n",
-			vq->riov.used + vq->wiov.used);
-		return vbs_req_end(req, VIRTIO_BLK_S_IOERR);
-	}
-
-	if (rlen < sizeof(hdr) ||
-	    vringh_iov_pull_iotlb(&vq->vring, &vq->riov, &hdr,
-				  sizeof(hdr)) != sizeof(hdr)) {
-		dev_dbg(&dev->vdpa.dev, "request header too short: %zu\n", rlen);
-		return vbs_req_end(req, VIRTIO_BLK_S_IOERR);
-	}
-	data_out = rlen - sizeof(hdr);
-	req->type = __virtio32_to_cpu(true, hdr.type);
-	req->sector = __virtio64_to_cpu(true, hdr.sector);
-
-	switch (req->type) {
-	case VIRTIO_BLK_T_IN:
-	case VIRTIO_BLK_T_OUT:
-		ret = vbs_req_rw(dev, vq, req, data_in, data_out);
-		break;
-	case VIRTIO_BLK_T_FLUSH:
-		if (!vbs_has_feature(dev, VIRTIO_BLK_F_FLUSH)) {
-			ret = vbs_req_end(req, VIRTIO_BLK_S_UNSUPP);
-			break;
-		}
-		vbs_backend_submit(req, vbs_req_end_io);
-		ret = 0;
-		break;
-	case VIRTIO_BLK_T_GET_ID:
-		ret = vbs_req_get_id(dev, vq, req, data_in);
-		break;
-	case VIRTIO_BLK_T_DISCARD:
-	case VIRTIO_BLK_T_WRITE_ZEROES:
-		ret = vbs_req_dwz(dev, vq, req, data_out);
-		break;
-	default:
-		dev_dbg(&dev->vdpa.dev, "unsupported request type %u\n",
-			req->type);
-		ret = vbs_req_end(req, VIRTIO_BLK_S_UNSUPP);
-		break;
-	}
-	if (ret == -EAGAIN)
-		vbs_req_release(req, false);
-	return ret;
+	vbs_req_complete(req);
+	return 0;
 }

@@ -363,8 +363,8 @@ struct vbs_vq {
  * @iotlb_pt: @iotlb is the identity map used by virtio-vdpa; read under
  *	@iotlb_mutex, written under @iotlb_lock too
  * @iotlb_srcu: read-side sections: a worker's pass (vringh's ring
- *	accesses), and each request from vbs_req_start() until its release,
- *	across contexts (vbs_iotlb_hold()).  set_map() and a return to the
+ *	accesses), and each request from vbs_iotlb_map_req() until
+ *	vbs_iotlb_unmap_req(), across contexts.  set_map() and a return to the
  *	identity map wait for a grace period when an entry went away, before
  *	they drop its pages.
  * @io_wq: workqueue for blocking backing operations
@@ -463,41 +463,11 @@ void vbs_iotlb_check_pt(struct vbs_dev *dev);
 int vbs_iotlb_set(struct vbs_dev *dev, struct vhost_iotlb *src);
 int vbs_iotlb_watch_used(struct vbs_dev *dev, struct vbs_vq *vq, u64 iova,
 			 u32 len);
-int vbs_iotlb_map_kiov(struct vbs_dev *dev, struct vringh_kiov *kiov,
-		       size_t len, u32 perm, bool va, struct bio_vec *bv,
-		       unsigned int max, unsigned int *nr);
-int vbs_iotlb_locate(struct vbs_dev *dev, u64 iova, u32 perm, bool va,
-		     struct page **page, unsigned int *off);
-void vbs_unpin_bvecs(struct bio_vec *bv, unsigned int n, bool dirty);
-
-/**
- * vbs_iotlb_hold() - hold the current mappings for one request
- * @dev: the device
- *
- * The section ends in another context (vbs_iotlb_unhold() from the worker
- * once the completion is published), which sparse cannot follow: the
- * __release()/__acquire() pair tells it the section leaves this function.
- *
- * Return: the SRCU index to give to vbs_iotlb_unhold().
- */
-static inline int vbs_iotlb_hold(struct vbs_dev *dev)
-{
-	int idx = srcu_down_read(&dev->iotlb_srcu);
-
-	__release(&dev->iotlb_srcu);
-	return idx;
-}
-
-/**
- * vbs_iotlb_unhold() - end a request's hold on the mappings
- * @dev: the device
- * @idx: what vbs_iotlb_hold() returned
- */
-static inline void vbs_iotlb_unhold(struct vbs_dev *dev, int idx)
-{
-	__acquire(&dev->iotlb_srcu);
-	srcu_up_read(&dev->iotlb_srcu, idx);
-}
+int vbs_iotlb_map_req(struct vbs_dev *dev, struct vbs_req *req,
+		      const struct kvec *status, struct vringh_kiov *data,
+		      u32 perm);
+void vbs_iotlb_unmap_req(struct vbs_dev *dev, struct vbs_req *req,
+			 bool dirty);
 
 /* worker.c */
 int vbs_worker_start(struct vbs_dev *dev);
