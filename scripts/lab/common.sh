@@ -46,9 +46,9 @@ LAB_EXT=$LAB_CACHE/ext/$LAB_KVER
 # longer package list) builds its own beside it.
 LAB_ROOTFS_PACKAGES=(
 	bc bsdextrautils busybox dmsetup e2fsprogs fio iproute2 jq kmod
-	libblkio1 linux-perf mount pciutils procps psmisc python3 qemu-block-extra
-	qemu-system-common qemu-system-x86 qemu-utils strace util-linux
-	xfsprogs xz-utils
+	libblkio1 linux-perf mount nbd-client pciutils procps psmisc python3
+	qemu-block-extra qemu-system-common qemu-system-x86 qemu-utils strace
+	util-linux xfsprogs xz-utils
 )
 LAB_ROOTFS_KEY="suite=$LAB_GUEST_SUITE variant=minbase packages=${LAB_ROOTFS_PACKAGES[*]} rev=1"
 LAB_ROOTFS_ID=$LAB_GUEST_SUITE-$(printf '%s' "$LAB_ROOTFS_KEY" | sha256sum | cut -c1-12)
