@@ -824,8 +824,9 @@ qemu_warn(struct vbm_qemu_out *o, const char *hint, const char *fmt, ...)
 }
 
 /*
- * A QEMU id from the device's name: a letter first, then letters, digits,
- * '-', '.' and '_', at most 31 characters (a block node's limit).
+ * A QEMU id from the device's name, for the QEMU device and the block node
+ * (their names do not clash): a letter first, then letters, digits, '-',
+ * '.' and '_', at most 31 characters (a block node's limit).
  */
 static void qemu_id(const char *name, char *id, size_t len)
 {
@@ -887,12 +888,12 @@ int vbm_qemu_args(const struct vbm_qemu_req *r, const struct vbm_qemu_host *h,
 	}
 	qemu_id(q.name, id, sizeof(id));
 	if (q.form == VBM_FORM_GENERIC) {
-		qemu_arg(o, "-device", "vhost-vdpa-device-pci,vhostdev=%s", q.node);
+		qemu_arg(o, "-device", "vhost-vdpa-device-pci,vhostdev=%s,id=%s", q.node, id);
 	} else {
 		qemu_arg(o, "-blockdev",
 			 "driver=virtio-blk-vhost-vdpa,node-name=%s,path=%s,cache.direct=on",
 			 id, q.node);
-		qemu_arg(o, "-device", "virtio-blk-pci,drive=%s", id);
+		qemu_arg(o, "-device", "virtio-blk-pci,drive=%s,id=%s", id, id);
 	}
 
 	if (q.use_va && q.memory == VBM_MEM_PRIVATE)
@@ -911,8 +912,8 @@ int vbm_qemu_args(const struct vbm_qemu_req *r, const struct vbm_qemu_host *h,
 				  vbm_memory_name(q.memory), vbm_human_size(page, b1, sizeof(b1)),
 				  o->iotlb_entries, h->max_iotlb_entries,
 				  q.form == VBM_FORM_GENERIC ?
-				  "QEMU stops with 'vhost vdpa map fail!'" :
-				  "QEMU says 'Failed to add blkio mem region' and cannot map guest RAM");
+				  "if it does, QEMU stops with 'vhost vdpa map fail!'" :
+				  "if it does, QEMU says 'Failed to add blkio mem region'");
 		}
 		need = q.memory_size + VBM_QEMU_EXTRA_PINNED;
 		if (h->memlock && h->memlock < need) {

@@ -664,13 +664,13 @@ static void test_qemu_args(void)
 	bool va;
 
 	CHECK(!vbm_qemu_args(&r, &h, &o, e, sizeof(e)) && o.memory == VBM_MEM_PRIVATE &&
-	      !strcmp(qargs(&o), "-m 1G -device vhost-vdpa-device-pci,vhostdev=/dev/vhost-vdpa-0") &&
+	      !strcmp(qargs(&o), "-m 1G -device vhost-vdpa-device-pci,vhostdev=/dev/vhost-vdpa-0,id=vbs-blk0") &&
 	      !o.nwarn && o.iotlb_entries == 512 + VBM_QEMU_EXTRA_ENTRIES,
 	      "qemu-args: PA generic on private RAM: %s (%d warnings)", qargs(&o), o.nwarn);
 	r.use_va = true;
 	CHECK(!vbm_qemu_args(&r, &h, &o, e, sizeof(e)) && o.memory == VBM_MEM_MEMFD &&
 	      !strcmp(qargs(&o), "-m 1G -object memory-backend-memfd,id=vbs-mem,size=1G,share=on "
-		      "-machine memory-backend=vbs-mem -device vhost-vdpa-device-pci,vhostdev=/dev/vhost-vdpa-0") &&
+		      "-machine memory-backend=vbs-mem -device vhost-vdpa-device-pci,vhostdev=/dev/vhost-vdpa-0,id=vbs-blk0") &&
 	      !o.nwarn && !o.iotlb_entries, "qemu-args: VA generic on a memfd: %s", qargs(&o));
 	r.form = VBM_FORM_BLKIO;
 	r.name = "vm:0";
@@ -679,12 +679,12 @@ static void test_qemu_args(void)
 	      !strcmp(qargs(&o), "-m 256M -object memory-backend-memfd,id=vbs-mem,size=256M,share=on "
 		      "-machine memory-backend=vbs-mem "
 		      "-blockdev driver=virtio-blk-vhost-vdpa,node-name=vbs-vm_0,path=/dev/vhost-vdpa-0,cache.direct=on "
-		      "-device virtio-blk-pci,drive=vbs-vm_0") && !o.nwarn,
+		      "-device virtio-blk-pci,drive=vbs-vm_0,id=vbs-vm_0") && !o.nwarn,
 	      "qemu-args: VA blkio, a node name QEMU takes: %s", qargs(&o));
 	r.name = "a-very-long-device-name-of-40-characters";
 	CHECK(!vbm_qemu_args(&r, &h, &o, e, sizeof(e)) &&
 	      strstr(qargs(&o), "node-name=vbs-a-very-long-device-name-of-,") &&
-	      strstr(qargs(&o), "drive=vbs-a-very-long-device-name-of-"),
+	      strstr(qargs(&o), "drive=vbs-a-very-long-device-name-of-,id=vbs-a-very-long-device-name-of-"),
 	      "qemu-args: a node name of at most 31 characters");
 	r.name = "blk0";
 
@@ -693,7 +693,7 @@ static void test_qemu_args(void)
 	r.form = VBM_FORM_GENERIC;
 	CHECK(!vbm_qemu_args(&r, &h, &o, e, sizeof(e)) && o.nwarn == 1 &&
 	      warns(&o, "VA mode with private RAM maps nothing", "--memory memfd") &&
-	      !strcmp(qargs(&o), "-m 256M -device vhost-vdpa-device-pci,vhostdev=/dev/vhost-vdpa-0"),
+	      !strcmp(qargs(&o), "-m 256M -device vhost-vdpa-device-pci,vhostdev=/dev/vhost-vdpa-0,id=vbs-blk0"),
 	      "qemu-args: VA mode on private RAM warns (%s)", o.nwarn ? o.warn[0].text : "");
 
 	/* trap 2: PA mode on a memfd's 4 KiB pages, past max_iotlb_entries */
@@ -702,7 +702,7 @@ static void test_qemu_args(void)
 	CHECK(!vbm_qemu_args(&r, &h, &o, e, sizeof(e)) && o.nwarn == 1 &&
 	      o.iotlb_entries == 65536 + VBM_QEMU_EXTRA_ENTRIES &&
 	      warns(&o, "up to 65600 IOTLB entries", "max_iotlb_entries=66560") &&
-	      warns(&o, "'vhost vdpa map fail!'", "VA mode") &&
+	      warns(&o, "(2048): if it does, QEMU stops with 'vhost vdpa map fail!'", "VA mode") &&
 	      warns(&o, "max_iotlb_entries (2048)", "--memory hugetlb or private"),
 	      "qemu-args: PA mode on a 256M memfd warns (%s / %s)", o.nwarn ? o.warn[0].text : "",
 	      o.nwarn ? o.warn[0].hint : "");
@@ -723,7 +723,8 @@ static void test_qemu_args(void)
 	r.form = VBM_FORM_BLKIO;
 	h = deb;
 	CHECK(!vbm_qemu_args(&r, &h, &o, e, sizeof(e)) && o.nwarn == 1 &&
-	      warns(&o, "Failed to add blkio mem region", "max_iotlb_entries="),
+	      warns(&o, "(2048): if it does, QEMU says 'Failed to add blkio mem region'",
+		    "max_iotlb_entries="),
 	      "qemu-args: PA blkio on a memfd: libblkio's message");
 	/* private RAM without THP: 4 KiB pages too */
 	r.form = VBM_FORM_GENERIC;
