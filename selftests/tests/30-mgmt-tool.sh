@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # tools/vdpa-blk-mgmt against the real module: every subcommand (create
-# with each option, list, show, stats, set, resize, bind, apply, destroy,
-# --help) and every error path with its documented exit code (usage, not
+# with each option, list, show, stats, set, resize, bind, qemu-args with
+# QEMU started on its output, apply, destroy, --help) and every error path with its documented exit code (usage, not
 # root, module not loaded, backing missing / unusable / in use, name taken,
 # no such device, kernel refused with its extack message, apply
 # differences). JSON output is checked with jq; show --json's block config
@@ -11,7 +11,7 @@
 # sends the blk config over netlink (VDPA_ATTR_DEV_BLK_CFG_*). The live
 # polling tunables (poll_idle_us, poll_adaptive) are checked in sysfs after
 # set, create and apply change them.
-# timeout=300
+# timeout=600
 
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../blk_sw.sh"
@@ -62,7 +62,7 @@ defer _tool_destroy_all
 # --- help, usage ---------------------------------------------------------------
 expect_rc 0 "" "$T" --help
 grep -q '^usage: vdpa-blk-mgmt' <<< "$OUT" || fail "--help: $OUT"
-for c in create destroy list show stats set resize bind apply; do
+for c in create destroy list show stats set resize bind qemu-args apply; do
 	expect_rc 0 "" "$T" "$c" --help
 	grep -q "^usage: vdpa-blk-mgmt $c" <<< "$OUT" || fail "$c --help: $OUT"
 done
@@ -411,6 +411,192 @@ expect_rc 2 ":2: queues" "$T" apply "$conf"
 printf 'queues = 1\n' > "$conf"
 expect_rc 2 ":1: .*outside a \\[NAME\\] section" "$T" apply "$conf"
 rm -f "$conf"
+
+# --- qemu-args: the QEMU options, and QEMU started with exactly them ---------------------------
+# In each mode and form: the options (the memory each mode needs, the
+# traps the tool warns about), then QEMU (-S, no guest) started with
+# them: it realizes the device on /dev/vhost-vdpa-N; with libblkio the
+# guest's disk (virtio-blk-pci, its QEMU id vbs-q0) also writes through
+# the device at once (HMP qemu-io -d over QMP), which the backing file and
+# the queue counters must show.
+expect_rc 2 "missing device name" "$T" qemu-args
+expect_rc 2 "invalid form 'dev': expected generic or blkio" "$T" qemu-args m0 --form dev
+expect_rc 2 "invalid mode 'x': expected pa or va" "$T" qemu-args m0 --mode x
+expect_rc 2 "invalid memory 'shared'" "$T" qemu-args m0 --memory shared
+expect_rc 2 "unknown option '--frob'" "$T" qemu-args m0 --frob
+expect_rc 7 "no vdpa device named nope" "$T" qemu-args nope
+expect_rc 1 "m0 is bound to virtio_vdpa \(this host's /dev/vdX\), not vhost_vdpa" "$T" qemu-args m0
+grep -q "hint: vdpa-blk-mgmt bind m0 vhost" <<< "$ERR" || fail "qemu-args m0: no hint: $ERR"
+expect_rc 0 "" "$T" create qn0 --size 16M --bind none
+expect_rc 1 "qn0 is bound to no driver" "$T" qemu-args qn0
+expect_rc 0 "" "$T" destroy qn0
+
+thp=$(cat /sys/kernel/mm/transparent_hugepage/enabled)
+shmem_thp=$(cat /sys/kernel/mm/transparent_hugepage/shmem_enabled)
+expect_eq "vhost_vdpa max_iotlb_entries" \
+	"$(cat /sys/module/vhost_vdpa/parameters/max_iotlb_entries)" 2048
+log "THP: $thp; shmem: $shmem_thp"
+qimg=/scratch/mgmt-q.img
+QMEM=$((64 << 20))
+# PA mode pins guest RAM + what QEMU maps besides (the tool asks for 256M)
+QLOCK=$(((QMEM >> 10) + (256 << 10)))
+QMP_DIR=$(mktemp -d /tmp/mgmt-qmp.XXXXXX)
+defer rm -rf "$QMP_DIR"
+# a QEMU left by a failure would hold its device (destroy waits for it)
+QPID=
+_qemu_kill()
+{
+	[ -z "$QPID" ] || kill "$QPID" 2> /dev/null
+	return 0
+}
+defer _qemu_kill
+
+# qmp SOCKET COMMAND...: QMP's greeting, qmp_capabilities, then each
+# command (JSON); prints each reply, events left out
+qmp()
+{
+	python3 - "$@" << 'PY'
+import json, socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+for _ in range(1200):
+    try:
+        s.connect(sys.argv[1])
+        break
+    except OSError:
+        time.sleep(0.1)
+f = s.makefile('rw')
+json.loads(f.readline())
+for c in ['{"execute": "qmp_capabilities"}'] + sys.argv[2:]:
+    f.write(c + '\n')
+    f.flush()
+    while True:
+        r = json.loads(f.readline())
+        if 'event' not in r:
+            break
+    print(json.dumps(r))
+PY
+}
+
+# qemu_with NAME ARGS...: QEMU (TCG, paused, no guest) with ARGS, the
+# tool's output word by word; realizes the devices, runs $QMP_IO (an HMP
+# command) if set, quits over QMP and must exit 0 within 120 s.
+qemu_with()
+{
+	local name=$1 sock rc=0 reply fd
+
+	shift
+	# not on the results directory: 9p has no sockets
+	sock=$QMP_DIR/$name.qmp
+	rm -f "$sock" "$RESULTS_DIR/$name.pid"
+	(ulimit -l "$QLOCK" && exec timeout -k 5 120 qemu-system-x86_64 "$@" \
+		-machine accel=tcg -nodefaults -display none -S \
+		-pidfile "$RESULTS_DIR/$name.pid" -qmp "unix:$sock,server=on,wait=off") \
+		< /dev/null > "$RESULTS_DIR/$name.out" 2> "$RESULTS_DIR/$name.qemu" &
+	QPID=$!
+	reply=$(qmp "$sock" '{"execute": "query-status"}') ||
+		{ cat "$RESULTS_DIR/$name.qemu" >&2; fail "$name: no QMP"; }
+	grep -q '"status": "prelaunch"' <<< "$reply" || fail "$name: QMP: $reply"
+	# QEMU holds the vhost-vdpa device open
+	for fd in "/proc/$(cat "$RESULTS_DIR/$name.pid")/fd/"*; do
+		[ "$(readlink "$fd")" = "$QNODE" ] && break
+	done
+	[ "$(readlink "$fd")" = "$QNODE" ] || fail "$name: QEMU does not hold $QNODE open"
+	if [ -n "${QMP_IO:-}" ]; then
+		reply=$(qmp "$sock" "{\"execute\": \"human-monitor-command\", \"arguments\": {\"command-line\": \"$QMP_IO\"}}")
+		log "$name: $QMP_IO: $reply"
+		# qemu-io reports on QEMU's standard output: no error here
+		[ "$(tail -n 1 <<< "$reply")" = '{"return": ""}' ] ||
+			fail "$name: qemu-io: $reply"
+	fi
+	qmp "$sock" '{"execute": "quit"}' > /dev/null
+	wait "$QPID" || rc=$?
+	QPID=
+	sed 's/^/  | /' "$RESULTS_DIR/$name.out" "$RESULTS_DIR/$name.qemu" >&2
+	[ "$rc" = 0 ] || fail "$name: QEMU exited with status $rc"
+	[ -z "${QMP_IO:-}" ] ||
+		grep -q '^wrote 65536/65536 bytes at offset 1048576$' "$RESULTS_DIR/$name.out" ||
+		fail "$name: qemu-io did not write"
+	# nothing on stderr, but what the tool warned might happen
+	if [ -n "$QWARNED" ]; then
+		! grep -v "$QWARNED" "$RESULTS_DIR/$name.qemu" ||
+			fail "$name: QEMU complained, and not as the tool warned"
+	else
+		[ ! -s "$RESULTS_DIR/$name.qemu" ] || fail "$name: QEMU complained"
+	fi
+}
+
+for mode in pa va; do
+	va=()
+	[ "$mode" = va ] && va=(--use-va)
+	truncate -s 0 "$qimg" && truncate -s 16M "$qimg" || fail "truncate failed"
+	expect_rc 0 "" "$T" create q0 --backing "$qimg" --bind vhost "${va[@]}"
+	QNODE=$OUT
+	other=va
+	[ "$mode" = va ] && other=pa
+	expect_rc 1 "q0 is in ${mode^^} mode .*, not ${other^^} mode" \
+		"$T" qemu-args q0 --mode "$other"
+
+	# generic: the whole device; its default memory, then the trap
+	expect_rc 0 "" "$T" show q0
+	grep -q "qemu: *'vdpa-blk-mgmt qemu-args q0' prints QEMU's options (${mode^^} mode)" <<< "$OUT" ||
+		fail "show q0: no qemu line: $OUT"
+	expect_rc 0 "" "$T" qemu-args q0 --memory-size 64M
+	gen=$OUT
+	if [ "$mode" = pa ]; then
+		expect_eq "pa generic" "$gen" "-m 64M
+-device vhost-vdpa-device-pci,vhostdev=$QNODE,id=vbs-q0"
+		# root's RLIMIT_MEMLOCK is far below 64M + 256M
+		grep -q "warning: PA mode pins all guest RAM and counts it in RLIMIT_MEMLOCK" <<< "$ERR" ||
+			fail "pa: no RLIMIT_MEMLOCK warning: $ERR"
+		grep -q "hint: ulimit -l $QLOCK " <<< "$ERR" || fail "pa: no ulimit hint: $ERR"
+		expect_rc 0 "" bash -c "ulimit -l $QLOCK && exec $T qemu-args q0 --memory-size 64M"
+		[ -z "$ERR" ] || fail "pa generic: warnings with the memory locked: $ERR"
+		expect_rc 0 "" "$T" qemu-args q0 --memory-size 64M --memory memfd --json
+		jq_eq "pa memfd iotlb_entries" "$OUT" .iotlb_entries $((16384 + 64))
+		if grep -q '\[never\]' <<< "$shmem_thp"; then
+			grep -q "warning: PA mode on memfd RAM of 4K pages can take up to 16448 IOTLB entries .*max_iotlb_entries (2048): if it does, QEMU stops with 'vhost vdpa map fail!'" <<< "$ERR" ||
+				fail "pa memfd: no IOTLB warning: $ERR"
+			grep -q "hint: load vhost_vdpa with max_iotlb_entries=17408 " <<< "$ERR" ||
+				fail "pa memfd: no max_iotlb_entries hint: $ERR"
+			jq_eq "pa memfd warnings" "$OUT" '.warnings | length' 2
+		fi
+	else
+		expect_eq "va generic" "$gen" "-m 64M
+-object memory-backend-memfd,id=vbs-mem,size=64M,share=on
+-machine memory-backend=vbs-mem
+-device vhost-vdpa-device-pci,vhostdev=$QNODE,id=vbs-q0"
+		[ -z "$ERR" ] || fail "va generic: warnings: $ERR"
+		expect_rc 0 "" "$T" qemu-args q0 --memory private --memory-size 64M
+		grep -q "warning: VA mode with private RAM maps nothing" <<< "$ERR" ||
+			fail "va private: no warning: $ERR"
+		grep -q "hint: use --memory memfd" <<< "$ERR" || fail "va private: no hint: $ERR"
+	fi
+	# shellcheck disable=SC2086 # the tool's options, word by word
+	QWARNED='' QMP_IO='' qemu_with "$mode-generic" $gen
+
+	# blkio: a block node in QEMU, written through at once
+	expect_rc 0 "" bash -c "ulimit -l $QLOCK && exec $T qemu-args q0 --form blkio --memory-size 64M"
+	blk=$OUT
+	log "$mode blkio: $(tr '\n' ' ' <<< "$blk") ${ERR:+(stderr: $ERR)}"
+	grep -qx -- "-blockdev driver=virtio-blk-vhost-vdpa,node-name=vbs-q0,path=$QNODE,cache.direct=on" <<< "$blk" &&
+		grep -qx -- "-device virtio-blk-pci,drive=vbs-q0,id=vbs-q0" <<< "$blk" &&
+		grep -qx -- "-object memory-backend-memfd,id=vbs-mem,size=64M,share=on" <<< "$blk" ||
+		fail "$mode blkio: $blk"
+	w0=$(bsw_qstat q0 0 write_bytes)
+	# shellcheck disable=SC2086
+	QWARNED=
+	grep -q "Failed to add blkio mem region" <<< "$ERR" &&
+		QWARNED="Failed to add blkio mem region"
+	QWARNED=$QWARNED QMP_IO='qemu-io -d vbs-q0/virtio-backend \"write -P 0x5a 1M 64k\"' \
+		qemu_with "$mode-blkio" $blk
+	w1=$(bsw_qstat q0 0 write_bytes)
+	[ $((w1 - w0)) -ge 65536 ] || fail "$mode blkio: the device wrote $((w1 - w0)) bytes"
+	cmp -n 65536 -i $((1 << 20)):0 "$qimg" \
+		<(python3 -c 'import sys; sys.stdout.buffer.write(b"\x5a" * 65536)') ||
+		fail "$mode blkio: the backing file does not hold the pattern"
+	expect_rc 0 "" "$T" destroy q0
+done
+rm -f "$qimg"
 
 # --- destroy ------------------------------------------------------------------------------------------------
 for n in m0 f0 a0; do

@@ -703,6 +703,248 @@ char *vbm_human_size(uint64_t bytes, char *buf, size_t len)
 	return buf;
 }
 
+/* --- qemu-args ------------------------------------------------------- */
+
+int vbm_parse_form(const char *s, enum vbm_form *out, char *err, size_t errlen)
+{
+	if (s && !strcmp(s, "generic"))
+		*out = VBM_FORM_GENERIC;
+	else if (s && !strcmp(s, "blkio"))
+		*out = VBM_FORM_BLKIO;
+	else
+		return errf(err, errlen, "invalid form '%s': expected generic or blkio",
+			    s ? s : "");
+	return 0;
+}
+
+int vbm_parse_mode(const char *s, bool *use_va, char *err, size_t errlen)
+{
+	if (s && !strcmp(s, "pa"))
+		*use_va = false;
+	else if (s && !strcmp(s, "va"))
+		*use_va = true;
+	else
+		return errf(err, errlen, "invalid mode '%s': expected pa or va", s ? s : "");
+	return 0;
+}
+
+int vbm_parse_memory(const char *s, enum vbm_memory *out, char *err, size_t errlen)
+{
+	if (s && !strcmp(s, "private"))
+		*out = VBM_MEM_PRIVATE;
+	else if (s && !strcmp(s, "memfd"))
+		*out = VBM_MEM_MEMFD;
+	else if (s && !strcmp(s, "hugetlb"))
+		*out = VBM_MEM_HUGETLB;
+	else
+		return errf(err, errlen, "invalid memory '%s': expected private, memfd or hugetlb",
+			    s ? s : "");
+	return 0;
+}
+
+const char *vbm_form_name(enum vbm_form f)
+{
+	return f == VBM_FORM_BLKIO ? "blkio" : "generic";
+}
+
+const char *vbm_memory_name(enum vbm_memory m)
+{
+	switch (m) {
+	case VBM_MEM_PRIVATE:
+		return "private";
+	case VBM_MEM_MEMFD:
+		return "memfd";
+	case VBM_MEM_HUGETLB:
+		return "hugetlb";
+	default:
+		return "";
+	}
+}
+
+bool vbm_thp_madvised(const char *text)
+{
+	return strstr(text, "[always]") || strstr(text, "[madvise]") ||
+	       strstr(text, "[advise]") || strstr(text, "[within_size]") ||
+	       strstr(text, "[force]");
+}
+
+static uint64_t meminfo_value(const char *text, const char *key)
+{
+	const char *p = strstr(text, key);
+	uint64_t v;
+
+	if (!p || (p != text && p[-1] != '\n'))
+		return 0;
+	v = strtoull(p + strlen(key), NULL, 10);
+	return v;
+}
+
+void vbm_parse_meminfo(const char *text, uint64_t *hugepage_size, uint64_t *free)
+{
+	*hugepage_size = meminfo_value(text, "Hugepagesize:") * 1024;
+	*free = meminfo_value(text, "HugePages_Free:");
+}
+
+/* A size as QEMU takes it: "4G", "256M", or bytes */
+static char *qemu_size(uint64_t bytes, char *buf, size_t len)
+{
+	if (bytes && !(bytes % (1ULL << 30)))
+		snprintf(buf, len, "%" PRIu64 "G", bytes >> 30);
+	else if (bytes && !(bytes % (1ULL << 20)))
+		snprintf(buf, len, "%" PRIu64 "M", bytes >> 20);
+	else
+		snprintf(buf, len, "%" PRIu64, bytes);
+	return buf;
+}
+
+static void qemu_arg(struct vbm_qemu_out *o, const char *opt, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (o->nargs + 2 > VBM_QEMU_MAX_ARGS)
+		return;
+	snprintf(o->args[o->nargs++], sizeof(o->args[0]), "%s", opt);
+	va_start(ap, fmt);
+	vsnprintf(o->args[o->nargs++], sizeof(o->args[0]), fmt, ap);
+	va_end(ap);
+}
+
+static void __attribute__((format(printf, 3, 4)))
+qemu_warn(struct vbm_qemu_out *o, const char *hint, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (o->nwarn >= VBM_QEMU_MAX_WARN)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(o->warn[o->nwarn].text, sizeof(o->warn[0].text), fmt, ap);
+	va_end(ap);
+	snprintf(o->warn[o->nwarn].hint, sizeof(o->warn[0].hint), "%s", hint);
+	o->nwarn++;
+}
+
+/*
+ * A QEMU id from the device's name, for the QEMU device and the block node
+ * (their names do not clash): a letter first, then letters, digits, '-',
+ * '.' and '_', at most 31 characters (a block node's limit).
+ */
+static void qemu_id(const char *name, char *id, size_t len)
+{
+	size_t i;
+
+	snprintf(id, len < 32 ? len : 32, "vbs-%s", name);
+	for (i = 4; id[i]; i++)
+		if (!isalnum((unsigned char)id[i]) && id[i] != '-' && id[i] != '.' &&
+		    id[i] != '_')
+			id[i] = '_';
+}
+
+/* PA mode: how many IOTLB entries guest RAM may take, one per run of pages */
+static uint64_t pa_entries(const struct vbm_qemu_req *r, const struct vbm_qemu_host *h,
+			   uint64_t *page)
+{
+	switch (r->memory) {
+	case VBM_MEM_PRIVATE:
+		*page = h->thp ? 2ULL << 20 : 4096;
+		break;
+	case VBM_MEM_MEMFD:
+		*page = h->shmem_thp ? 2ULL << 20 : 4096;
+		break;
+	default:
+		*page = h->hugepage_size ? h->hugepage_size : 2ULL << 20;
+		break;
+	}
+	return (r->memory_size + *page - 1) / *page + VBM_QEMU_EXTRA_ENTRIES;
+}
+
+int vbm_qemu_args(const struct vbm_qemu_req *r, const struct vbm_qemu_host *h,
+		  struct vbm_qemu_out *o, char *err, size_t errlen)
+{
+	struct vbm_qemu_req q = *r;
+	char id[32], sz[32], b1[32], b2[32], hint[400];
+	uint64_t page, need;
+
+	memset(o, 0, sizeof(*o));
+	if (q.memory == VBM_MEM_UNSET)
+		/* VA mode maps shared file-backed memory only; libblkio hangs on private RAM */
+		q.memory = q.use_va || q.form == VBM_FORM_BLKIO ? VBM_MEM_MEMFD :
+			   VBM_MEM_PRIVATE;
+	o->memory = q.memory;
+	if (!q.memory_size || q.memory_size % (1ULL << 20))
+		return errf(err, errlen, "memory size %" PRIu64 " is not a multiple of 1M",
+			    q.memory_size);
+	if (q.memory == VBM_MEM_HUGETLB && h->hugepage_size &&
+	    q.memory_size % h->hugepage_size)
+		return errf(err, errlen, "memory size %s is not a multiple of the huge page size (%s)",
+			    vbm_human_size(q.memory_size, b1, sizeof(b1)),
+			    vbm_human_size(h->hugepage_size, b2, sizeof(b2)));
+
+	qemu_size(q.memory_size, sz, sizeof(sz));
+	qemu_arg(o, "-m", "%s", sz);
+	if (q.memory != VBM_MEM_PRIVATE) {
+		qemu_arg(o, "-object", "memory-backend-memfd,id=vbs-mem,size=%s%s,share=on", sz,
+			 q.memory == VBM_MEM_HUGETLB ? ",hugetlb=on" : "");
+		qemu_arg(o, "-machine", "memory-backend=vbs-mem");
+	}
+	qemu_id(q.name, id, sizeof(id));
+	if (q.form == VBM_FORM_GENERIC) {
+		qemu_arg(o, "-device", "vhost-vdpa-device-pci,vhostdev=%s,id=%s", q.node, id);
+	} else {
+		qemu_arg(o, "-blockdev",
+			 "driver=virtio-blk-vhost-vdpa,node-name=%s,path=%s,cache.direct=on",
+			 id, q.node);
+		qemu_arg(o, "-device", "virtio-blk-pci,drive=%s,id=%s", id, id);
+	}
+
+	if (q.use_va && q.memory == VBM_MEM_PRIVATE)
+		qemu_warn(o, "use --memory memfd (the default in VA mode), or a device in PA mode (create without --use-va)",
+			  "VA mode with private RAM maps nothing: vhost-vdpa leaves out all memory that is not shared and file-backed, the device cannot reach the guest's rings and buffers and the guest hangs at its first request (dmesg: 'VA mode maps only shared file-backed memory')");
+	if (!q.use_va) {
+		o->iotlb_entries = pa_entries(&q, h, &page);
+		if (h->max_iotlb_entries && o->iotlb_entries > h->max_iotlb_entries) {
+			need = (o->iotlb_entries + 1023) / 1024 * 1024;
+			snprintf(hint, sizeof(hint),
+				 "load vhost_vdpa with max_iotlb_entries=%" PRIu64 " (modprobe -r vhost_vdpa; modprobe vhost_vdpa max_iotlb_entries=%" PRIu64 "), or use %s, or VA mode (create --use-va)",
+				 need, need, q.memory == VBM_MEM_PRIVATE ?
+				 "--memory hugetlb" : "--memory hugetlb or private");
+			qemu_warn(o, hint,
+				  "PA mode on %s RAM of %s pages can take up to %" PRIu64 " IOTLB entries (one per physically contiguous run), more than vhost_vdpa's max_iotlb_entries (%" PRIu64 "): %s",
+				  vbm_memory_name(q.memory), vbm_human_size(page, b1, sizeof(b1)),
+				  o->iotlb_entries, h->max_iotlb_entries,
+				  q.form == VBM_FORM_GENERIC ?
+				  "if it does, QEMU stops with 'vhost vdpa map fail!'" :
+				  "if it does, QEMU says 'Failed to add blkio mem region'");
+		}
+		need = q.memory_size + VBM_QEMU_EXTRA_PINNED;
+		if (h->memlock && h->memlock < need) {
+			snprintf(hint, sizeof(hint),
+				 "ulimit -l %" PRIu64 " (KiB) in the shell that starts QEMU, or LimitMEMLOCK=%s in its unit; root is not exempt",
+				 need >> 10, qemu_size(need, b2, sizeof(b2)));
+			qemu_warn(o, hint,
+				  "PA mode pins all guest RAM and counts it in RLIMIT_MEMLOCK (%s here), below guest RAM + %s: QEMU stops with 'vhost vdpa map fail!'",
+				  vbm_human_size(h->memlock, b1, sizeof(b1)),
+				  qemu_size(VBM_QEMU_EXTRA_PINNED, b2, sizeof(b2)));
+		}
+		if (q.form == VBM_FORM_BLKIO && q.memory == VBM_MEM_PRIVATE)
+			qemu_warn(o, "use --memory memfd (the default for blkio), or --form generic",
+				  "the libblkio form on private RAM in PA mode hangs the guest at its first request (an open problem, see Documentation/vhost-vdpa.rst)");
+	}
+	if (q.memory == VBM_MEM_HUGETLB && h->hugepage_size &&
+	    h->hugepages_free * h->hugepage_size < q.memory_size) {
+		snprintf(hint, sizeof(hint), "reserve them: echo %" PRIu64 " > /proc/sys/vm/nr_hugepages (more if other programs use them)",
+			 q.memory_size / h->hugepage_size);
+		qemu_warn(o, hint,
+			  "%" PRIu64 " free huge pages of %s, fewer than the %" PRIu64 " guest RAM needs: QEMU cannot allocate it",
+			  h->hugepages_free, vbm_human_size(h->hugepage_size, b1, sizeof(b1)),
+			  q.memory_size / h->hugepage_size);
+	}
+	if (q.form == VBM_FORM_GENERIC && q.queue_size && q.queue_size < 1024)
+		qemu_warn(o, "create the device with --queue-size 1024 (the default), or use --form blkio",
+			  "the device's rings hold at most %" PRIu32 " entries; QEMU's vhost-vdpa-device-pci asks for 1024 and stops with 'vhost_set_vring_num failed: Invalid argument'",
+			  q.queue_size);
+	return 0;
+}
+
 /* --- JSON ------------------------------------------------------------ */
 
 void vbm_json_init(struct vbm_json *j, FILE *f, bool pretty)

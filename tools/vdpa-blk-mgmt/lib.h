@@ -142,6 +142,82 @@ const char *vbm_bind_driver(enum vbm_bind b);	/* virtio_vdpa, ... */
 /* "128M", "1.5G", "512" (bytes, binary units) */
 char *vbm_human_size(uint64_t bytes, char *buf, size_t len);
 
+/*
+ * qemu-args: the QEMU options that give a guest a device bound to
+ * vhost_vdpa, in one of QEMU's two forms, with guest memory its mode can
+ * use, and the traps the host's settings set for that memory.
+ */
+enum vbm_form {
+	VBM_FORM_GENERIC,	/* -device vhost-vdpa-device-pci */
+	VBM_FORM_BLKIO,		/* -blockdev virtio-blk-vhost-vdpa + virtio-blk-pci */
+};
+
+enum vbm_memory {
+	VBM_MEM_UNSET,		/* what the mode and form need */
+	VBM_MEM_PRIVATE,	/* QEMU's default anonymous RAM */
+	VBM_MEM_MEMFD,		/* memory-backend-memfd,share=on */
+	VBM_MEM_HUGETLB,	/* memory-backend-memfd,hugetlb=on,share=on */
+};
+
+int vbm_parse_form(const char *s, enum vbm_form *out, char *err, size_t errlen);
+int vbm_parse_mode(const char *s, bool *use_va, char *err, size_t errlen);
+int vbm_parse_memory(const char *s, enum vbm_memory *out, char *err, size_t errlen);
+const char *vbm_form_name(enum vbm_form f);	/* generic, blkio */
+const char *vbm_memory_name(enum vbm_memory m);	/* private, memfd, hugetlb */
+
+struct vbm_qemu_req {
+	const char *name;	/* the device (QEMU ids are made from it) */
+	const char *node;	/* its /dev/vhost-vdpa-N */
+	bool use_va;		/* VA mode, else PA mode */
+	enum vbm_form form;
+	enum vbm_memory memory;
+	uint64_t memory_size;	/* guest RAM in bytes */
+	uint32_t queue_size;	/* the device's largest ring; 0: unknown */
+};
+
+/* What the host's settings say; 0 for a value not known. */
+struct vbm_qemu_host {
+	uint64_t max_iotlb_entries;	/* vhost_vdpa's module parameter */
+	bool thp;		/* anonymous RAM comes in 2 MiB pages (QEMU madvises) */
+	bool shmem_thp;		/* so does a memfd's */
+	uint64_t hugepage_size;	/* default huge page size in bytes */
+	uint64_t hugepages_free;	/* free huge pages of that size */
+	uint64_t memlock;	/* RLIMIT_MEMLOCK in bytes, UINT64_MAX: unlimited */
+};
+
+/* IOTLB entries QEMU's ROMs and video memory may add, in PA mode */
+#define VBM_QEMU_EXTRA_ENTRIES	64
+/* what PA mode pins beyond guest RAM, for RLIMIT_MEMLOCK */
+#define VBM_QEMU_EXTRA_PINNED	(256ULL << 20)
+#define VBM_QEMU_MAX_ARGS	10
+#define VBM_QEMU_MAX_WARN	4
+
+struct vbm_qemu_out {
+	enum vbm_memory memory;	/* the memory chosen */
+	uint64_t iotlb_entries;	/* PA mode: entries guest RAM may take; VA: 0 */
+	int nargs;
+	char args[VBM_QEMU_MAX_ARGS][512];	/* "-device", "vhost-vdpa-device-pci,..." */
+	int nwarn;
+	struct {
+		char text[400];
+		char hint[400];
+	} warn[VBM_QEMU_MAX_WARN];
+};
+
+/*
+ * Build the options for r on host h into o: 0, else -1 with a message in
+ * err (a size QEMU or the memory cannot take).
+ */
+int vbm_qemu_args(const struct vbm_qemu_req *r, const struct vbm_qemu_host *h,
+		  struct vbm_qemu_out *o, char *err, size_t errlen);
+/*
+ * A transparent_hugepage "enabled" or "shmem_enabled" file: does memory
+ * QEMU madvises (MADV_HUGEPAGE) get huge pages?
+ */
+bool vbm_thp_madvised(const char *text);
+/* "Hugepagesize:" and "HugePages_Free:" of /proc/meminfo's text */
+void vbm_parse_meminfo(const char *text, uint64_t *hugepage_size, uint64_t *free);
+
 /* A minimal JSON writer. */
 struct vbm_json {
 	FILE *f;

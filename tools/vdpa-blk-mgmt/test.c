@@ -293,7 +293,8 @@ static void test_naming(void)
 		"write_cache", "worker_pids", "poll_window_ns", "resize", "name",
 		"device_id", "vendor_id", "driver", "driver_override", "node",
 		"max_vqs", "max_vq_size", "min_vq_size", "capacity_bytes", "config",
-		"negotiated_features", "queues",
+		"negotiated_features", "queues", "form", "mode", "memory",
+		"memory_size", "args", "warnings", "iotlb_entries", "max_iotlb_entries",
 	};
 	int i, k, bad = 0;
 	size_t t;
@@ -620,6 +621,201 @@ static void test_misc(void)
 			     sizeof(e)) && strstr(e, "longer"), "name too long");
 }
 
+/* qemu-args: the options joined by spaces */
+static const char *qargs(const struct vbm_qemu_out *o)
+{
+	static char buf[4096];
+	size_t off = 0;
+	int i;
+
+	buf[0] = '\0';
+	for (i = 0; i < o->nargs && off < sizeof(buf); i++)
+		off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s%s", i ? " " : "",
+					o->args[i]);
+	return buf;
+}
+
+/* o warns once with text matching what, and a hint matching hint */
+static bool warns(const struct vbm_qemu_out *o, const char *what, const char *hint)
+{
+	int i, n = 0;
+
+	for (i = 0; i < o->nwarn; i++)
+		n += strstr(o->warn[i].text, what) && strstr(o->warn[i].hint, hint);
+	return n == 1;
+}
+
+static void test_qemu_args(void)
+{
+	/* a stock Debian host: THP on madvise, shmem without, 2 MiB huge pages */
+	const struct vbm_qemu_host deb = {
+		.max_iotlb_entries = 2048, .thp = true, .shmem_thp = false,
+		.hugepage_size = 2ULL << 20, .hugepages_free = 1024, .memlock = UINT64_MAX,
+	};
+	struct vbm_qemu_host h = deb;
+	struct vbm_qemu_req r = {
+		.name = "blk0", .node = "/dev/vhost-vdpa-0", .form = VBM_FORM_GENERIC,
+		.memory_size = 1ULL << 30, .queue_size = 1024,
+	};
+	struct vbm_qemu_out o;
+	enum vbm_memory m;
+	enum vbm_form f;
+	uint64_t hs, fr;
+	bool va;
+
+	CHECK(!vbm_qemu_args(&r, &h, &o, e, sizeof(e)) && o.memory == VBM_MEM_PRIVATE &&
+	      !strcmp(qargs(&o), "-m 1G -device vhost-vdpa-device-pci,vhostdev=/dev/vhost-vdpa-0,id=vbs-blk0") &&
+	      !o.nwarn && o.iotlb_entries == 512 + VBM_QEMU_EXTRA_ENTRIES,
+	      "qemu-args: PA generic on private RAM: %s (%d warnings)", qargs(&o), o.nwarn);
+	r.use_va = true;
+	CHECK(!vbm_qemu_args(&r, &h, &o, e, sizeof(e)) && o.memory == VBM_MEM_MEMFD &&
+	      !strcmp(qargs(&o), "-m 1G -object memory-backend-memfd,id=vbs-mem,size=1G,share=on "
+		      "-machine memory-backend=vbs-mem -device vhost-vdpa-device-pci,vhostdev=/dev/vhost-vdpa-0,id=vbs-blk0") &&
+	      !o.nwarn && !o.iotlb_entries, "qemu-args: VA generic on a memfd: %s", qargs(&o));
+	r.form = VBM_FORM_BLKIO;
+	r.name = "vm:0";
+	r.memory_size = 256ULL << 20;
+	CHECK(!vbm_qemu_args(&r, &h, &o, e, sizeof(e)) &&
+	      !strcmp(qargs(&o), "-m 256M -object memory-backend-memfd,id=vbs-mem,size=256M,share=on "
+		      "-machine memory-backend=vbs-mem "
+		      "-blockdev driver=virtio-blk-vhost-vdpa,node-name=vbs-vm_0,path=/dev/vhost-vdpa-0,cache.direct=on "
+		      "-device virtio-blk-pci,drive=vbs-vm_0,id=vbs-vm_0") && !o.nwarn,
+	      "qemu-args: VA blkio, a node name QEMU takes: %s", qargs(&o));
+	r.name = "a-very-long-device-name-of-40-characters";
+	CHECK(!vbm_qemu_args(&r, &h, &o, e, sizeof(e)) &&
+	      strstr(qargs(&o), "node-name=vbs-a-very-long-device-name-of-,") &&
+	      strstr(qargs(&o), "drive=vbs-a-very-long-device-name-of-,id=vbs-a-very-long-device-name-of-"),
+	      "qemu-args: a node name of at most 31 characters");
+	r.name = "blk0";
+
+	/* trap 1: VA mode on private RAM maps nothing */
+	r.memory = VBM_MEM_PRIVATE;
+	r.form = VBM_FORM_GENERIC;
+	CHECK(!vbm_qemu_args(&r, &h, &o, e, sizeof(e)) && o.nwarn == 1 &&
+	      warns(&o, "VA mode with private RAM maps nothing", "--memory memfd") &&
+	      !strcmp(qargs(&o), "-m 256M -device vhost-vdpa-device-pci,vhostdev=/dev/vhost-vdpa-0,id=vbs-blk0"),
+	      "qemu-args: VA mode on private RAM warns (%s)", o.nwarn ? o.warn[0].text : "");
+
+	/* trap 2: PA mode on a memfd's 4 KiB pages, past max_iotlb_entries */
+	r.use_va = false;
+	r.memory = VBM_MEM_MEMFD;
+	CHECK(!vbm_qemu_args(&r, &h, &o, e, sizeof(e)) && o.nwarn == 1 &&
+	      o.iotlb_entries == 65536 + VBM_QEMU_EXTRA_ENTRIES &&
+	      warns(&o, "up to 65600 IOTLB entries", "max_iotlb_entries=66560") &&
+	      warns(&o, "(2048): if it does, QEMU stops with 'vhost vdpa map fail!'", "VA mode") &&
+	      warns(&o, "max_iotlb_entries (2048)", "--memory hugetlb or private"),
+	      "qemu-args: PA mode on a 256M memfd warns (%s / %s)", o.nwarn ? o.warn[0].text : "",
+	      o.nwarn ? o.warn[0].hint : "");
+	h.max_iotlb_entries = 65600;
+	CHECK(!vbm_qemu_args(&r, &h, &o, e, sizeof(e)) && !o.nwarn,
+	      "qemu-args: ... not with max_iotlb_entries=65600");
+	h.max_iotlb_entries = 65599;
+	CHECK(!vbm_qemu_args(&r, &h, &o, e, sizeof(e)) && o.nwarn == 1,
+	      "qemu-args: ... but with 65599");
+	h.max_iotlb_entries = 0;
+	CHECK(!vbm_qemu_args(&r, &h, &o, e, sizeof(e)) && !o.nwarn,
+	      "qemu-args: no IOTLB warning when vhost_vdpa's limit is unknown");
+	h = deb;
+	h.shmem_thp = true;
+	CHECK(!vbm_qemu_args(&r, &h, &o, e, sizeof(e)) && !o.nwarn &&
+	      o.iotlb_entries == 128 + VBM_QEMU_EXTRA_ENTRIES,
+	      "qemu-args: a memfd of huge pages (shmem THP) fits");
+	r.form = VBM_FORM_BLKIO;
+	h = deb;
+	CHECK(!vbm_qemu_args(&r, &h, &o, e, sizeof(e)) && o.nwarn == 1 &&
+	      warns(&o, "(2048): if it does, QEMU says 'Failed to add blkio mem region'",
+		    "max_iotlb_entries="),
+	      "qemu-args: PA blkio on a memfd: libblkio's message");
+	/* private RAM without THP: 4 KiB pages too */
+	r.form = VBM_FORM_GENERIC;
+	r.memory = VBM_MEM_PRIVATE;
+	h.thp = false;
+	CHECK(!vbm_qemu_args(&r, &h, &o, e, sizeof(e)) && o.nwarn == 1 &&
+	      warns(&o, "PA mode on private RAM of 4K pages", "--memory hugetlb,"),
+	      "qemu-args: PA mode on private RAM without THP warns");
+	h = deb;
+	r.memory_size = 8ULL << 30;
+	CHECK(!vbm_qemu_args(&r, &h, &o, e, sizeof(e)) && o.nwarn == 1 &&
+	      warns(&o, "up to 4160 IOTLB entries", "max_iotlb_entries=5120"),
+	      "qemu-args: PA mode, 8G of 2M pages: past 2048 entries too");
+
+	/* RLIMIT_MEMLOCK in PA mode: guest RAM + 256M */
+	r.memory_size = 1ULL << 30;
+	h.memlock = 8ULL << 20;
+	CHECK(!vbm_qemu_args(&r, &h, &o, e, sizeof(e)) && o.nwarn == 1 &&
+	      warns(&o, "RLIMIT_MEMLOCK (8M here)", "ulimit -l 1310720"),
+	      "qemu-args: PA mode with RLIMIT_MEMLOCK 8M warns");
+	h.memlock = (1ULL << 30) + (256ULL << 20);
+	CHECK(!vbm_qemu_args(&r, &h, &o, e, sizeof(e)) && !o.nwarn,
+	      "qemu-args: ... not with guest RAM + 256M");
+	r.use_va = true;
+	r.memory = VBM_MEM_UNSET;
+	h.memlock = 64 << 10;
+	CHECK(!vbm_qemu_args(&r, &h, &o, e, sizeof(e)) && !o.nwarn,
+	      "qemu-args: VA mode ignores RLIMIT_MEMLOCK and max_iotlb_entries");
+
+	/* huge pages: a shared hugetlb memfd, in either mode */
+	h = deb;
+	r.memory = VBM_MEM_HUGETLB;
+	CHECK(!vbm_qemu_args(&r, &h, &o, e, sizeof(e)) && !o.nwarn &&
+	      strstr(qargs(&o), "-object memory-backend-memfd,id=vbs-mem,size=1G,hugetlb=on,share=on "),
+	      "qemu-args: VA mode on hugetlb: %s", qargs(&o));
+	r.use_va = false;
+	CHECK(!vbm_qemu_args(&r, &h, &o, e, sizeof(e)) && !o.nwarn &&
+	      o.iotlb_entries == 512 + VBM_QEMU_EXTRA_ENTRIES, "qemu-args: PA mode on hugetlb fits");
+	h.hugepages_free = 511;
+	CHECK(!vbm_qemu_args(&r, &h, &o, e, sizeof(e)) && o.nwarn == 1 &&
+	      warns(&o, "511 free huge pages of 2M, fewer than the 512", "nr_hugepages"),
+	      "qemu-args: too few free huge pages");
+	h = deb;
+	r.memory_size = 3ULL << 20;
+	CHECK(vbm_qemu_args(&r, &h, &o, e, sizeof(e)) && strstr(e, "multiple of the huge page size"),
+	      "qemu-args: hugetlb size not a multiple of 2M (%s)", e);
+	r.memory = VBM_MEM_PRIVATE;
+	r.memory_size = (1ULL << 20) + 512;
+	CHECK(vbm_qemu_args(&r, &h, &o, e, sizeof(e)) && strstr(e, "not a multiple of 1M"),
+	      "qemu-args: size not a multiple of 1M (%s)", e);
+	r.memory_size = 1536ULL << 20;
+	CHECK(!vbm_qemu_args(&r, &h, &o, e, sizeof(e)) && !strncmp(qargs(&o), "-m 1536M ", 9),
+	      "qemu-args: -m 1536M");
+
+	/* the other traps: small rings for the generic device, libblkio on private RAM */
+	r.queue_size = 256;
+	CHECK(!vbm_qemu_args(&r, &h, &o, e, sizeof(e)) && o.nwarn == 1 &&
+	      warns(&o, "at most 256 entries", "--queue-size 1024"),
+	      "qemu-args: rings of 256 with the generic device");
+	r.form = VBM_FORM_BLKIO;
+	CHECK(!vbm_qemu_args(&r, &h, &o, e, sizeof(e)) && o.nwarn == 1 &&
+	      warns(&o, "libblkio form on private RAM in PA mode hangs", "--memory memfd"),
+	      "qemu-args: libblkio on private RAM in PA mode; small rings are fine");
+
+	/* parsers */
+	CHECK(!vbm_parse_form("blkio", &f, e, sizeof(e)) && f == VBM_FORM_BLKIO &&
+	      !vbm_parse_form("generic", &f, e, sizeof(e)) && f == VBM_FORM_GENERIC &&
+	      vbm_parse_form("dev", &f, e, sizeof(e)) && strstr(e, "generic or blkio"),
+	      "qemu-args: --form (%s)", e);
+	CHECK(!vbm_parse_mode("va", &va, e, sizeof(e)) && va &&
+	      !vbm_parse_mode("pa", &va, e, sizeof(e)) && !va &&
+	      vbm_parse_mode("PA", &va, e, sizeof(e)) && strstr(e, "pa or va"),
+	      "qemu-args: --mode (%s)", e);
+	CHECK(!vbm_parse_memory("memfd", &m, e, sizeof(e)) && m == VBM_MEM_MEMFD &&
+	      !vbm_parse_memory("hugetlb", &m, e, sizeof(e)) && m == VBM_MEM_HUGETLB &&
+	      !vbm_parse_memory("private", &m, e, sizeof(e)) && m == VBM_MEM_PRIVATE &&
+	      vbm_parse_memory("shared", &m, e, sizeof(e)) && strstr(e, "private, memfd or hugetlb"),
+	      "qemu-args: --memory (%s)", e);
+	CHECK(vbm_thp_madvised("always [madvise] never") && vbm_thp_madvised("[always] madvise never") &&
+	      !vbm_thp_madvised("always madvise [never]") &&
+	      !vbm_thp_madvised("always within_size advise [never] deny force") &&
+	      vbm_thp_madvised("always within_size [advise] never deny force") &&
+	      !vbm_thp_madvised("always within_size advise never [deny] force"),
+	      "qemu-args: transparent_hugepage settings");
+	vbm_parse_meminfo("MemTotal:        4026532 kB\nHugePages_Total:      16\nHugePages_Free:       12\n"
+			  "Hugepagesize:       2048 kB\n", &hs, &fr);
+	CHECK(hs == 2ULL << 20 && fr == 12, "qemu-args: /proc/meminfo's huge pages");
+	vbm_parse_meminfo("MemTotal: 1 kB\n", &hs, &fr);
+	CHECK(!hs && !fr, "qemu-args: /proc/meminfo without huge pages");
+}
+
 int main(void)
 {
 	printf("TAP version 13\n");
@@ -635,6 +831,7 @@ int main(void)
 	test_human();
 	test_u64_list();
 	test_misc();
+	test_qemu_args();
 	printf("1..%d\n", npass + nfail);
 	printf("%d passed, %d failed\n", npass, nfail);
 	return nfail ? 1 : 0;

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -1147,6 +1148,10 @@ static int cmd_show(int argc, char **argv)
 	printf("  driver:      %s%s%s%s\n", drv[0] ? drv : "(none)",
 	       ovr[0] ? " (driver_override " : "", ovr, ovr[0] ? ")" : "");
 	printf("  node:        %s\n", node[0] ? node : "-");
+	if (!strcmp(drv, "vhost_vdpa"))
+		printf("  qemu:        '%s qemu-args %s' prints QEMU's options (%s)\n",
+		       prog, name, !ours ? "give it --mode" :
+		       !strcmp(rt_get(rt, "use_va"), "1") ? "VA mode" : "PA mode");
 	if (ours) {
 		uint64_t cap = strtoull(rt_get(rt, "capacity"), NULL, 10);
 
@@ -1360,6 +1365,180 @@ static char *live_options(char *buf, size_t len, bool usage)
 					vbm_param_option(i), arg);
 	}
 	return buf;
+}
+
+/* --- qemu-args ----------------------------------------------------------------- */
+
+#define THP_DIR "/sys/kernel/mm/transparent_hugepage"
+
+/* What this host's settings say about guest memory for vhost-vdpa */
+static void qemu_host(struct vbm_qemu_host *h)
+{
+	char buf[4096];
+	struct rlimit rl;
+
+	memset(h, 0, sizeof(*h));
+	read_u64("/sys/module/vhost_vdpa/parameters/max_iotlb_entries", &h->max_iotlb_entries);
+	if (!read_str(THP_DIR "/enabled", buf, sizeof(buf)))
+		h->thp = vbm_thp_madvised(buf);
+	if (!read_str(THP_DIR "/shmem_enabled", buf, sizeof(buf)))
+		h->shmem_thp = vbm_thp_madvised(buf);
+	if (!read_str("/proc/meminfo", buf, sizeof(buf)))
+		vbm_parse_meminfo(buf, &h->hugepage_size, &h->hugepages_free);
+	if (!getrlimit(RLIMIT_MEMLOCK, &rl))
+		h->memlock = rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_cur;
+}
+
+/* The value of option argv[*i] ("--opt V" or "--opt=V"), or NULL */
+static const char *opt_value(int argc, char **argv, int *i, const char *opt)
+{
+	size_t n = strlen(opt);
+
+	if (strncmp(argv[*i], opt, n))
+		return NULL;
+	if (argv[*i][n] == '=')
+		return argv[*i] + n + 1;
+	if (argv[*i][n] || *i + 1 >= argc)
+		return NULL;
+	return argv[++*i];
+}
+
+static int cmd_qemu_args(int argc, char **argv)
+{
+	struct vbm_qemu_req r = { .form = VBM_FORM_GENERIC, .memory_size = 1ULL << 30 };
+	static const char *const opts[] = { "--form", "--mode", "--memory", "--memory-size" };
+	char e[300], drv[64], node[256], p[512], v[64];
+	const char *name = NULL, *val;
+	struct vbm_qemu_host h;
+	struct vbm_qemu_out o;
+	bool mode_set = false, dev_va, ours;
+	struct vbm_json j;
+	struct stat st;
+	uint32_t qs = 0;
+	int i, k, ret = 0;
+
+	for (i = 0; i < argc && !ret; i++) {
+		if (argv[i][0] != '-') {
+			if (name)
+				ret = err(VBM_EUSAGE, "unexpected argument '%s'", argv[i]);
+			name = argv[i];
+			continue;
+		}
+		for (k = 0; k < 4; k++) {
+			int at = i;
+
+			val = opt_value(argc, argv, &at, opts[k]);
+			if (!val && !strcmp(argv[i], opts[k]))
+				return err(VBM_EUSAGE, "%s needs a value", argv[i]);
+			if (!val)
+				continue;
+			i = at;
+			if (k == 0)
+				ret = vbm_parse_form(val, &r.form, e, sizeof(e));
+			else if (k == 1)
+				ret = vbm_parse_mode(val, &r.use_va, e, sizeof(e));
+			else if (k == 2)
+				ret = vbm_parse_memory(val, &r.memory, e, sizeof(e));
+			else
+				ret = vbm_parse_size(val, &r.memory_size, e, sizeof(e));
+			mode_set |= k == 1;
+			if (ret)
+				return err(VBM_EUSAGE, "%s: %s", opts[k], e);
+			break;
+		}
+		if (k == 4)
+			return err(VBM_EUSAGE, "unknown option '%s'", argv[i]);
+	}
+	if (ret)
+		return ret;
+	if (!name)
+		return err(VBM_EUSAGE, "missing device name");
+	if (!dev_exists(name))
+		return no_device(name);
+
+	dev_driver(name, drv, sizeof(drv));
+	if (strcmp(drv, "vhost_vdpa")) {
+		if (drv[0])
+			err(VBM_EFAIL, "%s is bound to %s%s, not vhost_vdpa: QEMU cannot open it",
+			    name, drv, strcmp(drv, "virtio_vdpa") ? "" : " (this host's /dev/vdX)");
+		else
+			err(VBM_EFAIL, "%s is bound to no driver: QEMU needs it bound to vhost_vdpa",
+			    name);
+		hint("%s bind %s vhost", prog, name);
+		return VBM_EFAIL;
+	}
+	dev_node(name, node, sizeof(node));
+	if (!node[0] || stat(node, &st) || !S_ISCHR(st.st_mode)) {
+		err(VBM_EFAIL, "%s is bound to vhost_vdpa but has no character device %s", name,
+		    node[0] ? node : "/dev/vhost-vdpa-N");
+		hint("is devtmpfs mounted on /dev? dmesg may say more");
+		return VBM_EFAIL;
+	}
+	r.name = name;
+	r.node = node;
+
+	/* the mode is the device's: ours says it, another device must be told */
+	ours = exists(dev_path(p, sizeof(p), name, VBS_SYSFS_DIR));
+	if (ours) {
+		if (read_str(dev_path(p, sizeof(p), name, VBS_SYSFS_DIR "/use_va"), v, sizeof(v)))
+			v[0] = '0';
+		dev_va = v[0] == '1';
+		if (mode_set && r.use_va != dev_va) {
+			err(VBM_EFAIL, "%s is in %s mode (use_va %d), not %s mode: the mode is fixed when the device is created",
+			    name, dev_va ? "VA" : "PA", dev_va, r.use_va ? "VA" : "PA");
+			hint("'%s destroy %s' and create it again %s --use-va", prog, name,
+			     r.use_va ? "with" : "without");
+			return VBM_EFAIL;
+		}
+		r.use_va = dev_va;
+		if (!read_str(dev_path(p, sizeof(p), name, VBS_SYSFS_DIR "/queue_size"), v,
+			      sizeof(v)))
+			qs = (uint32_t)strtoul(v, NULL, 10);
+		r.queue_size = qs;
+	} else if (!mode_set) {
+		return err(VBM_EUSAGE, "%s is not a vdpa_blk_sw device: its memory mode is unknown here; give --mode pa or va",
+			   name);
+	}
+
+	qemu_host(&h);
+	if (vbm_qemu_args(&r, &h, &o, e, sizeof(e)))
+		return err(VBM_EUSAGE, "%s", e);
+	for (i = 0; i < o.nwarn; i++) {
+		err(0, "warning: %s", o.warn[i].text);
+		hint("%s", o.warn[i].hint);
+	}
+	if (g_json) {
+		vbm_json_init(&j, stdout, false);
+		vbm_json_open(&j, NULL, '{');
+		vbm_json_str(&j, "name", name);
+		vbm_json_str(&j, "node", node);
+		vbm_json_str(&j, "mode", r.use_va ? "va" : "pa");
+		vbm_json_str(&j, "form", vbm_form_name(r.form));
+		vbm_json_str(&j, "memory", vbm_memory_name(o.memory));
+		vbm_json_u64(&j, "memory_size", r.memory_size);
+		if (r.use_va)
+			vbm_json_null(&j, "iotlb_entries");
+		else
+			vbm_json_u64(&j, "iotlb_entries", o.iotlb_entries);
+		if (h.max_iotlb_entries)
+			vbm_json_u64(&j, "max_iotlb_entries", h.max_iotlb_entries);
+		else
+			vbm_json_null(&j, "max_iotlb_entries");
+		vbm_json_open(&j, "args", '[');
+		for (i = 0; i < o.nargs; i++)
+			vbm_json_str(&j, NULL, o.args[i]);
+		vbm_json_close(&j, ']');
+		vbm_json_open(&j, "warnings", '[');
+		for (i = 0; i < o.nwarn; i++)
+			vbm_json_str(&j, NULL, o.warn[i].text);
+		vbm_json_close(&j, ']');
+		vbm_json_close(&j, '}');
+		vbm_json_end(&j);
+		return 0;
+	}
+	for (i = 0; i + 1 < o.nargs; i += 2)
+		printf("%s %s\n", o.args[i], o.args[i + 1]);
+	return 0;
 }
 
 static int cmd_set(int argc, char **argv)
@@ -1735,6 +1914,21 @@ static const struct {
 	{ "bind", cmd_bind, "bind NAME virtio|vhost|none",
 	  "Bind the device to virtio_vdpa or vhost_vdpa (unbinding it first), or\n"
 	  "leave it unbound; prints the node." },
+	{ "qemu-args", cmd_qemu_args,
+	  "qemu-args NAME [--form generic|blkio] [--mode pa|va]\n"
+	  "       [--memory private|memfd|hugetlb] [--memory-size BYTES]",
+	  "Print the QEMU options that give a guest the device, bound to vhost_vdpa:\n"
+	  "-m, the guest memory its mode needs, and -device vhost-vdpa-device-pci\n"
+	  "(--form generic, the default) or -blockdev virtio-blk-vhost-vdpa with\n"
+	  "-device virtio-blk-pci (--form blkio), one option and its value a line.\n"
+	  "The mode is the device's (use_va); --mode checks it (and is needed for\n"
+	  "another mgmtdev's device).  --memory: QEMU's default private RAM (PA\n"
+	  "mode's default), a shared memfd (VA mode's and blkio's) or a shared\n"
+	  "hugetlb memfd; --memory-size: guest RAM (default 1G).  Warns on stderr\n"
+	  "about what would stop QEMU or hang the guest: VA mode on private RAM, PA\n"
+	  "mode needing more IOTLB entries than vhost_vdpa's max_iotlb_entries or\n"
+	  "more locked memory than RLIMIT_MEMLOCK, too few huge pages, rings\n"
+	  "smaller than 1024.  Exit 1 if the device is not bound to vhost_vdpa." },
 	{ "apply", cmd_apply, "apply FILE",
 	  "Create the devices FILE describes that do not exist, leave matching ones\n"
 	  "alone, update poll_idle_us and poll_adaptive and bind unbound ones; report\n"
