@@ -27,18 +27,23 @@ supported=$(vdpa -j mgmtdev show "$BSW_MGMTDEV" |
 log "features: $supported"
 
 # --- a default device: embedded 128 MiB memory backing ------------------
+# a queue per online CPU, at most 16, as QEMU gives virtio-blk-pci, and a
+# worker per queue
+nq=$(nproc)
+nq=$((nq < 16 ? nq : 16))
 vdpa_dev_add "$BSW_MGMTDEV" blk0
 show=$(vdpa dev show blk0) || fail "vdpa dev show failed"
 log "$show"
 grep -q "type block mgmtdev $BSW_MGMTDEV" <<< "$show" || fail "bad vdpa dev show"
-grep -q 'max_vqs 1 ' <<< "$show" || fail "max_vqs is not 1"
+grep -q "max_vqs $nq " <<< "$show" || fail "max_vqs is not $nq"
 grep -q 'max_vq_size 1024' <<< "$show" || fail "max_vq_size is not 1024"
 
 expect_eq capacity "$(bsw_attr blk0 capacity)" $((128 << 11))
 expect_eq backing "$(bsw_attr blk0 backing)" ""
 expect_eq backing_type "$(bsw_attr blk0 backing_type)" memory
 expect_eq queue_size "$(bsw_attr blk0 queue_size)" 1024
-expect_eq num_queues "$(bsw_attr blk0 num_queues)" 1
+expect_eq num_queues "$(bsw_attr blk0 num_queues)" "$nq"
+expect_eq num_workers "$(bsw_attr blk0 num_workers)" "$nq"
 expect_eq block_size "$(bsw_attr blk0 block_size)" 512
 expect_eq serial "$(bsw_attr blk0 serial)" blk0
 expect_eq read_only "$(bsw_attr blk0 read_only)" 0

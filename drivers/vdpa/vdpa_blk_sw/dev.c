@@ -95,6 +95,9 @@ int vbs_dev_create(struct vdpa_mgmt_dev *mdev, const char *name,
 	init_rwsem(&dev->lock);
 	spin_lock_init(&dev->config_lock);
 	dev->nvqs = dev->p.num_queues;
+	/* 0: one worker per queue; sysfs shows the count */
+	if (!dev->p.num_workers)
+		dev->p.num_workers = dev->p.num_queues;
 
 	/*
 	 * One lockdep class per memory mode, from two call sites.  A VA-mode

@@ -63,7 +63,8 @@
  * @read_only: expose the disk read-only (VIRTIO_BLK_F_RO)
  * @direct: open the backing with O_DIRECT
  * @num_queues: number of request virtqueues
- * @num_workers: polling threads; queue i is served by thread i % num_workers
+ * @num_workers: polling threads; queue i is served by thread i % num_workers;
+ *	0 (staged only): one per queue
  * @queue_size: maximum virtqueue size reported to drivers
  * @block_size: logical block size reported to the guest
  * @serial: identifier returned by GET_ID (at most 20 bytes)
