@@ -171,11 +171,17 @@ int vbs_dev_create(struct vdpa_mgmt_dev *mdev, const char *name,
 	if (ret)
 		goto free_sysfs;
 
-	ret = _vdpa_register_device(&dev->vdpa, dev->nvqs);
+	ret = vbs_affinity_init(dev);
 	if (ret)
 		goto stop_workers;
+
+	ret = _vdpa_register_device(&dev->vdpa, dev->nvqs);
+	if (ret)
+		goto exit_affinity;
 	return 0;
 
+exit_affinity:
+	vbs_affinity_exit(dev);
 stop_workers:
 	vbs_worker_stop(dev);
 free_sysfs:
@@ -214,6 +220,7 @@ void vbs_dev_destroy(struct vbs_dev *dev)
 	_vdpa_unregister_device(&dev->vdpa);
 
 	vbs_dev_reset(dev, 0);
+	vbs_affinity_exit(dev);
 	vbs_worker_stop(dev);
 	vbs_sysfs_free(dev);
 	destroy_workqueue(dev->io_wq);
