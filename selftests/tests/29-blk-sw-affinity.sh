@@ -141,6 +141,23 @@ echo > "$q0" || fail "cannot clear cpu_list"
 expect_eq "cpu_list cleared: the driver's" "$(cat "$q0")" "$drv0"
 check_map
 
+# the same through vdpa-blk-mgmt set --cpu-list [QUEUE=]LIST
+T=${VDPA_BLK_MGMT:-$REPO/tools/vdpa-blk-mgmt/vdpa-blk-mgmt}
+"$T" set aff0 --cpu-list 0=0 || fail "vdpa-blk-mgmt set --cpu-list 0=0 failed"
+expect_eq "tool: q0 cpu_list" "$(cat "$q0")" 0
+"$T" set aff0 --cpu-list 0 || fail "vdpa-blk-mgmt set --cpu-list 0 failed"
+for ((q = 0; q < nq; q++)); do
+	expect_eq "tool: q$q cpu_list" "$(cat "$d/blk_sw_q$q/cpu_list")" 0
+done
+out=$("$T" set aff0 --cpu-list 0=abc 2>&1) && fail "tool: 0=abc accepted"
+grep -q "Invalid argument" <<< "$out" || fail "tool: 0=abc: $out"
+rc=0
+"$T" set aff0 --cpu-list "$nq=0" 2> /dev/null || rc=$?
+expect_eq "tool: queue $nq of $nq" "$rc" 2
+"$T" set aff0 --cpu-list "" || fail "vdpa-blk-mgmt set --cpu-list '' failed"
+expect_eq "tool: q0 back to the driver's" "$(cat "$q0")" "$drv0"
+check_map
+
 # --- an administrator's list survives a reset and overrides the driver ---
 if [ "$nq" -ge 2 ]; then
 	l0=$(cat "$d/blk_sw_q0/cpu_list")
