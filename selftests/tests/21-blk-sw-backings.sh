@@ -55,7 +55,7 @@ run_matrix()
 }
 
 # embedded memory backing, 1 and 4 queues
-bsw_add mem1 size=$((256 << 20))
+bsw_add mem1 num_queues=1 size=$((256 << 20))
 run_matrix mem1 1
 bsw_add mem4 num_queues=4 size=$((256 << 20))
 run_matrix mem4 4

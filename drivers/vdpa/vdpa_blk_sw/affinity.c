@@ -238,8 +238,9 @@ void vbs_affinity_reset(struct vbs_dev *dev)
  * @idx: the virtqueue
  * @cpu_mask: the CPUs the driver submits to it from
  *
- * Held until reset; an administrator's cpu_list overrides it.  A mask with
- * no possible CPU counts as none.
+ * Held until reset; an administrator's cpu_list overrides it.  An empty
+ * mask (more queues than CPUs) is kept as it is: get_vq_affinity() then
+ * maps no CPU to the queue, whose worker may run on any online CPU.
  *
  * Return: 0, or -EINVAL for a queue the device does not have.
  */
@@ -255,7 +256,8 @@ int vbs_set_vq_affinity(struct vdpa_device *vdpa, u16 idx,
 	q = &aff->q[array_index_nospec(idx, dev->nvqs)];
 	cpus_read_lock();
 	mutex_lock(&vbs_aff_mutex);
-	q->driver_set = cpumask_and(q->driver, cpu_mask, cpu_possible_mask);
+	cpumask_and(q->driver, cpu_mask, cpu_possible_mask);
+	q->driver_set = true;
 	vbs_aff_update_mask(q);
 	vbs_aff_apply(aff, -1);
 	mutex_unlock(&vbs_aff_mutex);
