@@ -27,26 +27,32 @@ supported=$(vdpa -j mgmtdev show "$BSW_MGMTDEV" |
 log "features: $supported"
 
 # --- a default device: embedded 128 MiB memory backing ------------------
+# a queue per online CPU, at most 16, as QEMU gives virtio-blk-pci, and a
+# worker per queue
+nq=$(nproc)
+nq=$((nq < 16 ? nq : 16))
 vdpa_dev_add "$BSW_MGMTDEV" blk0
 show=$(vdpa dev show blk0) || fail "vdpa dev show failed"
 log "$show"
 grep -q "type block mgmtdev $BSW_MGMTDEV" <<< "$show" || fail "bad vdpa dev show"
-grep -q 'max_vqs 1 ' <<< "$show" || fail "max_vqs is not 1"
+grep -q "max_vqs $nq " <<< "$show" || fail "max_vqs is not $nq"
 grep -q 'max_vq_size 1024' <<< "$show" || fail "max_vq_size is not 1024"
 
 expect_eq capacity "$(bsw_attr blk0 capacity)" $((128 << 11))
 expect_eq backing "$(bsw_attr blk0 backing)" ""
 expect_eq backing_type "$(bsw_attr blk0 backing_type)" memory
 expect_eq queue_size "$(bsw_attr blk0 queue_size)" 1024
-expect_eq num_queues "$(bsw_attr blk0 num_queues)" 1
+expect_eq num_queues "$(bsw_attr blk0 num_queues)" "$nq"
+expect_eq num_workers "$(bsw_attr blk0 num_workers)" "$nq"
 expect_eq block_size "$(bsw_attr blk0 block_size)" 512
 expect_eq serial "$(bsw_attr blk0 serial)" blk0
 expect_eq read_only "$(bsw_attr blk0 read_only)" 0
 expect_eq iopoll "$(bsw_attr blk0 iopoll)" 0
 expect_eq poll_idle_us "$(bsw_attr blk0 poll_idle_us)" 50
 expect_eq poll_adaptive "$(bsw_attr blk0 poll_adaptive)" 1
-# adaptive windows start at 0: an idle device costs no CPU
-expect_eq poll_window_ns "$(bsw_attr blk0 poll_window_ns)" 0
+# adaptive windows start at 0: an idle device costs no CPU (one per worker)
+expect_eq poll_window_ns "$(bsw_attr blk0 poll_window_ns)" \
+	"$(printf '0 %.0s' $(seq "$nq") | sed 's/ $//')"
 
 dev0=$(vdpa_bind_virtio blk0) || exit
 expect_eq "$dev0 size" "$(bsw_sectors "$dev0")" $((128 << 11))

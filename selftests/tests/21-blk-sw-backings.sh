@@ -55,7 +55,7 @@ run_matrix()
 }
 
 # embedded memory backing, 1 and 4 queues
-bsw_add mem1 size=$((256 << 20))
+bsw_add mem1 num_queues=1 size=$((256 << 20))
 run_matrix mem1 1
 bsw_add mem4 num_queues=4 size=$((256 << 20))
 run_matrix mem4 4
@@ -76,12 +76,15 @@ for fs in ext4 xfs; do
 	done
 done
 
-# a block device
+# a block device, with the default number of queues: one per online CPU
+# (at most 16)
+nq=$(nproc)
+nq=$((nq < 16 ? nq : 16))
 bsw_nullb
 bsw_add nullb backing="$BSW_NULLB" direct=1
 expect_eq "nullb backing_type" "$(bsw_attr nullb backing_type)" block
 expect_eq "nullb capacity" "$(bsw_attr nullb capacity)" $((1 << 21))
-run_matrix nullb 1
+run_matrix nullb "$nq"
 
 # 4096-byte logical blocks on a 4k null_blk
 bsw_nullb bs=4096

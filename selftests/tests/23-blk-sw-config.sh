@@ -29,8 +29,12 @@ truncate -s 32M "$img" || fail "truncate failed"
 
 bsw_stage cfg
 c=$BSW_CFS/cfg
-# defaults come from the module parameters
-expect_eq "default num_queues" "$(bsw_cfg cfg num_queues)" 1
+# defaults come from the module parameters: a queue per online CPU (at
+# most 16), and 0 workers, which is one per queue
+nq=$(nproc)
+nq=$((nq < 16 ? nq : 16))
+expect_eq "default num_queues" "$(bsw_cfg cfg num_queues)" "$nq"
+expect_eq "default num_workers" "$(bsw_cfg cfg num_workers)" 0
 expect_eq "default queue_size" "$(bsw_cfg cfg queue_size)" 1024
 expect_eq "default block_size" "$(bsw_cfg cfg block_size)" 512
 expect_eq "default size" "$(bsw_cfg cfg size)" $((128 << 20))
@@ -49,9 +53,10 @@ expect_errno "Invalid argument" 12345678901234567890123 "$c/serial"
 expect_errno "Invalid argument" 1000 "$c/size"
 expect_errno "No such file or directory" /nonexistent "$c/backing"
 expect_errno "Invalid argument" /tmp "$c/backing"
-expect_eq "num_queues unchanged" "$(bsw_cfg cfg num_queues)" 1
+expect_eq "num_queues unchanged" "$(bsw_cfg cfg num_queues)" "$nq"
 
 # more workers than queues is refused when the device is created
+echo 1 > "$c/num_queues" || fail "cannot set num_queues"
 echo 2 > "$c/num_workers" || fail "cannot set num_workers"
 expect_fail "num_workers > num_queues" vdpa dev add mgmtdev "$BSW_MGMTDEV" name cfg
 [ ! -e "$VDPA_SYSFS/devices/cfg" ] || fail "device created with 2 workers for 1 queue"

@@ -166,7 +166,8 @@ expect_fail "del of no device" vdpa dev del nosuchdev
 vdpa_dev_del_all
 _bsw_rmdir "$c"
 modprobe -r vdpa_blk_sw || fail "cannot unload vdpa_blk_sw"
-for p in default_num_queues=0 default_num_queues=17 default_queue_size=3 \
+# default_num_queues=0 is valid: a queue per online CPU
+for p in default_num_queues=17 default_queue_size=3 \
 	 default_queue_size=2048 default_block_size=100 default_block_size=8192 \
 	 default_poll_idle_us=1000001 default_size_mb=0; do
 	modprobe vdpa_blk_sw "$p" 2> /dev/null && {

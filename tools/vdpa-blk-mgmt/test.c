@@ -211,7 +211,8 @@ static void test_create_args(void)
 	      "create: --num-workers");
 	CHECK(!parse("x --num-workers 3", &s) && VBM_NUM(&s, num_workers) == 3,
 	      "create: --num-workers alone (the module checks it against its default queues)");
-	CHECK(parse("x --num-workers 0", &s) && strstr(e, "num-workers: "), "create: 0 workers");
+	CHECK(!parse("x --num-workers 0", &s) && VBM_SET(&s, num_workers) &&
+	      VBM_NUM(&s, num_workers) == 0, "create: 0 workers (one per queue)");
 	CHECK(parse("x --num-workers 17", &s) && strstr(e, "out of range"), "create: 17 workers");
 	CHECK(parse("x --num-queues 2 --num-workers 3", &s) &&
 	      strstr(e, "--num-workers must not be more"),

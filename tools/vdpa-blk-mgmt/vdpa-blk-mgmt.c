@@ -1541,21 +1541,89 @@ static int cmd_qemu_args(int argc, char **argv)
 	return 0;
 }
 
+#define VBM_MAX_CPU_LISTS	64
+
+/* One --cpu-list [QUEUE=]LIST: @queue -1 for every queue. */
+struct cpu_list_arg {
+	long queue;
+	const char *list;
+};
+
+static bool is_cpu_list_opt(const char *arg)
+{
+	return !strcmp(arg, "--cpu-list") || !strcmp(arg, "--cpu_list");
+}
+
+/* "[QUEUE=]LIST": QUEUE a decimal queue index, LIST what cpu_list takes. */
+static int parse_cpu_list(const char *val, struct cpu_list_arg *c)
+{
+	const char *eq = strchr(val, '=');
+	char *end;
+
+	c->queue = -1;
+	c->list = val;
+	if (!eq)
+		return 0;
+	errno = 0;
+	c->queue = strtol(val, &end, 10);
+	if (end != eq || end == val || errno || c->queue < 0 ||
+	    c->queue >= VBS_MAX_QUEUES)
+		return -1;
+	c->list = eq + 1;
+	return 0;
+}
+
+/* Write a queue's cpu_list (every queue's for @c->queue -1). */
+static int set_cpu_list(const char *name, const struct cpu_list_arg *c)
+{
+	uint64_t nq = 0;
+	char p[512], rel[64];
+	long q;
+	int ret;
+
+	read_u64(dev_path(p, sizeof(p), name, VBS_SYSFS_DIR "/num_queues"), &nq);
+	if (c->queue >= (long)nq)
+		return err(VBM_EUSAGE, "%s: --cpu-list: no queue %ld (%" PRIu64 " queues)",
+			   name, c->queue, nq);
+	for (q = c->queue < 0 ? 0 : c->queue; q < (long)nq; q++) {
+		snprintf(rel, sizeof(rel), VBS_SYSFS_QUEUE_DIR "%ld/cpu_list", q);
+		ret = write_str(dev_path(p, sizeof(p), name, rel), c->list);
+		if (ret)
+			return err(VBM_EFAIL, "%s: queue %ld: cpu list '%s' refused: %s",
+				   name, q, c->list, strerror(-ret));
+		if (c->queue >= 0)
+			break;
+	}
+	return 0;
+}
+
 static int cmd_set(int argc, char **argv)
 {
+	struct cpu_list_arg cl[VBM_MAX_CPU_LISTS];
 	const char *name = NULL;
 	struct vbm_spec s;
 	char e[200], opts[200];
-	int i, id, ret = 0;
+	int i, id, ret = 0, ncl = 0;
 	bool any = false;
 
 	vbm_spec_init(&s);
 	for (i = 0; i < argc && !ret; i++) {
-		if (argv[i][0] == '-') {
+		if (is_cpu_list_opt(argv[i])) {
+			if (i + 1 >= argc)
+				ret = err(VBM_EUSAGE, "%s needs a value ([QUEUE=]LIST)", argv[i]);
+			else if (ncl == VBM_MAX_CPU_LISTS)
+				ret = err(VBM_EUSAGE, "too many --cpu-list");
+			else if (parse_cpu_list(argv[i + 1], &cl[ncl]))
+				ret = err(VBM_EUSAGE, "--cpu-list '%s': QUEUE must be 0 to %d",
+					  argv[i + 1], VBS_MAX_QUEUES - 1);
+			ncl++;
+			any = true;
+			i++;
+		} else if (argv[i][0] == '-') {
 			id = strncmp(argv[i], "--", 2) ? -1 : vbm_param_by_option(argv[i] + 2);
 			if (id < 0 || !(vbm_params[id].flags & VBS_PF_LIVE))
 				ret = err(VBM_EUSAGE,
-					  "unknown option '%s' (only %s change at run time; other parameters need the device recreated)",
+					  "unknown option '%s' (only %s and --cpu-list change at run time; other parameters need the device recreated)",
 					  argv[i], live_options(opts, sizeof(opts), false));
 			else if (i + 1 >= argc)
 				ret = err(VBM_EUSAGE, "%s needs a value%s", argv[i],
@@ -1573,7 +1641,8 @@ static int cmd_set(int argc, char **argv)
 	if (!ret && !name)
 		ret = err(VBM_EUSAGE, "missing device name");
 	if (!ret && !any)
-		ret = err(VBM_EUSAGE, "nothing to set (%s)", live_options(opts, sizeof(opts), true));
+		ret = err(VBM_EUSAGE, "nothing to set (%s, --cpu-list [QUEUE=]LIST)",
+			  live_options(opts, sizeof(opts), true));
 	if (!ret)
 		ret = need_root();
 	if (!ret)
@@ -1581,6 +1650,8 @@ static int cmd_set(int argc, char **argv)
 	for (i = 0; i < VBS_NR_PARAMS && !ret; i++)
 		if (s.p[i].set)
 			ret = set_param(name, &s, i);
+	for (i = 0; i < ncl && !ret; i++)
+		ret = set_cpu_list(name, &cl[i]);
 	vbm_spec_free(&s);
 	return ret;
 }
@@ -1885,8 +1956,9 @@ static const struct {
 	  "bind it (default: virtio) and print its node (/dev/vdX or\n"
 	  "/dev/vhost-vdpa-N).  Without --backing the device has a memory backing of\n"
 	  "--size bytes (K, M, G, T suffixes; default: the module's default_size_mb).\n"
-	  "--num-workers polling threads (default 1, at most --num-queues) serve the\n"
-	  "queues, queue i by thread i mod N.\n"
+	  "--num-queues defaults to one per online CPU (at most 16).\n"
+	  "--num-workers polling threads (default 0: one per queue; at most\n"
+	  "--num-queues) serve the queues, queue i by thread i mod N.\n"
 	  "--features provisions a subset of the management device's features, by\n"
 	  "name (VERSION_1,ACCESS_PLATFORM,FLUSH,DISCARD,...) or as a hex mask.\n"
 	  "--poll-adaptive has no configfs attribute: it is set in sysfs once the\n"
@@ -1905,10 +1977,15 @@ static const struct {
 	  "tunables and queue counters." },
 	{ "stats", cmd_stats, "stats NAME [--watch SECONDS [--count N]] [--json]",
 	  "Per-queue counters; with --watch, per-queue rates every SECONDS." },
-	{ "set", cmd_set, "set NAME [--poll-idle-us N] [--poll-adaptive on|off]",
+	{ "set", cmd_set,
+	  "set NAME [--poll-idle-us N] [--poll-adaptive on|off]\n"
+	  "       [--cpu-list [QUEUE=]LIST]...",
 	  "Change run-time tunables: the longest busy-poll window (0 to 1000000 us),\n"
 	  "and whether each worker sizes its window within it from the idle periods\n"
-	  "it sees (on, the default) or always polls that long (off)." },
+	  "it sees (on, the default) or always polls that long (off).\n"
+	  "--cpu-list sets the CPUs of queue QUEUE (of every queue without QUEUE=)\n"
+	  "as a list like 0-3,8 (sysfs blk_sw_qN/cpu_list); an empty LIST goes\n"
+	  "back to the driver's CPUs.  Repeatable." },
 	{ "resize", cmd_resize, "resize NAME",
 	  "Read the backing's size again after it changed and tell the driver." },
 	{ "bind", cmd_bind, "bind NAME virtio|vhost|none",

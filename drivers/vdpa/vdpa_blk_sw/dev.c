@@ -95,6 +95,9 @@ int vbs_dev_create(struct vdpa_mgmt_dev *mdev, const char *name,
 	init_rwsem(&dev->lock);
 	spin_lock_init(&dev->config_lock);
 	dev->nvqs = dev->p.num_queues;
+	/* 0: one worker per queue; sysfs shows the count */
+	if (!dev->p.num_workers)
+		dev->p.num_workers = dev->p.num_queues;
 
 	/*
 	 * One lockdep class per memory mode, from two call sites.  A VA-mode
@@ -168,11 +171,17 @@ int vbs_dev_create(struct vdpa_mgmt_dev *mdev, const char *name,
 	if (ret)
 		goto free_sysfs;
 
-	ret = _vdpa_register_device(&dev->vdpa, dev->nvqs);
+	ret = vbs_affinity_init(dev);
 	if (ret)
 		goto stop_workers;
+
+	ret = _vdpa_register_device(&dev->vdpa, dev->nvqs);
+	if (ret)
+		goto exit_affinity;
 	return 0;
 
+exit_affinity:
+	vbs_affinity_exit(dev);
 stop_workers:
 	vbs_worker_stop(dev);
 free_sysfs:
@@ -211,6 +220,7 @@ void vbs_dev_destroy(struct vbs_dev *dev)
 	_vdpa_unregister_device(&dev->vdpa);
 
 	vbs_dev_reset(dev, 0);
+	vbs_affinity_exit(dev);
 	vbs_worker_stop(dev);
 	vbs_sysfs_free(dev);
 	destroy_workqueue(dev->io_wq);

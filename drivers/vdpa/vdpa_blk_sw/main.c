@@ -183,10 +183,13 @@ static int __init vbs_init(void)
 		return ret;
 	}
 
+	ret = vbs_affinity_module_init();
+	if (ret)
+		return ret;
 	ret = device_register(&vbs_root);
 	if (ret) {
 		put_device(&vbs_root);
-		return ret;
+		goto exit_affinity;
 	}
 	ret = vbs_configfs_init();
 	if (ret)
@@ -200,6 +203,8 @@ exit_configfs:
 	vbs_configfs_exit();
 unregister_root:
 	device_unregister(&vbs_root);
+exit_affinity:
+	vbs_affinity_module_exit();
 	return ret;
 }
 
@@ -209,6 +214,7 @@ static void __exit vbs_exit(void)
 	vdpa_mgmtdev_unregister(&vbs_mgmt_dev);
 	vbs_configfs_exit();
 	device_unregister(&vbs_root);
+	vbs_affinity_module_exit();
 }
 
 module_init(vbs_init);

@@ -309,7 +309,8 @@ static void vbs_set_status(struct vdpa_device *vdpa, u8 status)
  * @flags: VDPA_RESET_F_CLEAN_MAP to go back to the identity map too
  *
  * Stops fetching, waits for the requests in flight and drops their
- * completions, then forgets what the driver set.  Also how a device that
+ * completions, then forgets what the driver set (the queues' CPU masks
+ * too).  Also how a device that
  * goes away stops.
  *
  * Return: 0.
@@ -341,6 +342,7 @@ int vbs_dev_reset(struct vbs_dev *dev, u32 flags)
 	spin_unlock(&dev->config_lock);
 	up_write(&dev->lock);
 
+	vbs_affinity_reset(dev);
 	if (flags & VDPA_RESET_F_CLEAN_MAP)
 		vbs_iotlb_reset_pt(dev);
 	return 0;
@@ -534,6 +536,8 @@ const struct vdpa_config_ops vbs_config_ops = {
 	.set_map		= vbs_set_map,
 	.reset_map		= vbs_reset_map,
 	.get_vq_dma_dev		= vbs_get_vq_dma_dev,
+	.set_vq_affinity	= vbs_set_vq_affinity,
+	.get_vq_affinity	= vbs_get_vq_affinity,
 	.bind_mm		= vbs_bind_mm,
 	.unbind_mm		= vbs_unbind_mm,
 };

@@ -6,6 +6,7 @@
  * a whole set before a device is created.
  */
 
+#include <linux/cpumask.h>
 #include <linux/ctype.h>
 #include <linux/fs.h>
 #include <linux/module.h>
@@ -54,7 +55,8 @@ MODULE_PARM_DESC(default_size_mb,
 	module_param_named(default_##_name, vbs_defaults._name, _type, 0444); \
 	MODULE_PARM_DESC(default_##_name, _desc)
 
-VBS_DEFAULT_PARAM(num_queues, uint, "Request virtqueues per device (1-16). Default: 1");
+VBS_DEFAULT_PARAM(num_queues, uint,
+		  "Request virtqueues per device (1-16), 0 for one per online CPU up to 16. Default: 0");
 VBS_DEFAULT_PARAM(queue_size, uint,
 		  "Maximum virtqueue size, a power of two (2-1024). Default: 1024");
 VBS_DEFAULT_PARAM(block_size, uint, "Logical block size, a power of two (512-4096). Default: 512");
@@ -74,6 +76,8 @@ void vbs_params_init(struct vbs_params *p)
 {
 	*p = vbs_defaults;
 	p->size = (u64)default_size_mb << 20;
+	if (!p->num_queues)
+		p->num_queues = min_t(u32, num_online_cpus(), VBS_MAX_QUEUES);
 }
 
 static bool vbs_param_is_str(const struct vbs_param_info *pi)

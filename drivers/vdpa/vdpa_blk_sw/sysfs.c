@@ -2,7 +2,8 @@
 /*
  * vdpa-blk-sw: sysfs attributes of a device, under
  * /sys/bus/vdpa/devices/NAME/blk_sw/ (configuration, tunables, resize) and
- * /sys/bus/vdpa/devices/NAME/blk_sw_qN/ (per-queue statistics).
+ * /sys/bus/vdpa/devices/NAME/blk_sw_qN/ (per-queue statistics, the
+ * queue's CPUs and its worker).
  *
  * Parameters fixed at creation are read-only (0444), the live ones 0644.
  */
@@ -201,19 +202,52 @@ VBS_QSTAT(polls, READ_ONCE(vq->stats.polls))
 VBS_QSTAT(notifies, atomic64_read(&vq->stats.notifies))
 VBS_QSTAT(interrupts, READ_ONCE(vq->stats.interrupts))
 
+static ssize_t vbs_q_cpu_list_show(struct device *d,
+				   struct device_attribute *attr, char *buf)
+{
+	return vbs_affinity_show(to_vbs(d), to_vbs_vq(attr)->index, false, buf);
+}
+
+static ssize_t vbs_q_cpu_list_store(struct device *d,
+				    struct device_attribute *attr,
+				    const char *buf, size_t count)
+{
+	int ret = vbs_affinity_store(to_vbs(d), to_vbs_vq(attr)->index, buf);
+
+	return ret ? ret : count;
+}
+
+static ssize_t vbs_q_effective_cpu_list_show(struct device *d,
+					     struct device_attribute *attr,
+					     char *buf)
+{
+	return vbs_affinity_show(to_vbs(d), to_vbs_vq(attr)->index, true, buf);
+}
+
+/* The thread serving the queue, and the CPU it last ran on. */
+VBS_QSTAT(worker_pid, task_pid_nr(vq->worker->task))
+VBS_QSTAT(worker_cpu, task_cpu(vq->worker->task))
+
 static const struct {
 	const char *name;
+	umode_t mode;
 	ssize_t (*show)(struct device *d, struct device_attribute *attr,
 			char *buf);
+	ssize_t (*store)(struct device *d, struct device_attribute *attr,
+			 const char *buf, size_t count);
 } vbs_qstats[] = {
-	{ "requests", vbs_q_requests_show },
-	{ "read_bytes", vbs_q_read_bytes_show },
-	{ "write_bytes", vbs_q_write_bytes_show },
-	{ "errors", vbs_q_errors_show },
-	{ "inflight", vbs_q_inflight_show },
-	{ "polls", vbs_q_polls_show },
-	{ "notifies", vbs_q_notifies_show },
-	{ "interrupts", vbs_q_interrupts_show },
+	{ "requests", 0444, vbs_q_requests_show },
+	{ "read_bytes", 0444, vbs_q_read_bytes_show },
+	{ "write_bytes", 0444, vbs_q_write_bytes_show },
+	{ "errors", 0444, vbs_q_errors_show },
+	{ "inflight", 0444, vbs_q_inflight_show },
+	{ "polls", 0444, vbs_q_polls_show },
+	{ "notifies", 0444, vbs_q_notifies_show },
+	{ "interrupts", 0444, vbs_q_interrupts_show },
+	{ "cpu_list", 0644, vbs_q_cpu_list_show, vbs_q_cpu_list_store },
+	{ "effective_cpu_list", 0444, vbs_q_effective_cpu_list_show },
+	{ "worker_pid", 0444, vbs_q_worker_pid_show },
+	{ "worker_cpu", 0444, vbs_q_worker_cpu_show },
 };
 
 #define VBS_NR_QSTATS	ARRAY_SIZE(vbs_qstats)
@@ -279,8 +313,9 @@ int vbs_sysfs_build(struct vbs_dev *dev)
 		for (i = 0; i < VBS_NR_QSTATS; i++, ea++) {
 			sysfs_attr_init(&ea->attr.attr);
 			ea->attr.attr.name = vbs_qstats[i].name;
-			ea->attr.attr.mode = 0444;
+			ea->attr.attr.mode = vbs_qstats[i].mode;
 			ea->attr.show = vbs_qstats[i].show;
+			ea->attr.store = vbs_qstats[i].store;
 			ea->var = &dev->vqs[q];
 			g->attrs[i] = &ea->attr.attr;
 		}

@@ -63,7 +63,8 @@
  * @read_only: expose the disk read-only (VIRTIO_BLK_F_RO)
  * @direct: open the backing with O_DIRECT
  * @num_queues: number of request virtqueues
- * @num_workers: polling threads; queue i is served by thread i % num_workers
+ * @num_workers: polling threads; queue i is served by thread i % num_workers;
+ *	0 (staged only): one per queue
  * @queue_size: maximum virtqueue size reported to drivers
  * @block_size: logical block size reported to the guest
  * @serial: identifier returned by GET_ID (at most 20 bytes)
@@ -127,6 +128,7 @@ struct vbs_param_val {
 
 struct vbs_dev;
 struct vbs_vq;
+struct vbs_affinity;
 
 /**
  * struct vbs_worker - a polling thread serving a group of virtqueues
@@ -372,6 +374,7 @@ struct vbs_vq {
  * @sysfs_groups: NULL-terminated attribute groups of the vdpa device
  * @q_groups: per-queue statistics groups
  * @q_attrs: storage for the per-queue attributes
+ * @aff: the CPU masks of the queues and workers (affinity.c)
  */
 struct vbs_dev {
 	struct vdpa_device vdpa;
@@ -412,6 +415,7 @@ struct vbs_dev {
 	const struct attribute_group **sysfs_groups;
 	struct attribute_group *q_groups;
 	void *q_attrs;
+	struct vbs_affinity *aff;
 };
 
 static inline struct vbs_dev *vdpa_to_vbs(struct vdpa_device *vdpa)
@@ -511,6 +515,19 @@ int vbs_dev_reset(struct vbs_dev *dev, u32 flags);
 int vbs_dev_create(struct vdpa_mgmt_dev *mdev, const char *name,
 		   const struct vbs_params *p, u64 features, bool provisioned);
 void vbs_dev_destroy(struct vbs_dev *dev);
+
+/* affinity.c */
+int vbs_affinity_module_init(void);
+void vbs_affinity_module_exit(void);
+int vbs_affinity_init(struct vbs_dev *dev);
+void vbs_affinity_exit(struct vbs_dev *dev);
+void vbs_affinity_reset(struct vbs_dev *dev);
+int vbs_set_vq_affinity(struct vdpa_device *vdpa, u16 idx,
+			const struct cpumask *cpu_mask);
+const struct cpumask *vbs_get_vq_affinity(struct vdpa_device *vdpa, u16 idx);
+ssize_t vbs_affinity_show(struct vbs_dev *dev, u16 idx, bool effective,
+			  char *buf);
+int vbs_affinity_store(struct vbs_dev *dev, u16 idx, const char *buf);
 
 /* sysfs.c */
 int vbs_sysfs_build(struct vbs_dev *dev);

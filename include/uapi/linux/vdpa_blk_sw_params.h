@@ -14,7 +14,11 @@
  *   type     VBS_PT_* without its prefix (vdpa_blk_sw.h)
  *   min, max the range of a number; for PATH and TEXT, max is the longest
  *            string in bytes
- *   default  the module's; some have a default_* module parameter
+ *   default  the module's; some have a default_* module parameter.
+ *            num_queues' 0 is min(online CPUs, VBS_MAX_QUEUES), as QEMU
+ *            gives virtio-blk-pci, taken when a configfs item is made
+ *            or a device created without one; num_workers' 0 is one
+ *            worker per queue, taken when the device is created
  *   flags    VBS_PF_* (vdpa_blk_sw.h)
  *
  * A number out of range is refused with EINVAL, as is a string too long,
@@ -29,8 +33,8 @@ VBS_PARAM(backing,	 PATH, 0, VBS_BACKING_MAX, "", 0)
 VBS_PARAM(size,		 U64, 512, ~0ULL, VBS_SIZE_DEFAULT, VBS_PF_SECTORS | VBS_PF_NOSHOW)
 VBS_PARAM(read_only,	 BOOL, 0, 1, 0, 0)
 VBS_PARAM(direct,	 BOOL, 0, 1, 1, 0)
-VBS_PARAM(num_queues,	 U32, 1, VBS_MAX_QUEUES, 1, 0)
-VBS_PARAM(num_workers,	 U32, 1, VBS_MAX_QUEUES, 1, 0)
+VBS_PARAM(num_queues,	 U32, 1, VBS_MAX_QUEUES, 0, 0)
+VBS_PARAM(num_workers,	 U32, 0, VBS_MAX_QUEUES, 0, 0)
 VBS_PARAM(queue_size,	 U32, VBS_QUEUE_SIZE_MIN, 1024, 1024, VBS_PF_POW2)
 VBS_PARAM(block_size,	 U32, 512, 4096, 512, VBS_PF_POW2)
 VBS_PARAM(serial,	 TEXT, 0, VBS_SERIAL_MAX, "", 0)
