@@ -78,6 +78,19 @@ bsw_qstat()
 	cat "$VDPA_SYSFS/devices/$1/blk_sw_q$2/$3"
 }
 
+# bsw_stat NAME COUNTER: COUNTER summed over every queue of device NAME
+# (a device has a queue per CPU by default, and blk-mq sends each CPU's
+# requests to its own queue).
+bsw_stat()
+{
+	local f sum=0
+
+	for f in "$VDPA_SYSFS/devices/$1"/blk_sw_q*/"$2"; do
+		sum=$((sum + $(cat "$f")))
+	done
+	echo "$sum"
+}
+
 expect_eq()
 {
 	[ "$2" = "$3" ] || fail "$1: got '$2', expected '$3'"

@@ -23,8 +23,8 @@ run_matrix()
 
 	dev=$(vdpa_bind_virtio "$name") || exit
 	expect_eq "$name num_queues" "$(bsw_attr "$name" num_queues)" "$queues"
-	req0=$(bsw_qstat "$name" 0 requests)
-	wr0=$(bsw_qstat "$name" 0 write_bytes)
+	req0=$(bsw_stat "$name" requests)
+	wr0=$(bsw_stat "$name" write_bytes)
 
 	fio_verify "$dev" 1M --bs=512 --iodepth=1 --rw=randwrite
 	fio_verify "$dev" 8M --bs=4k --iodepth=64 --rw=randwrite
@@ -37,9 +37,9 @@ run_matrix()
 			--offset_increment=16M --rw=randwrite
 	fi
 
-	[ "$(bsw_qstat "$name" 0 requests)" -gt "$req0" ] ||
+	[ "$(bsw_stat "$name" requests)" -gt "$req0" ] ||
 		fail "$name: queue 0 completed no request"
-	[ "$(bsw_qstat "$name" 0 write_bytes)" -gt "$wr0" ] ||
+	[ "$(bsw_stat "$name" write_bytes)" -gt "$wr0" ] ||
 		fail "$name: queue 0 wrote no byte"
 	# virtio_blk uses at most one queue per CPU.
 	used=$((queues < $(nproc) ? queues : $(nproc)))

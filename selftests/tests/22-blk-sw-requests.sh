@@ -99,7 +99,7 @@ fallocate -p -o $((6 << 20)) -l $((1 << 20)) "$dev" || fail "fallocate -p on $de
 cmp -n $((1 << 20)) -i $((6 << 20)):0 "$dev" /dev/zero || fail "write zeroes+unmap: not zero"
 hole=$(python3 -c "import os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); print(os.lseek(fd, 6 << 20, os.SEEK_HOLE))" "$img")
 expect_eq "SEEK_HOLE at 6 MiB after write zeroes with unmap" "$hole" $((6 << 20))
-expect_eq "req errors" "$(bsw_qstat req 0 errors)" 0
+expect_eq "req errors" "$(bsw_stat req errors)" 0
 
 vdpa_unbind req
 vdpa_dev_del req
@@ -151,7 +151,7 @@ cmp -n $((2 << 20)) -i $((1 << 20)):0 "$BSW_NULLB" /dev/zero ||
 	fail "dnb: $BSW_NULLB still holds the discarded range"
 cmp -n $((1 << 20)) pattern8 "$dev" || fail "dnb: data before the discarded range changed"
 cmp -n $((5 << 20)) -i $((3 << 20)) pattern8 "$dev" || fail "dnb: data after the discarded range changed"
-expect_eq "dnb errors" "$(bsw_qstat dnb 0 errors)" 0
+expect_eq "dnb errors" "$(bsw_stat dnb errors)" 0
 vdpa_unbind dnb
 vdpa_dev_del dnb
 
@@ -173,7 +173,7 @@ cmp -n 4096 pattern8 "$dev" || fail "dn4: the partly covered first granule chang
 cmp -n 8192 -i 4096:0 "$dev" /dev/zero || fail "dn4: the covered granules are not zero"
 cmp -n $(((1 << 20) - 12288)) -i 12288 pattern8 "$dev" ||
 	fail "dn4: data from the partly covered last granule on changed"
-expect_eq "dn4 errors" "$(bsw_qstat dn4 0 errors)" 0
+expect_eq "dn4 errors" "$(bsw_stat dn4 errors)" 0
 vdpa_unbind dn4
 vdpa_dev_del dn4
 
@@ -196,7 +196,7 @@ hole=$(python3 -c "import os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); print
 expect_eq "dlo: SEEK_HOLE, SEEK_DATA from 1 MiB" "$hole" "$((1 << 20)) $((5 << 20))"
 cmp -n $((4 << 20)) -i $((1 << 20)):0 "$dev" /dev/zero || fail "dlo: discarded range is not zero"
 cmp -n $((3 << 20)) -i $((5 << 20)) pattern8 "$dev" || fail "dlo: data after the discarded range changed"
-expect_eq "dlo errors" "$(bsw_qstat dlo 0 errors)" 0
+expect_eq "dlo errors" "$(bsw_stat dlo errors)" 0
 vdpa_unbind dlo
 vdpa_dev_del dlo
 

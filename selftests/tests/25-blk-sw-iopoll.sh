@@ -34,7 +34,7 @@ dev=$(vdpa_bind_virtio pollb) || exit
 fio_verify "$dev" 32M --bs=4k --iodepth=32
 fio_verify "$dev" 32M --bs=128k --iodepth=4 --rw=write
 fio_verify "$dev" 8M --bs=4k --iodepth=1
-expect_eq errors "$(bsw_qstat pollb 0 errors)" 0
+expect_eq errors "$(bsw_stat pollb errors)" 0
 log "pollb: $(fio_summary "$RESULTS_DIR/verify-$(basename "$dev").json")"
 vdpa_unbind pollb
 vdpa_dev_del pollb
@@ -86,7 +86,7 @@ fallocate -l 128M "$mnt/poll.img" || fail "fallocate failed"
 bsw_add pollf backing="$mnt/poll.img" direct=1 iopoll=1
 dev=$(vdpa_bind_virtio pollf) || exit
 fio_verify "$dev" 32M --bs=4k --iodepth=16
-expect_eq errors "$(bsw_qstat pollf 0 errors)" 0
+expect_eq errors "$(bsw_stat pollf errors)" 0
 vdpa_unbind pollf
 vdpa_dev_del pollf
 poll_over_tags pollfq "$mnt/poll.img"
@@ -117,7 +117,7 @@ _gone()
 # _written NAME BYTES: queue 0 of NAME wrote at least BYTES
 _written()
 {
-	[ "$(bsw_qstat "$1" 0 write_bytes)" -ge "$2" ]
+	[ "$(bsw_stat "$1" write_bytes)" -ge "$2" ]
 }
 
 # _writes_waiting BLK: the guest has writes in flight on the disk BLK
@@ -164,15 +164,15 @@ freeze_under_io()
 	wait_for 20 _gone "$pid" ||
 		fail "$name: a read did not complete in 20 s while $mnt is frozen (the worker waits for the thaw)"
 	wait "$pid" || fail "$name: read while frozen failed"
-	w0=$(bsw_qstat "$name" 0 write_bytes)
+	w0=$(bsw_stat "$name" write_bytes)
 	sleep 1
-	w1=$(bsw_qstat "$name" 0 write_bytes)
+	w1=$(bsw_stat "$name" write_bytes)
 	expect_eq "$name: bytes written while $mnt is frozen" "$((w1 - w0))" 0
 	log "$name: $mnt frozen; guest reads/writes in flight: $infl; a read was served"
 
 	fsfreeze -u "$mnt" || fail "fsfreeze -u $mnt failed"
 	wait "$fio_pid" || fail "$name: fio failed after the thaw"
-	expect_eq "$name errors" "$(bsw_qstat "$name" 0 errors)" 0
+	expect_eq "$name errors" "$(bsw_stat "$name" errors)" 0
 	log "$name: $(fio_summary "$RESULTS_DIR/verify-$(basename "$dev").json")"
 	vdpa_unbind "$name"
 	vdpa_dev_del "$name"

@@ -146,7 +146,7 @@ run_io()
 		grep -q 'vhost_vdpa_set_vring_num .* num: 1024' "$RESULTS_DIR/$name.qemu" ||
 			fail "$name: QEMU did not set up a 1024-entry ring"
 	fi
-	got=$(bsw_qstat blk0 0 write_bytes)
+	got=$(bsw_stat blk0 write_bytes)
 	[ "$got" -ge "$BYTES" ] || fail "$name: the device wrote $got bytes, expected >= $BYTES"
 
 	# the lab VM reads the same data: from the backing file ...

@@ -582,14 +582,14 @@ for mode in pa va; do
 		grep -qx -- "-device virtio-blk-pci,drive=vbs-q0,id=vbs-q0" <<< "$blk" &&
 		grep -qx -- "-object memory-backend-memfd,id=vbs-mem,size=64M,share=on" <<< "$blk" ||
 		fail "$mode blkio: $blk"
-	w0=$(bsw_qstat q0 0 write_bytes)
+	w0=$(bsw_stat q0 write_bytes)
 	# shellcheck disable=SC2086
 	QWARNED=
 	grep -q "Failed to add blkio mem region" <<< "$ERR" &&
 		QWARNED="Failed to add blkio mem region"
 	QWARNED=$QWARNED QMP_IO='qemu-io -d vbs-q0/virtio-backend \"write -P 0x5a 1M 64k\"' \
 		qemu_with "$mode-blkio" $blk
-	w1=$(bsw_qstat q0 0 write_bytes)
+	w1=$(bsw_stat q0 write_bytes)
 	[ $((w1 - w0)) -ge 65536 ] || fail "$mode blkio: the device wrote $((w1 - w0)) bytes"
 	cmp -n 65536 -i $((1 << 20)):0 "$qimg" \
 		<(python3 -c 'import sys; sys.stdout.buffer.write(b"\x5a" * 65536)') ||

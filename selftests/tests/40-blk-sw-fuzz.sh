@@ -52,7 +52,7 @@ run_fuzz main --seed "$seed" --iterations "$iters" --seconds "$secs" \
 	${FUZZ_QSIZE:+--qsize "$FUZZ_QSIZE"} || fail "vdpa_fuzz failed (seed $seed)"
 
 # The device must be usable afterwards.
-expect_eq "fz0 inflight" "$(bsw_qstat fz0 0 inflight)" 0
+expect_eq "fz0 inflight" "$(bsw_stat fz0 inflight)" 0
 
 # Regression cases (see the report in each case's comment in
 # selftests/vhost_vdpa/fuzz_scenarios.c).

@@ -115,7 +115,7 @@ dev=$(vdpa_bind_virtio err0) || exit
 log "error target: $dev over /dev/mapper/fzerr"
 fio_verify "$dev" 16M --offset=0
 fio_verify "$dev" 32M --offset=32M --bs=64k --iodepth=8
-errs0=$(bsw_qstat err0 0 errors)
+errs0=$(bsw_stat err0 errors)
 for off in $((16 * MB)) $((20 * MB + 4096)) $((32 * MB - 4096)); do
 	pyio probe "$dev" "$off" && fail "read at $off of the error range succeeded"
 	pyio pwrite "$dev" "$off" && fail "write at $off of the error range succeeded"
@@ -124,8 +124,8 @@ done
 pyio probe "$dev" $((16 * MB - 2048)) 2> /dev/null &&
 	fail "read straddling the error range succeeded"
 pyio probe "$dev" $((32 * MB)) || fail "read right after the error range failed"
-[ "$(bsw_qstat err0 0 errors)" -gt "$errs0" ] || fail "err0: no error counted"
-expect_eq "err0 inflight" "$(bsw_qstat err0 0 inflight)" 0
+[ "$(bsw_stat err0 errors)" -gt "$errs0" ] || fail "err0: no error counted"
+expect_eq "err0 inflight" "$(bsw_stat err0 inflight)" 0
 # the good ranges still verify after the errors
 fio_verify "$dev" 8M --offset=40M --bs=16k --iodepth=4
 vdpa_unbind err0
@@ -144,7 +144,7 @@ dmsetup suspend --noudevsync fzflk &&
 	dmsetup resume --noudevsync fzflk || fail "cannot make fzflk reliable"
 pyio verify "$dev" $((64 * 1024)) "$RESULTS_DIR/flakey-good.txt" ||
 	fail "flakey: an acknowledged write was lost"
-log "flakey: $(wc -l < "$RESULTS_DIR/flakey-good.txt") acknowledged blocks verified, errors counted: $(bsw_qstat flk0 0 errors)"
+log "flakey: $(wc -l < "$RESULTS_DIR/flakey-good.txt") acknowledged blocks verified, errors counted: $(bsw_stat flk0 errors)"
 fio_verify "$dev" 16M
 vdpa_unbind flk0
 vdpa_dev_del flk0
@@ -159,10 +159,10 @@ for i in 1 2 3 4; do
 done
 _dly_busy()
 {
-	[ "$(bsw_qstat dly0 0 inflight)" -gt 0 ]
+	[ "$(bsw_stat dly0 inflight)" -gt 0 ]
 }
 wait_for 10 _dly_busy || fail "dly0: no request in flight on the delayed backing"
-log "dly0: $(bsw_qstat dly0 0 inflight) requests in flight; deleting the device"
+log "dly0: $(bsw_stat dly0 inflight) requests in flight; deleting the device"
 t0=$(date +%s%N)
 timeout 60 vdpa dev del dly0 || fail "vdpa dev del with stuck requests failed or hung"
 ms=$((($(date +%s%N) - t0) / 1000000))

@@ -232,7 +232,7 @@ dmsetup message lwwz 0 mark wz-unmap || fail "mark wz-unmap failed"
 blkdiscard -o $((3 * MB)) -l $((1 * MB)) "$dev" || fail "blkdiscard failed"
 dmsetup message lwwz 0 mark wz-discard || fail "mark wz-discard failed"
 cmp -n $((3 * MB)) wz.unmap "$dev" || fail "$dev does not read back what was written and zeroed"
-expect_eq "dwz errors" "$(bsw_qstat dwz 0 errors)" 0
+expect_eq "dwz errors" "$(bsw_stat dwz errors)" 0
 vdpa_unbind dwz
 vdpa_dev_del dwz
 lw_finish lwwz

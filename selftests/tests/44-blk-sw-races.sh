@@ -88,7 +88,7 @@ seed_check()
 
 _written()
 {
-	[ "$(bsw_qstat "$1" 0 write_bytes)" != "$2" ]
+	[ "$(bsw_stat "$1" write_bytes)" != "$2" ]
 }
 
 # busy_start NAME DEV CYCLE: writes to DEV (after the pattern) until the
@@ -100,7 +100,7 @@ busy_start()
 {
 	local before
 
-	before=$(bsw_qstat "$1" 0 write_bytes)
+	before=$(bsw_stat "$1" write_bytes)
 	if [ $(($3 % 10)) = 1 ]; then
 		fio --name=busy --filename="$2" --allow_file_create=0 --offset=16M \
 			--size=48M --rw=randwrite --bs=4k --iodepth=16 --ioengine=io_uring \

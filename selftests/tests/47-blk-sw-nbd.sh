@@ -253,7 +253,7 @@ log "$dev over $NBD_DEV over qemu-nbd 127.0.0.1:$NBD_PORT ($img)"
 # --- data integrity over NBD --------------------------------------------
 fio_verify "$dev" 32M --bs=4k --iodepth=16
 fio_verify "$dev" 32M --offset=64M --bsrange=4k-256k --iodepth=8
-expect_eq "net0 errors after fio verify" "$(bsw_qstat net0 0 errors)" 0
+expect_eq "net0 errors after fio verify" "$(bsw_stat net0 errors)" 0
 note "fio verify: $(fio_summary "$RESULTS_DIR/verify-$(basename "$dev").json")"
 
 # a pattern before any failure, checked after each recovery
@@ -263,19 +263,19 @@ nbdpy check "$img" $((200 * MB)) 256 before ||
 
 # --- the server killed with fio writing ---------------------------------
 # dead_conn_timeout 0 (nbd-client's netlink mode): no wait for a new socket
-errs0=$(bsw_qstat net0 0 errors)
+errs0=$(bsw_stat net0 errors)
 fio --name=killed --filename="$dev" --size=128M --rw=randwrite --bs=4k \
 	--iodepth=16 --ioengine=io_uring --direct=1 --time_based --runtime=120 \
 	--output-format=json --output="$RESULTS_DIR/killed.json" --eta=never &
 fio_pid=$!
 _fio_busy()
 {
-	[ "$(bsw_qstat net0 0 write_bytes)" -gt "$w0" ]
+	[ "$(bsw_stat net0 write_bytes)" -gt "$w0" ]
 }
-w0=$(bsw_qstat net0 0 write_bytes)
+w0=$(bsw_stat net0 write_bytes)
 wait_for 30 _fio_busy || fail "fio is not writing"
 sleep 1
-[ "$(bsw_qstat net0 0 inflight)" -gt 0 ] || log "note: no request in flight at the kill"
+[ "$(bsw_stat net0 inflight)" -gt 0 ] || log "note: no request in flight at the kill"
 t0=$(now_ms)
 nbd_kill
 _fio_done()
@@ -296,14 +296,14 @@ fio_err=$(jq '.jobs[0].error' "$RESULTS_DIR/killed.json") ||
 note "server killed mid-write: fio exited $fio_rc with error=$fio_err after $ms ms"
 expect_eq "fio error after the kill" "$fio_err" 5
 [ "$fio_rc" != 0 ] || fail "fio exited 0 after the server was killed"
-wait_for 10 test "$(bsw_qstat net0 0 inflight)" = 0 ||
-	fail "requests still in flight: $(bsw_qstat net0 0 inflight)"
-errs1=$(bsw_qstat net0 0 errors)
+wait_for 10 test "$(bsw_stat net0 inflight)" = 0 ||
+	fail "requests still in flight: $(bsw_stat net0 inflight)"
+errs1=$(bsw_stat net0 errors)
 # fio stops at its first error: at most its queue depth (16) failed
 if [ "$errs1" -le "$errs0" ] || [ $((errs1 - errs0)) -gt 16 ]; then
 	fail "$((errs1 - errs0)) errors counted after the kill, expected 1 to 16"
 fi
-note "errors counted: $((errs1 - errs0)), inflight $(bsw_qstat net0 0 inflight)"
+note "errors counted: $((errs1 - errs0)), inflight $(bsw_stat net0 inflight)"
 
 # the connection is dead: a new request fails at once, one error each
 read -r r ms < <(nbdpy read1 "$dev" 0) || fail "read1 failed to run"
@@ -311,14 +311,14 @@ note "4 KiB read with the server down: $r after $ms ms"
 expect_eq "read with the server down" "$r" EIO
 [ "$ms" -lt $((NBD_TIMEOUT * 1000)) ] ||
 	fail "a read on the dead connection took $ms ms, not failed at once"
-expect_eq "errors after one failed read" "$(bsw_qstat net0 0 errors)" $((errs1 + 1))
+expect_eq "errors after one failed read" "$(bsw_stat net0 errors)" $((errs1 + 1))
 t0=$(now_ms)
 dd_out=$(dd if=/dev/zero of="$dev" bs=4k count=1 seek=10 oflag=direct 2>&1) &&
 	fail "dd write with the server down succeeded"
 ms=$(($(now_ms) - t0))
 note "dd write with the server down: '$(printf '%s' "$dd_out" | head -n 1)' after $ms ms (dd's start included)"
 case $dd_out in *"Input/output error"*) ;; *) fail "dd: not EIO: $dd_out" ;; esac
-expect_eq "errors after one failed write" "$(bsw_qstat net0 0 errors)" $((errs1 + 2))
+expect_eq "errors after one failed write" "$(bsw_stat net0 errors)" $((errs1 + 2))
 expect_eq "net0 capacity with the server down" "$(bsw_attr net0 capacity)" $((SIZE / 512))
 
 # --- the server back, a new socket for nbd0 -----------------------------
@@ -327,7 +327,7 @@ t0=$(now_ms)
 nbdpy reconf "$NBD_INDEX" 0 127.0.0.1 "$NBD_PORT" "$NBD_EXPORT" ||
 	fail "NBD_CMD_RECONFIGURE with a new socket failed"
 note "reconnected (NBD_CMD_RECONFIGURE) in $(($(now_ms) - t0)) ms (python's start included)"
-errs2=$(bsw_qstat net0 0 errors)
+errs2=$(bsw_stat net0 errors)
 read -r r ms < <(nbdpy read1 "$dev" 0) || fail "read1 failed to run"
 expect_eq "read after the reconnection" "$r" ok
 nbdpy check "$dev" $((200 * MB)) 256 before ||
@@ -336,19 +336,19 @@ nbdpy fill "$dev" $((220 * MB)) 256 after || fail "write after the reconnection 
 nbdpy check "$img" $((220 * MB)) 256 after ||
 	fail "a write after the reconnection did not reach the server"
 fio_verify "$dev" 16M --offset=128M
-expect_eq "errors after the recovery" "$(bsw_qstat net0 0 errors)" "$errs2"
+expect_eq "errors after the recovery" "$(bsw_stat net0 errors)" "$errs2"
 note "after the restart: same vdpa device, pattern intact, fio verify passed"
 
 # --- a dead-connection timeout rides over a restart ---------------------
 DEAD=30
 nbdpy reconf "$NBD_INDEX" "$DEAD" || fail "cannot set dead_conn_timeout"
-errs3=$(bsw_qstat net0 0 errors)
+errs3=$(bsw_stat net0 errors)
 fio --name=persist --filename="$dev" --size=16M --offset=160M --rw=randwrite \
 	--bs=4k --iodepth=16 --ioengine=io_uring --direct=1 --verify=crc32c \
 	--do_verify=1 --verify_fatal=1 --rate_iops=200 \
 	--output-format=json --output="$RESULTS_DIR/persist.json" --eta=never &
 fio_pid=$!
-w0=$(bsw_qstat net0 0 write_bytes)
+w0=$(bsw_stat net0 write_bytes)
 wait_for 30 _fio_busy || fail "fio is not writing"
 sleep 1
 t0=$(now_ms)
@@ -370,19 +370,19 @@ sed -i -n '/^{/,$p' "$RESULTS_DIR/persist.json"
 note "fio verify across the restart: exit $fio_rc, error=$(jq '.jobs[0].error' "$RESULTS_DIR/persist.json"), done $ms ms after the kill"
 expect_eq "fio across the restart" "$fio_rc" 0
 expect_eq "fio error across the restart" "$(jq '.jobs[0].error' "$RESULTS_DIR/persist.json")" 0
-expect_eq "errors across the restart" "$(bsw_qstat net0 0 errors)" "$errs3"
+expect_eq "errors across the restart" "$(bsw_stat net0 errors)" "$errs3"
 nbdpy check "$dev" $((200 * MB)) 256 before ||
 	fail "the first pattern did not survive the second restart"
 
 # --- a dead-connection timeout, and the server never back ---------------
 DEAD=10
 nbdpy reconf "$NBD_INDEX" "$DEAD" || fail "cannot set dead_conn_timeout"
-errs4=$(bsw_qstat net0 0 errors)
+errs4=$(bsw_stat net0 errors)
 fio --name=gone --filename="$dev" --size=128M --rw=randwrite --bs=4k \
 	--iodepth=16 --ioengine=io_uring --direct=1 --time_based --runtime=120 \
 	--output-format=json --output="$RESULTS_DIR/gone.json" --eta=never &
 fio_pid=$!
-w0=$(bsw_qstat net0 0 write_bytes)
+w0=$(bsw_stat net0 write_bytes)
 wait_for 30 _fio_busy || fail "fio is not writing"
 sleep 1
 t0=$(now_ms)
@@ -402,9 +402,9 @@ expect_eq "fio error, server gone" "$fio_err" 5
 # nothing fails before the dead-connection timeout has run out
 [ "$ms" -ge $((DEAD * 1000)) ] ||
 	fail "EIO after $ms ms, before the dead-connection timeout ($DEAD s)"
-wait_for 10 test "$(bsw_qstat net0 0 inflight)" = 0 ||
-	fail "requests still in flight: $(bsw_qstat net0 0 inflight)"
-[ "$(bsw_qstat net0 0 errors)" -gt "$errs4" ] || fail "no error counted, server gone"
+wait_for 10 test "$(bsw_stat net0 inflight)" = 0 ||
+	fail "requests still in flight: $(bsw_stat net0 inflight)"
+[ "$(bsw_stat net0 errors)" -gt "$errs4" ] || fail "no error counted, server gone"
 
 # the device goes away with its backing dead
 vdpa_unbind net0
