@@ -7,6 +7,8 @@
 #   make install       modules_install into updates/, then depmod; and
 #                      tools/vdpa-blk-mgmt (tool, man page, completion, unit)
 #   make dkms-install  copy the sources to /usr/src and dkms install them
+#   make deb           Debian packages vdpa-blk-sw-dkms and vdpa-blk-mgmt
+#                      in DEB_DIR (build/deb), checked with lintian
 #   make clean
 #
 #   make lab           set up the VM lab in the cache (idempotent, as root)
@@ -71,6 +73,13 @@ dkms-install:
 	cp -r Kbuild Makefile dkms.conf drivers include scripts /usr/src/vdpa-blk-sw-$(DKMS_VERSION)/
 	dkms install vdpa-blk-sw/$(DKMS_VERSION)
 
+# Debian packages (debian/, scripts/build-deb): built from a copy of the
+# tree in $(DEB_DIR)/src, the packages in $(DEB_DIR); the lab's test 50
+# installs them from there (/repo/build/deb in the guest).
+DEB_DIR ?= $(CURDIR)/build/deb
+deb:
+	scripts/build-deb $(DEB_DIR)
+
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2> /dev/null || \
 		find . -name .git -prune -o \( -name '*.o' -o -name '*.ko' -o -name '*.mod' \
@@ -126,5 +135,5 @@ vm-shell: lab
 	@$(MAKE) --no-print-directory lab-module || echo "vm-shell: module build failed; booting without it" >&2
 	$(LAB)/vm-run --shell
 
-.PHONY: all modules compat install dkms-install clean lab lab-module selftests check-style \
+.PHONY: all modules compat install dkms-install deb clean lab lab-module selftests check-style \
 	check check-nested check-debug demo vm-shell fuzz bench-quick stress bench
