@@ -51,9 +51,10 @@ modules: compat
 		$(if $(KBUILD_EXTRA_SYMBOLS),KBUILD_EXTRA_SYMBOLS="$(KBUILD_EXTRA_SYMBOLS)") modules
 
 # The compile probes (scripts/conftest.sh) write the one compat header;
-# it is replaced only when its content changes, to spare rebuilds.
+# it is replaced only when its content changes, to spare rebuilds. "+":
+# the probes' kbuild run shares make's jobs (make -j, DKMS).
 compat:
-	@if [ -f scripts/conftest.sh ]; then \
+	+@if [ -f scripts/conftest.sh ]; then \
 		mkdir -p $(dir $(COMPAT_H)) && \
 		bash scripts/conftest.sh $(KDIR) > $(COMPAT_H).tmp && \
 		{ cmp -s $(COMPAT_H).tmp $(COMPAT_H) || mv $(COMPAT_H).tmp $(COMPAT_H); } && \
