@@ -7,6 +7,8 @@
 #   make install       modules_install into updates/, then depmod; and
 #                      tools/vdpa-blk-mgmt (tool, man page, completion, unit)
 #   make dkms-install  copy the sources to /usr/src and dkms install them
+#   make deb           Debian packages vdpa-blk-sw-dkms and vdpa-blk-mgmt
+#                      in DEB_DIR (build/deb), checked with lintian
 #   make clean
 #
 #   make lab           set up the VM lab in the cache (idempotent, as root)
@@ -49,9 +51,10 @@ modules: compat
 		$(if $(KBUILD_EXTRA_SYMBOLS),KBUILD_EXTRA_SYMBOLS="$(KBUILD_EXTRA_SYMBOLS)") modules
 
 # The compile probes (scripts/conftest.sh) write the one compat header;
-# it is replaced only when its content changes, to spare rebuilds.
+# it is replaced only when its content changes, to spare rebuilds. "+":
+# the probes' kbuild run shares make's jobs (make -j, DKMS).
 compat:
-	@if [ -f scripts/conftest.sh ]; then \
+	+@if [ -f scripts/conftest.sh ]; then \
 		mkdir -p $(dir $(COMPAT_H)) && \
 		bash scripts/conftest.sh $(KDIR) > $(COMPAT_H).tmp && \
 		{ cmp -s $(COMPAT_H).tmp $(COMPAT_H) || mv $(COMPAT_H).tmp $(COMPAT_H); } && \
@@ -70,6 +73,13 @@ dkms-install:
 	mkdir -p /usr/src/vdpa-blk-sw-$(DKMS_VERSION)
 	cp -r Kbuild Makefile dkms.conf drivers include scripts /usr/src/vdpa-blk-sw-$(DKMS_VERSION)/
 	dkms install vdpa-blk-sw/$(DKMS_VERSION)
+
+# Debian packages (debian/, scripts/build-deb): built from a copy of the
+# tree in $(DEB_DIR)/src, the packages in $(DEB_DIR); the lab's test 50
+# installs them from there (/repo/build/deb in the guest).
+DEB_DIR ?= $(CURDIR)/build/deb
+deb:
+	scripts/build-deb $(DEB_DIR)
 
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2> /dev/null || \
@@ -126,5 +136,5 @@ vm-shell: lab
 	@$(MAKE) --no-print-directory lab-module || echo "vm-shell: module build failed; booting without it" >&2
 	$(LAB)/vm-run --shell
 
-.PHONY: all modules compat install dkms-install clean lab lab-module selftests check-style \
+.PHONY: all modules compat install dkms-install deb clean lab lab-module selftests check-style \
 	check check-nested check-debug demo vm-shell fuzz bench-quick stress bench

@@ -44,13 +44,18 @@ LAB_EXT=$LAB_CACHE/ext/$LAB_KVER
 # LAB_ROOTFS_KEY, and a directory is never rebuilt in place: a lab VM that
 # runs from one tree keeps its root while another tree (a branch with a
 # longer package list) builds its own beside it.
+# dkms, gcc-12 (the compiler of Debian's 6.12), linux-base and pahole are
+# for DKMS builds against the lab kernel's headers, which the root gets
+# too, from the lab's kernel packages (LAB_ROOTFS_KERNEL_PACKAGES, hence
+# "kernel=" in the key): test 50 installs the project's Debian packages.
 LAB_ROOTFS_PACKAGES=(
-	bc bsdextrautils busybox dmsetup e2fsprogs fio iproute2 jq kmod
-	libblkio1 linux-perf mount nbd-client pciutils procps psmisc python3
-	qemu-block-extra qemu-system-common qemu-system-x86 qemu-utils strace
-	util-linux xfsprogs xz-utils
+	bc bsdextrautils busybox dkms dmsetup e2fsprogs fio gcc-12 iproute2 jq
+	kmod libblkio1 linux-base linux-perf mount nbd-client pahole pciutils
+	procps psmisc python3 qemu-block-extra qemu-system-common qemu-system-x86
+	qemu-utils strace util-linux xfsprogs xz-utils
 )
-LAB_ROOTFS_KEY="suite=$LAB_GUEST_SUITE variant=minbase packages=${LAB_ROOTFS_PACKAGES[*]} rev=1"
+LAB_ROOTFS_KEY="suite=$LAB_GUEST_SUITE variant=minbase packages=${LAB_ROOTFS_PACKAGES[*]}"
+LAB_ROOTFS_KEY+=" kernel=$LAB_KERNEL_PKGVER rev=1"
 LAB_ROOTFS_ID=$LAB_GUEST_SUITE-$(printf '%s' "$LAB_ROOTFS_KEY" | sha256sum | cut -c1-12)
 LAB_ROOTFS=$LAB_CACHE/rootfs/$LAB_ROOTFS_ID
 LAB_INITRAMFS=$LAB_CACHE/initramfs/$LAB_KVER/initramfs.cpio.gz
@@ -101,6 +106,13 @@ LAB_HOST_PACKAGES=(
 	debootstrap dwarves flex gcc kmod libc6-dev libelf-dev
 	libmnl-dev libssl-dev make perl pkg-config python3 qemu-system-x86
 	qemu-utils sparse xz-utils zstd
+)
+
+# The kernel packages the guest root installs (not the image: vm-run boots
+# the kernel from the cache; a stub package stands for it).
+LAB_ROOTFS_KERNEL_PACKAGES=(
+	"linux-headers-$LAB_KVER" "linux-headers-$LAB_KABI-common"
+	"linux-kbuild-$LAB_KABI" "linux-source-$LAB_KERNEL_SERIES"
 )
 
 # The kernel packages, as "name" for apt-get download.
