@@ -282,17 +282,24 @@ _fio_done()
 {
 	! kill -0 "$fio_pid" 2> /dev/null
 }
-if ! wait_for "$EIO_BOUND" _fio_done; then
-	kill -KILL "$fio_pid" 2> /dev/null
-	vdpa_dev_wedged net0
-	fail "fio still running ${EIO_BOUND} s after the server was killed (hang)"
-fi
-fio_rc=0
-wait "$fio_pid" || fio_rc=$?
-ms=$(($(now_ms) - t0))
-sed -i -n '/^{/,$p' "$RESULTS_DIR/killed.json"
-fio_err=$(jq '.jobs[0].error' "$RESULTS_DIR/killed.json") ||
-	fail "fio: unreadable JSON"
+# fio_ended TAG: wait (at most EIO_BOUND s) for the fio started as $fio_pid,
+# with --output=$RESULTS_DIR/TAG.json, to end after the server was killed at
+# t0; sets fio_rc, fio_err (its error code) and ms (since the kill).
+fio_ended()
+{
+	if ! wait_for "$EIO_BOUND" _fio_done; then
+		kill -KILL "$fio_pid" 2> /dev/null
+		vdpa_dev_wedged net0
+		fail "fio still running ${EIO_BOUND} s after the server was killed (hang)"
+	fi
+	fio_rc=0
+	wait "$fio_pid" || fio_rc=$?
+	ms=$(($(now_ms) - t0))
+	sed -i -n '/^{/,$p' "$RESULTS_DIR/$1.json"
+	fio_err=$(jq '.jobs[0].error' "$RESULTS_DIR/$1.json") ||
+		fail "fio: unreadable JSON"
+}
+fio_ended killed
 note "server killed mid-write: fio exited $fio_rc with error=$fio_err after $ms ms"
 expect_eq "fio error after the kill" "$fio_err" 5
 [ "$fio_rc" != 0 ] || fail "fio exited 0 after the server was killed"
@@ -387,16 +394,7 @@ wait_for 30 _fio_busy || fail "fio is not writing"
 sleep 1
 t0=$(now_ms)
 nbd_kill
-if ! wait_for "$EIO_BOUND" _fio_done; then
-	kill -KILL "$fio_pid" 2> /dev/null
-	vdpa_dev_wedged net0
-	fail "fio still running ${EIO_BOUND} s after the server was killed (hang)"
-fi
-fio_rc=0
-wait "$fio_pid" || fio_rc=$?
-ms=$(($(now_ms) - t0))
-sed -i -n '/^{/,$p' "$RESULTS_DIR/gone.json"
-fio_err=$(jq '.jobs[0].error' "$RESULTS_DIR/gone.json") || fail "fio: unreadable JSON"
+fio_ended gone
 note "server gone for good, dead_conn_timeout=$DEAD s: fio exited $fio_rc with error=$fio_err after $ms ms"
 expect_eq "fio error, server gone" "$fio_err" 5
 # nothing fails before the dead-connection timeout has run out
