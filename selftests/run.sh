@@ -186,6 +186,13 @@ for t in "${tests[@]}"; do
 
 	if [ -n "$bad" ]; then
 		printf '%s\n' "$bad" | head -n 20 | sed 's/^/# dmesg: /' | tee -a "$tap"
+		# The first report whole (its stack does not match the
+		# pattern), so that a CI log alone can tell what happened.
+		first=$(grep -nF -m 1 -- "$(printf '%s\n' "$bad" | head -n 1)" \
+			"$rdir/dmesg.log" | cut -d: -f1)
+		[ -z "$first" ] ||
+			sed -n "$first,$((first + 40))p" "$rdir/dmesg.log" |
+			sed 's/^/# dmesg report: /' | tee -a "$tap"
 		emit "not ok $n - $name # kernel log: see tests/$name/dmesg.log (exit $rc, $secs s)"
 		fail=$((fail + 1))
 	elif [ "$rc" = 0 ]; then
