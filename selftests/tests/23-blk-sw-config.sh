@@ -92,7 +92,7 @@ grep -q 'max_vqs 2 max_vq_size 256' <<< "$(vdpa dev show cfg)" ||
 	fail "vdpa dev show: $(vdpa dev show cfg)"
 # fixed attributes are read-only, for root too; the poll window is live
 for a in backing num_queues num_workers queue_size block_size serial direct read_only iopoll \
-	use_va; do
+	use_va shared; do
 	expect_eq "$a mode" "$(stat -c %a "$VDPA_SYSFS/devices/cfg/blk_sw/$a")" 444
 	expect_errno "Permission denied" 1 "$VDPA_SYSFS/devices/cfg/blk_sw/$a"
 done

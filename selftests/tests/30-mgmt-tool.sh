@@ -251,6 +251,21 @@ jq_eq "f0 seg_max" "$OUT" .config.seg_max 254
 jq_eq "f0 num_queues" "$OUT" .config.num_queues 1
 jq_eq "f0 use_va (PA mode by default)" "$OUT" .use_va false
 expect_eq "f0 sysfs use_va" "$(bsw_attr f0 use_va)" 0
+jq_eq "f0 shared (exclusive by default)" "$OUT" .shared false
+
+# --shared: a device on a backing another has exclusively is refused, as
+# is one without --shared on a shared backing; two with it share one
+expect_rc 5 "in use" "$T" create s0 --backing "$img" --bind none --shared
+simg=/scratch/mgmt-shared.img
+truncate -s 16M "$simg" || fail "truncate $simg failed"
+defer rm -f "$simg"
+expect_rc 0 "" "$T" create s0 --backing "$simg" --bind none --shared
+expect_rc 0 "" "$T" create s1 --backing "$simg" --bind none --shared
+expect_rc 5 "in use" "$T" create s2 --backing "$simg" --bind none
+expect_rc 0 "" "$T" show s1 --json
+jq_eq "s1 shared" "$OUT" .shared true
+expect_rc 0 "" "$T" destroy s1
+expect_rc 0 "" "$T" destroy s0
 
 # --poll-adaptive at creation: written to sysfs before the driver binds
 expect_rc 0 "" "$T" create pa0 --size 16M --bind none --poll-adaptive off

@@ -32,7 +32,9 @@
 #     ENODEV);
 #  f) two devices asked to share one writable backing: the second is
 #     refused with EBUSY (a file, also under another path; a block device);
-#     once the first is deleted the backing can be used again;
+#     once the first is deleted the backing can be used again; with
+#     shared=1 on both, both are created and one reads what the other
+#     wrote, while a device without it is still refused;
 #  g) "resize" (a config interrupt) from two writers while virtio_vdpa
 #     unbinds and binds: the callback must not run once the driver let go
 #     of its data (a use-after-free the debug kernel's KASAN reports).
@@ -370,7 +372,62 @@ expect_busy sb2
 vdpa_dev_del sb1
 vdpa_dev_add "$BSW_MGMTDEV" sb2
 vdpa_dev_del sb2
-case_time "f) shared backing refused (file, hard link, symlink, block device)" 1
+
+# The opt-in (shared=1 on every device): one device writes a pattern the
+# file did not hold, the other (another path to the file) reads it back; a
+# device without the opt-in, or the memory backing with it, is refused; a
+# shared block device stays closed to other exclusive openers.
+# expect_add_err NAME MESSAGE: "vdpa dev add" of NAME fails with MESSAGE
+expect_add_err()
+{
+	local out
+
+	if out=$(vdpa dev add mgmtdev "$BSW_MGMTDEV" name "$1" 2>&1); then
+		fail "$1: created, expected '$2'"
+	fi
+	case $out in
+	*"$2"*) ;;
+	*) fail "$1: '$out', expected '$2'" ;;
+	esac
+}
+# excl_open DEV: prints OK or the errno name of an O_EXCL open of DEV
+excl_open()
+{
+	python3 -c 'import errno, os, sys
+try:
+	os.close(os.open(sys.argv[1], os.O_RDONLY | os.O_EXCL))
+	print("OK")
+except OSError as e:
+	print(errno.errorcode[e.errno])' "$1"
+}
+pattern=(--verify=pattern --verify_pattern=0x5a5a1e55)
+bsw_stage sh5 backing="$img" shared=1
+bsw_stage sh6 backing=/scratch/races-link.img shared=1
+vdpa_dev_add "$BSW_MGMTDEV" sh5
+expect_busy sh1
+vdpa_dev_add "$BSW_MGMTDEV" sh6
+expect_eq "sh6 shared" "$(bsw_attr sh6 shared)" 1
+expect_eq "sh1 shared" "$(bsw_cfg sh1 shared)" 0
+dev5=$(vdpa_bind_virtio sh5) || exit
+dev6=$(vdpa_bind_virtio sh6) || exit
+fio_run shared-write --filename="$dev5" "${seed_args[@]}" "${pattern[@]}" --do_verify=0
+fio_run shared-read --filename="$dev6" "${seed_args[@]}" "${pattern[@]}" \
+	--verify_only=1 --verify_fatal=1 || exit
+vdpa_dev_del sh6
+vdpa_dev_del sh5
+bsw_stage sh7 shared=1
+expect_add_err sh7 "Invalid argument"
+expect_eq "O_EXCL open of an unclaimed $loopdev" "$(excl_open "$loopdev")" OK
+bsw_stage sb3 backing="$loopdev" shared=1
+bsw_stage sb4 backing="$loopdev" shared=1
+vdpa_dev_add "$BSW_MGMTDEV" sb3
+expect_busy sb1
+vdpa_dev_add "$BSW_MGMTDEV" sb4
+expect_eq "O_EXCL open of a shared $loopdev" "$(excl_open "$loopdev")" EBUSY
+vdpa_dev_del sb4
+vdpa_dev_del sb3
+expect_eq "O_EXCL open of $loopdev after the shared devices" "$(excl_open "$loopdev")" OK
+case_time "f) shared backing refused (file, hard link, symlink, block device), then shared on opt-in" 1
 
 # --- g) config interrupts while the driver goes -----------------------------
 resizer()

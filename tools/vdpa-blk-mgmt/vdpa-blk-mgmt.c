@@ -311,7 +311,11 @@ static bool backing_user(const struct stat *st, const char *self, char *user, si
 	return found;
 }
 
-static int check_backing(const char *path, bool ro)
+/*
+ * What the kernel would refuse, said better.  A shared backing is left to
+ * the kernel: whether the device that has it shares it is its business.
+ */
+static int check_backing(const char *path, bool ro, bool shared)
 {
 	char user[256];
 	struct stat st;
@@ -328,10 +332,11 @@ static int check_backing(const char *path, bool ro)
 	if (S_ISREG(st.st_mode) && st.st_size < 512)
 		return err(VBM_EBACKING, "backing %s is smaller than one sector (%lld bytes)",
 			   path, (long long)st.st_size);
-	if (backing_user(&st, NULL, user, sizeof(user)))
+	if (!shared && backing_user(&st, NULL, user, sizeof(user)))
 		return err(VBM_EBACKING, "backing %s is already used by vdpa device %s",
 			   path, user);
-	flags = (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC | (S_ISBLK(st.st_mode) ? O_EXCL : 0);
+	flags = (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC |
+		(S_ISBLK(st.st_mode) && !shared ? O_EXCL : 0);
 	fd = open(path, flags);
 	if (fd < 0) {
 		int e = errno;
@@ -584,7 +589,8 @@ static int create(struct vbm_nl *nl, struct vbm_spec *s, bool print)
 	}
 	if (ours && VBM_SET(s, backing)) {
 		ret = check_backing(VBM_STR(s, backing),
-				    VBM_SET(s, read_only) && VBM_NUM(s, read_only));
+				    VBM_SET(s, read_only) && VBM_NUM(s, read_only),
+				    VBM_SET(s, shared) && VBM_NUM(s, shared));
 		if (ret)
 			return ret;
 	}
@@ -1163,8 +1169,8 @@ static int cmd_show(int argc, char **argv)
 		printf("  tunables:    read_only %s, direct %s, iopoll %s, poll_idle_us %s,",
 		       rt_get(rt, "read_only"), rt_get(rt, "direct"), rt_get(rt, "iopoll"),
 		       rt_get(rt, "poll_idle_us"));
-		printf(" poll_adaptive %s, use_va %s\n", rt_text(rt, "poll_adaptive"),
-		       rt_get(rt, "use_va"));
+		printf(" poll_adaptive %s, use_va %s, shared %s\n", rt_text(rt, "poll_adaptive"),
+		       rt_get(rt, "use_va"), rt_text(rt, "shared"));
 		printf("  workers:     num_workers %s, poll_window_ns %s\n",
 		       rt_text(rt, "num_workers"), rt_text(rt, "poll_window_ns"));
 		printf("  geometry:    num_queues %s, queue_size %s, block_size %s, serial '%s'\n",
@@ -1950,7 +1956,7 @@ static const struct {
 	  "create NAME [--backing PATH | --size BYTES] [--read-only]\n"
 	  "       [--direct|--buffered] [--num-queues N] [--num-workers N]\n"
 	  "       [--queue-size N] [--block-size N] [--serial S] [--poll-idle-us N]\n"
-	  "       [--poll-adaptive on|off] [--iopoll] [--use-va]\n"
+	  "       [--poll-adaptive on|off] [--iopoll] [--use-va] [--shared]\n"
 	  "       [--features LIST|0xHEX] [--bind virtio|vhost|none] [--mgmtdev NAME]",
 	  "Stage the parameters in configfs, create the device over vdpa netlink,\n"
 	  "bind it (default: virtio) and print its node (/dev/vdX or\n"
@@ -1964,6 +1970,8 @@ static const struct {
 	  "--poll-adaptive has no configfs attribute: it is set in sysfs once the\n"
 	  "device exists, before it is bound (default: the module's\n"
 	  "default_poll_adaptive).\n"
+	  "--shared lets other --shared devices use the same backing (migration\n"
+	  "between two devices); the default is exclusive (EBUSY).\n"
 	  "A parameter's option is its name (as in sysfs) with '-' for '_'; '_'\n"
 	  "is taken too.  Older spellings, still taken: --ro, --queues, --workers,\n"
 	  "--poll-us." },

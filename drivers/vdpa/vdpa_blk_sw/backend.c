@@ -28,28 +28,37 @@
 /*
  * Regular files a device has open.  Two devices writing one file would see
  * each other's data behind their page caches' backs, so a file is given to
- * one device at a time (block devices get the same from O_EXCL).
+ * one device at a time (block devices get the same from O_EXCL), unless
+ * every device that opens it asks to share it (@shared: live migration
+ * from one device to another over one medium).  A shared block device is
+ * claimed with vbs_claims as its holder, which lets it be claimed again by
+ * the same holder and by nobody else.
  */
 struct vbs_claim {
 	struct list_head node;
 	struct inode *inode;
+	bool shared;
+	unsigned int users;
 };
 
 static LIST_HEAD(vbs_claims);
 /* Protects vbs_claims; taken alone, when a backing is opened or closed. */
 static DEFINE_MUTEX(vbs_claims_lock);
 
-static int vbs_claim_inode(struct inode *inode)
+static int vbs_claim_inode(struct inode *inode, bool shared)
 {
 	struct vbs_claim *c;
 	int ret = 0;
 
 	mutex_lock(&vbs_claims_lock);
 	list_for_each_entry(c, &vbs_claims, node) {
-		if (c->inode == inode) {
+		if (c->inode != inode)
+			continue;
+		if (shared && c->shared)
+			c->users++;
+		else
 			ret = -EBUSY;
-			goto out;
-		}
+		goto out;
 	}
 	c = kzalloc(sizeof(*c), GFP_KERNEL);
 	if (!c) {
@@ -57,6 +66,8 @@ static int vbs_claim_inode(struct inode *inode)
 		goto out;
 	}
 	c->inode = inode;
+	c->shared = shared;
+	c->users = 1;
 	list_add(&c->node, &vbs_claims);
 out:
 	mutex_unlock(&vbs_claims_lock);
@@ -70,8 +81,10 @@ static void vbs_release_inode(struct inode *inode)
 	mutex_lock(&vbs_claims_lock);
 	list_for_each_entry(c, &vbs_claims, node) {
 		if (c->inode == inode) {
-			list_del(&c->node);
-			kfree(c);
+			if (!--c->users) {
+				list_del(&c->node);
+				kfree(c);
+			}
 			break;
 		}
 	}
@@ -107,11 +120,13 @@ struct block_device *vbs_backing_bdev(struct vbs_dev *dev)
 static int vbs_open_file(struct vbs_dev *dev)
 {
 	struct vbs_params *p = &dev->p;
-	int flags = O_LARGEFILE | O_EXCL | O_CLOEXEC;
-	struct file *file;
+	int flags = O_LARGEFILE | O_CLOEXEC;
+	struct file *file, *claim;
 	umode_t mode;
 	int ret;
 
+	if (!p->shared)
+		flags |= O_EXCL;
 	flags |= p->read_only ? O_RDONLY : O_RDWR;
 	if (p->direct)
 		flags |= O_DIRECT;
@@ -130,10 +145,20 @@ static int vbs_open_file(struct vbs_dev *dev)
 	if (p->iopoll && (!p->direct || !file->f_op->iopoll))
 		goto put_file;
 	if (S_ISREG(mode)) {
-		ret = vbs_claim_inode(file_inode(file));
+		ret = vbs_claim_inode(file_inode(file), p->shared);
 		if (ret)
 			goto put_file;
 		dev->inode_claimed = true;
+	} else if (p->shared) {
+		claim = bdev_file_open_by_dev(I_BDEV(file->f_mapping->host)->bd_dev,
+					      BLK_OPEN_READ |
+					      (p->read_only ? 0 : BLK_OPEN_WRITE),
+					      &vbs_claims, NULL);
+		if (IS_ERR(claim)) {
+			ret = PTR_ERR(claim);
+			goto put_file;
+		}
+		dev->bdev_claim = claim;
 	}
 	dev->file = file;
 	return 0;
@@ -163,6 +188,8 @@ int vbs_backend_open(struct vbs_dev *dev)
 	if (!dev->p.backing[0]) {
 		struct file *file;
 
+		if (dev->p.shared)
+			return -EINVAL;	/* nothing else can see it */
 		file = shmem_file_setup(dev_name(&dev->vdpa.dev), dev->p.size,
 					VM_NORESERVE);
 		if (IS_ERR(file))
@@ -203,6 +230,9 @@ void vbs_backend_close(struct vbs_dev *dev)
 	if (dev->inode_claimed)
 		vbs_release_inode(file_inode(dev->file));
 	dev->inode_claimed = false;
+	if (dev->bdev_claim)
+		fput(dev->bdev_claim);
+	dev->bdev_claim = NULL;
 	fput(dev->file);
 	dev->file = NULL;
 }

@@ -75,6 +75,7 @@
  *	the idle periods it sees
  * @iopoll: submit with IOCB_HIPRI and reap with ->iopoll()
  * @use_va: offer vhost-vdpa's VA mode (guest memory by user address)
+ * @shared: let other devices with @shared open the same backing
  *
  * A device gets a copy at creation.  The live ones (VBS_PF_LIVE:
  * @poll_idle_us, @poll_adaptive) change later through sysfs: read them
@@ -94,6 +95,7 @@ struct vbs_params {
 	bool poll_adaptive;
 	bool iopoll;
 	bool use_va;
+	bool shared;
 };
 
 /**
@@ -305,6 +307,7 @@ struct vbs_vq {
  *	show them; the live ones change there
  * @file: the open backing
  * @inode_claimed: this device registered @file's inode as in use
+ * @bdev_claim: the exclusive claim on a shared block device backing
  * @nowait: the backing supports IOCB_NOWAIT
  * @poll_limit: most polled requests in flight (IOPOLL): the tag depth of
  *	the backing's request queue; 0 for no limit
@@ -381,6 +384,7 @@ struct vbs_dev {
 	struct vbs_params p;
 	struct file *file;
 	bool inode_claimed;
+	struct file *bdev_claim;
 	bool nowait;
 	unsigned int poll_limit;
 	atomic_t polled_inflight;

@@ -42,5 +42,6 @@ VBS_PARAM(poll_idle_us,	 U32, 0, 1000000, 50, VBS_PF_LIVE)
 VBS_PARAM(poll_adaptive, BOOL, 0, 1, 1, VBS_PF_LIVE | VBS_PF_NOSTAGE)
 VBS_PARAM(iopoll,	 BOOL, 0, 1, 0, 0)
 VBS_PARAM(use_va,	 BOOL, 0, 1, 0, 0)
+VBS_PARAM(shared,	 BOOL, 0, 1, 0, 0)
 
 #undef VBS_PARAM
