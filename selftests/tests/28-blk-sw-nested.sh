@@ -25,12 +25,12 @@
 # disk. The lab VM's root is shared read-only with the nested guest over
 # virtio-9p (-virtfs, mount tag l1root); its /init chroots there and runs
 # the lab's Debian fio: one 4k randwrite job at iodepth 16 (io_uring,
-# O_DIRECT) over FIO_SIZE (default 4 MiB) of /dev/vda with verify=crc32c,
-# through -device vhost-vdpa-device-pci, PA mode on QEMU's default RAM
-# (pa) or VA mode on a shared memfd (va). fio's status must be 0, its
-# JSON must show no error and exactly FIO_SIZE written and read back
-# (verified); then the lab VM verifies the backing file with the same job
-# (fio --verify_only).
+# O_DIRECT) over NESTED_FIO_SIZE (default 4M) of /dev/vda with
+# verify=crc32c, through -device vhost-vdpa-device-pci, PA mode on QEMU's
+# default RAM (pa) or VA mode on a shared memfd (va). fio's status must be
+# 0, its JSON must show no error and exactly NESTED_FIO_SIZE written and
+# read back (verified); then the lab VM verifies the backing file with the
+# same job (fio --verify_only).
 #
 # NESTED_RUNS: runs to do, among va-dev va-blk pa-dev pa-blk va-noshare
 # pa-fio va-fio, "all" (make check-nested) or "pa-fio" (make check, unless
@@ -50,7 +50,7 @@ BYTES=$((4 << 20))
 TIMEOUT=${NESTED_TIMEOUT:-600}
 RUNS=${NESTED_RUNS:-va-dev pa-blk}
 [ "$RUNS" = all ] && RUNS="va-dev va-blk pa-dev pa-blk va-noshare pa-fio va-fio"
-FIO_SIZE=${FIO_SIZE:-4M}
+NESTED_FIO_SIZE=${NESTED_FIO_SIZE:-4M}
 [ "$RUNS" != none ] || skip "NESTED_RUNS=none"
 
 require_root
@@ -189,8 +189,8 @@ run_fio()
 		use_va=1
 		memory=shared
 	fi
-	want=$(numfmt --from=iec "$FIO_SIZE") || fail "FIO_SIZE=$FIO_SIZE"
-	job=(--name=nested-fio --rw=randwrite --bs=4k --size="$FIO_SIZE"
+	want=$(numfmt --from=iec "$NESTED_FIO_SIZE") || fail "NESTED_FIO_SIZE=$NESTED_FIO_SIZE"
+	job=(--name=nested-fio --rw=randwrite --bs=4k --size="$NESTED_FIO_SIZE"
 	     --verify=crc32c --verify_fatal=1 --output-format=json)
 	nested_device "$use_va"
 	t0=$SECONDS
