@@ -59,7 +59,6 @@ LAB_ROOTFS_KEY+=" kernel=$LAB_KERNEL_PKGVER rev=1"
 LAB_ROOTFS_ID=$LAB_GUEST_SUITE-$(printf '%s' "$LAB_ROOTFS_KEY" | sha256sum | cut -c1-12)
 LAB_ROOTFS=$LAB_CACHE/rootfs/$LAB_ROOTFS_ID
 LAB_INITRAMFS=$LAB_CACHE/initramfs/$LAB_KVER/initramfs.cpio.gz
-LAB_NESTED=$LAB_CACHE/nested
 
 LAB_LOCKFILE=$LAB_CACHE/.lock
 # QEMU machine type. The debug flavour boots on q35: on i440fx ("pc") every
@@ -74,7 +73,7 @@ LAB_MACHINE=pc
 # The steps that set up that shared part always work on the distro flavour.
 LAB_FLAVOUR=${VDPA_BLK_SW_FLAVOUR:-distro}
 case $(basename "$0") in
-host-deps|fetch-kernel|unpack-kernel|unpack-source|build-ext|rootfs) LAB_FLAVOUR=distro ;;
+host-deps|fetch-kernel|unpack-kernel|unpack-source|build-ext|rootfs|nested-kernel) LAB_FLAVOUR=distro ;;
 esac
 case $LAB_FLAVOUR in
 distro) ;;
@@ -99,6 +98,14 @@ esac
 
 LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 LAB_REPO=$(cd "$LAB_DIR/../.." && pwd)
+
+# The nested guest's kernel (scripts/lab/nested-kernel): one directory per
+# fragment and kernel version (LAB_NESTED_KEY's hash), never rebuilt in
+# place, like the guest root: a tree with another nested.config builds its
+# kernel beside the one other trees' VMs boot.
+LAB_NESTED_KEY="pkgver=$LAB_KERNEL_PKGVER"
+LAB_NESTED_KEY+=" config=$(sha256sum < "$LAB_DIR/nested.config" | cut -d' ' -f1) rev=2"
+LAB_NESTED=$LAB_CACHE/nested/$(printf '%s' "$LAB_NESTED_KEY" | sha256sum | cut -c1-12)
 
 # Host packages the lab and the build need.
 LAB_HOST_PACKAGES=(

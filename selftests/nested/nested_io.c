@@ -20,6 +20,21 @@
  *	nested_io sum FILE BYTES	print the sum of FILE's first BYTES
  *
  * The sum is a 64-bit FNV-1a hash, printed as 16 hex digits.
+ *
+ * With arguments on the kernel command line (the words after "--"), /init
+ * runs fio with them instead: it mounts the lab VM's root, shared
+ * read-only over virtio-9p with mount tag "l1root", on /l1, gives it
+ * devtmpfs, proc, sysfs and a tmpfs /tmp (its working directory), chroots
+ * there and runs the lab's own (dynamically linked) /usr/bin/fio, its
+ * output on the console between
+ *
+ *	NESTED-IO fio-begin
+ *	NESTED-IO fio-end
+ *
+ * and ends with one result line:
+ *
+ *	NESTED-IO result=ok fio_status=0 fio_ms=1234
+ *	NESTED-IO result=fail fio_status=1 fio_ms=1234
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -32,12 +47,17 @@
 #include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #define CHUNK		(64 * 1024)
 #define DISK		"/dev/vda"
 #define DISK_WAIT_S	120
+#define L1ROOT		"/l1"
+#define FIO		"/usr/bin/fio"
+
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 
 /* Word at byte offset @off of the pattern for @seed (splitmix64). */
 static uint64_t pattern_word(uint64_t seed, uint64_t off)
@@ -173,20 +193,10 @@ static void console_open(void)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 }
 
-static int init_main(void)
+static void disk_wait(void)
 {
-	uint64_t seed, bytes, off, h = FNV_INIT;
-	struct timespec t0, t1;
-	unsigned char *buf, *want;
 	struct stat st;
-	int fd, i;
-
-	console_open();
-	seed = parse_u64(getenv("NESTED_SEED"), "NESTED_SEED");
-	bytes = parse_bytes(getenv("NESTED_BYTES"));
-	if (posix_memalign((void **)&buf, 4096, CHUNK) ||
-	    posix_memalign((void **)&want, 4096, CHUNK))
-		finish("result=fail reason=nomem");
+	int i;
 
 	/* Built-in drivers probe before init runs; wait anyway. */
 	for (i = 0; i < DISK_WAIT_S * 10; i++) {
@@ -194,6 +204,92 @@ static int init_main(void)
 			break;
 		usleep(100000);
 	}
+}
+
+static long long ms_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (t1.tv_sec - t0->tv_sec) * 1000 +
+	       (t1.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+static const struct {
+	const char *src, *dir, *type, *opts;
+	unsigned long flags;
+} fio_mounts[] = {
+	{ "l1root", L1ROOT, "9p",
+	  "trans=virtio,version=9p2000.L,msize=512000,cache=loose", MS_RDONLY },
+	{ "devtmpfs", L1ROOT "/dev", "devtmpfs", NULL, 0 },
+	{ "proc", L1ROOT "/proc", "proc", NULL, 0 },
+	{ "sysfs", L1ROOT "/sys", "sysfs", NULL, 0 },
+	{ "tmpfs", L1ROOT "/tmp", "tmpfs", NULL, 0 },
+};
+
+/* PID 1 with arguments: fio with them, in a chroot of the lab VM's root. */
+static int init_fio(char **args)
+{
+	struct timespec t0;
+	size_t i;
+	pid_t pid;
+	int status;
+
+	disk_wait();
+	mkdir(L1ROOT, 0755);
+	for (i = 0; i < ARRAY_SIZE(fio_mounts); i++)
+		if (mount(fio_mounts[i].src, fio_mounts[i].dir,
+			  fio_mounts[i].type, fio_mounts[i].flags,
+			  fio_mounts[i].opts))
+			finish("result=fail reason=mount-%s errno=%d",
+			       fio_mounts[i].dir, errno);
+	/* fio saves its verify state in the working directory */
+	if (chroot(L1ROOT) || chdir("/tmp"))
+		finish("result=fail reason=chroot errno=%d", errno);
+
+	printf("NESTED-IO fio-begin\n");
+	fflush(stdout);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pid = fork();
+	if (pid < 0)
+		finish("result=fail reason=fork errno=%d", errno);
+	if (!pid) {
+		args[0] = FIO;
+		execv(FIO, args);
+		fprintf(stderr, "nested_io: exec %s: %s\n", FIO,
+			strerror(errno));
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			finish("result=fail reason=waitpid errno=%d", errno);
+	printf("\nNESTED-IO fio-end\n");
+	if (!WIFEXITED(status))
+		finish("result=fail reason=fio-signal-%d fio_ms=%lld",
+		       WIFSIGNALED(status) ? WTERMSIG(status) : -1,
+		       ms_since(&t0));
+	finish("result=%s fio_status=%d fio_ms=%lld",
+	       WEXITSTATUS(status) ? "fail" : "ok", WEXITSTATUS(status),
+	       ms_since(&t0));
+}
+
+static int init_main(int argc, char **argv)
+{
+	uint64_t seed, bytes, off, h = FNV_INIT;
+	struct timespec t0;
+	unsigned char *buf, *want;
+	int fd;
+
+	console_open();
+	if (argc > 1)
+		return init_fio(argv);
+	seed = parse_u64(getenv("NESTED_SEED"), "NESTED_SEED");
+	bytes = parse_bytes(getenv("NESTED_BYTES"));
+	if (posix_memalign((void **)&buf, 4096, CHUNK) ||
+	    posix_memalign((void **)&want, 4096, CHUNK))
+		finish("result=fail reason=nomem");
+
+	disk_wait();
 	fd = open(DISK, O_RDWR | O_DIRECT);
 	if (fd < 0)
 		finish("result=fail reason=open-%s errno=%d", DISK, errno);
@@ -221,18 +317,15 @@ static int init_main(void)
 		h = fnv1a(h, buf, CHUNK);
 	}
 	close(fd);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
 	finish("result=ok bytes=%llu seed=%llu sum=%016llx io_ms=%lld",
 	       (unsigned long long)bytes, (unsigned long long)seed,
-	       (unsigned long long)h,
-	       (long long)((t1.tv_sec - t0.tv_sec) * 1000 +
-			   (t1.tv_nsec - t0.tv_nsec) / 1000000));
+	       (unsigned long long)h, ms_since(&t0));
 }
 
 int main(int argc, char **argv)
 {
 	if (getpid() == 1)
-		return init_main();
+		return init_main(argc, argv);
 	if (argc == 4 && !strcmp(argv[1], "expect"))
 		return cmd_expect(parse_bytes(argv[2]),
 				  parse_u64(argv[3], "seed"));

@@ -21,9 +21,20 @@
 # must say so and mark itself DEVICE_NEEDS_RESET at the first kick rather
 # than leave the guest waiting silently; afterwards a reset device works.
 #
-# NESTED_RUNS: runs to do, among va-dev va-blk pa-dev pa-blk va-noshare,
-# "all" (make check-nested) or "none" (make check, unless it is set);
-# default "va-dev pa-blk". Each nested QEMU has a hard time limit,
+# pa-fio, va-fio: fio in the nested guest, the short form of a VM on our
+# disk. The lab VM's root is shared read-only with the nested guest over
+# virtio-9p (-virtfs, mount tag l1root); its /init chroots there and runs
+# the lab's Debian fio: one 4k randwrite job at iodepth 16 (io_uring,
+# O_DIRECT) over NESTED_FIO_SIZE (default 4M) of /dev/vda with
+# verify=crc32c, through -device vhost-vdpa-device-pci, PA mode on QEMU's
+# default RAM (pa) or VA mode on a shared memfd (va). fio's status must be
+# 0, its JSON must show no error and exactly NESTED_FIO_SIZE written and
+# read back (verified); then the lab VM verifies the backing file with the
+# same job (fio --verify_only).
+#
+# NESTED_RUNS: runs to do, among va-dev va-blk pa-dev pa-blk va-noshare
+# pa-fio va-fio, "all" (make check-nested) or "pa-fio" (make check, unless
+# it is set); default "va-dev pa-blk". Each nested QEMU has a hard time limit,
 # NESTED_TIMEOUT seconds (600); reaching it fails the run. Wall times go to
 # $RESULTS_DIR/timings.
 
@@ -38,11 +49,12 @@ MEM_MB=256
 BYTES=$((4 << 20))
 TIMEOUT=${NESTED_TIMEOUT:-600}
 RUNS=${NESTED_RUNS:-va-dev pa-blk}
-[ "$RUNS" = all ] && RUNS="va-dev va-blk pa-dev pa-blk va-noshare"
+[ "$RUNS" = all ] && RUNS="va-dev va-blk pa-dev pa-blk va-noshare pa-fio va-fio"
+NESTED_FIO_SIZE=${NESTED_FIO_SIZE:-4M}
 [ "$RUNS" != none ] || skip "NESTED_RUNS=none"
 
 require_root
-require_cmd qemu-system-x86_64 timeout
+require_cmd qemu-system-x86_64 timeout fio jq
 [ -f "$KERNEL" ] ||
 	skip "no nested kernel at $KERNEL (scripts/lab/check builds it and shares it)"
 [ -f "$INITRD" ] && [ -x "$NESTED/nested_io" ] ||
@@ -53,19 +65,27 @@ bsw_setup
 dmesg_allow 'device needs reset; VA mode maps only shared file-backed memory'
 dmesg_allow 'vringh:|Failed to access avail idx'
 
-# nested_qemu NAME MEMORY FORM VHOST: boot the nested guest, its console
-# in $RESULTS_DIR/NAME.console, QEMU's messages in NAME.qemu; returns
-# timeout's status (124: time limit reached).
+# nested_qemu NAME MEMORY FORM VHOST SEED [FIO_ARG...]: boot the nested
+# guest, its console in $RESULTS_DIR/NAME.console, QEMU's messages in
+# NAME.qemu; returns timeout's status (124: time limit reached). With
+# FIO_ARGs, its /init runs fio with them from the lab VM's root (9p).
 nested_qemu()
 {
-	local name=$1 memory=$2 form=$3 vhost=$4 seed=$5 args rc=0
+	local name=$1 memory=$2 form=$3 vhost=$4 seed=$5 args append rc=0
 
+	shift 5
+	append="console=ttyS0 panic=-1 NESTED_SEED=$seed NESTED_BYTES=$BYTES"
 	args=(-accel tcg -m "${MEM_MB}M" -smp 1 -bios "$QBOOT"
 	      -nodefaults -display none -no-reboot
 	      -serial "file:$RESULTS_DIR/$name.console" -pidfile "$RESULTS_DIR/$name.pid"
 	      -kernel "$KERNEL" -initrd "$INITRD"
-	      -append "console=ttyS0 panic=-1 NESTED_SEED=$seed NESTED_BYTES=$BYTES"
 	      -trace vhost_vdpa_set_vring_num)
+	if [ $# -gt 0 ]; then
+		# the kernel hands the words after "--" to /init as arguments
+		append="console=ttyS0 panic=-1 loglevel=4 -- $*"
+		args+=(-virtfs "local,path=/,mount_tag=l1root,security_model=none,readonly=on,multidevs=remap")
+	fi
+	args+=(-append "$append")
 	case $memory in
 	shared)
 		args+=(-object "memory-backend-memfd,id=m,size=${MEM_MB}M,share=on"
@@ -160,6 +180,61 @@ run_io()
 	nested_device_del
 }
 
+# fio in the nested guest (pa-fio, va-fio): see the top of this file.
+run_fio()
+{
+	local name=$1 use_va=0 memory=private t0 rc=0 line json want got job
+
+	if [ "${name%%-*}" = va ]; then
+		use_va=1
+		memory=shared
+	fi
+	want=$(numfmt --from=iec "$NESTED_FIO_SIZE") || fail "NESTED_FIO_SIZE=$NESTED_FIO_SIZE"
+	job=(--name=nested-fio --rw=randwrite --bs=4k --size="$NESTED_FIO_SIZE"
+	     --verify=crc32c --verify_fatal=1 --output-format=json)
+	nested_device "$use_va"
+	t0=$SECONDS
+	nested_qemu "$name" "$memory" dev "$VHOST" 0 "${job[@]}" \
+		--filename=/dev/vda --ioengine=io_uring --iodepth=16 --direct=1 || rc=$?
+	timing "$name" $((SECONDS - t0))
+	sed 's/^/  | /' "$RESULTS_DIR/$name.qemu" | grep -v vhost_vdpa_set_vring_num >&2
+	case $rc in 124 | 137) fail "$name: nested QEMU still running after $TIMEOUT s (status $rc)" ;; esac
+	[ "$rc" = 0 ] || fail "$name: nested QEMU exited with status $rc"
+	tr -d '\r' < "$RESULTS_DIR/$name.console" > "$RESULTS_DIR/$name.console.txt"
+	line=$(grep '^NESTED-IO result=' "$RESULTS_DIR/$name.console.txt") ||
+		fail "$name: the nested guest reported nothing (console: $RESULTS_DIR/$name.console)"
+	log "$name: $line"
+	# fio's JSON document, between the markers; what fio wrote besides
+	json=$RESULTS_DIR/$name.json
+	sed -n '/^NESTED-IO fio-begin$/,/^NESTED-IO fio-end$/p' "$RESULTS_DIR/$name.console.txt" |
+		sed -n '/^{$/,/^}$/p' > "$json"
+	sed -n '/^NESTED-IO fio-begin$/,/^{$/p' "$RESULTS_DIR/$name.console.txt" |
+		grep -v '^NESTED-IO\|^{$' | sed "s/^/  fio $name: /" >&2
+	case $line in *' result=ok fio_status=0 '*) ;; *) fail "$name: nested guest: $line" ;; esac
+	expect_eq "$name: fio jobs with an error" \
+		"$(jq '[.jobs[] | select(.error != 0)] | length' "$json")" 0
+	expect_eq "$name: bytes fio wrote" "$(jq '.jobs[0].write.io_bytes' "$json")" "$want"
+	expect_eq "$name: bytes fio read back and verified" \
+		"$(jq '.jobs[0].read.io_bytes' "$json")" "$want"
+	log "$name: $(fio_summary "$json")"
+	if grep -q '^verify: \|bad magic\|crc32c: verify failed' "$RESULTS_DIR/$name.console.txt"; then
+		fail "$name: fio reported a verify error"
+	fi
+	if ! grep -q 'vhost_vdpa_set_vring_num .* num: 1024' "$RESULTS_DIR/$name.qemu"; then
+		fail "$name: QEMU did not set up a 1024-entry ring"
+	fi
+	got=$(bsw_stat blk0 write_bytes)
+	[ "$got" -ge "$want" ] || fail "$name: the device wrote $got bytes, expected >= $want"
+
+	# the lab VM verifies the backing file with the same job
+	vdpa_unbind blk0
+	fio_run "$name-backing" "${job[@]}" --filename=/scratch/nested.img \
+		--ioengine=psync --verify_only
+	expect_eq "$name: bytes of the backing file verified" \
+		"$(jq '.jobs[0].read.io_bytes' "$RESULTS_DIR/$name-backing.json")" "$want"
+	nested_device_del
+}
+
 # VA mode, private RAM: the device must give up loudly, not hang silently.
 run_noshare()
 {
@@ -198,6 +273,7 @@ for run in $RUNS; do
 	case $run in
 	va-dev | va-blk | pa-dev | pa-blk) run_io "$run" ;;
 	va-noshare) run_noshare ;;
+	pa-fio | va-fio) run_fio "$run" ;;
 	*) fail "NESTED_RUNS: unknown run '$run'" ;;
 	esac
 done
