@@ -108,11 +108,13 @@ selftests: lab
 check-style:
 	scripts/check-style
 
-# Of test 28's nested QEMU runs, make check does only the short form of a VM
-# on our disk, pa-fio (fio verify in one nested guest); the others take too
-# long on a busy 2-core host (see Documentation/lab.rst): NESTED_RUNS=...
+# Test 28's nested QEMU runs are not in make check by default: even its
+# short form, pa-fio (fio verify in one nested guest), needs the nested
+# kernel, whose cold build with fio's options took 27 min on a busy 2-core
+# host, more than CI's budget has left (see Documentation/lab.rst).
+# make check NESTED_RUNS=pa-fio adds it.
 check:
-	NESTED_RUNS=$(or $(NESTED_RUNS),pa-fio) $(LAB)/check
+	NESTED_RUNS=$(or $(NESTED_RUNS),none) $(LAB)/check
 
 check-nested:
 	NESTED_RUNS=all $(LAB)/check 28-blk-sw-nested
