@@ -22,6 +22,7 @@
 #   SYSTEM-STATE.comm             the name of every task (base and idle)
 #   SYSTEM-idle.stat              /proc/stat's cpu line, start and end
 #                                 (SYSTEM "none": before any device)
+#   SYSTEM-idle.tasks0, .tasks1   /proc/*/task/*/stat before and after
 #   SYSTEM-times.tsv              step index start_us end_us, per device
 #                                 (steps: stage, add, bind, create, delete,
 #                                 unstage)
@@ -97,14 +98,18 @@ comm_list()
 	cat /proc/[0-9]*/task/*/comm 2> /dev/null | sort > "$out/$1.comm"
 }
 
+# The whole guest's CPU over $idle_s, and every task's around that window
+# (its own reads outside the window)
 idle_cpu()
 {
 	local f=$out/$1-idle.stat
 
 	sleep 2
+	cat /proc/[0-9]*/task/[0-9]*/stat > "$out/$1-idle.tasks0" 2> /dev/null
 	grep '^cpu ' /proc/stat > "$f"
 	sleep "$idle_s"
 	grep '^cpu ' /proc/stat >> "$f"
+	cat /proc/[0-9]*/task/[0-9]*/stat > "$out/$1-idle.tasks1" 2> /dev/null
 }
 
 # Per device path of the current system

@@ -53,9 +53,21 @@ class ScaleReport(unittest.TestCase):
         self.put(name, 'cpu  100 0 100 1000 0 0 0 0 0 0\n'
                  'cpu  %d 0 100 %d 0 0 0 0 0 0\n' % (100 + busy, 1000 + idle))
 
+    def tasks(self, name, ticks):
+        # tid (comm) state ppid ... utime (14th field) stime (15th)
+        self.put(name, ''.join(
+            '%d (%s) S 2 0 0 0 -1 69238880 0 0 0 0 %d %d 0 0 20 0 1 0\n' %
+            (tid, comm, t, t) for tid, comm, t in ticks))
+
     def system(self, s, avail_lost, slab, tasks_added, create_us, delete_us,
-               busy, agg, one):
+               busy, agg, one, own_ticks=0):
         n = 4
+        own = 'vbs-s0/0' if s == 'ours' else 'kworker/u4:1-loop0'
+        self.tasks(s + '-idle.tasks0', [(1, 'init', 5), (30, own, 10),
+                                        (31, 'gone', 0)])
+        # own_ticks in utime and in stime; "gone" ended, "new" began
+        self.tasks(s + '-idle.tasks1', [(1, 'init', 6), (30, own, 10 + own_ticks),
+                                        (32, 'new', 50)])
         self.put(s + '-base.meminfo', meminfo(3000000, 100000, 50000))
         self.put(s + '-idle.meminfo', meminfo(3000000 - n * avail_lost,
                                               100000 + n * slab,
@@ -86,7 +98,7 @@ class ScaleReport(unittest.TestCase):
     def test_values_ratios_targets(self):
         self.put('env.txt', 'n 4\ncpus 2\nsize_mb 32\n')
         self.cpu('none-idle.stat', 1, 999)
-        self.system('ours', 300, 200, 7, 100000, 50000, 2, 900, 1000)
+        self.system('ours', 300, 200, 7, 100000, 50000, 2, 900, 1000, 1)
         self.system('loop', 100, 40, 0, 80000, 100000, 1, 1000, 1000)
         res = sr.build(self.d, 'make bench-scale SCALE_N=4')
         ours = res['systems']['ours']
@@ -99,6 +111,11 @@ class ScaleReport(unittest.TestCase):
         self.assertAlmostEqual(ours['times']['delete']['mean_ms'], 50.0)
         self.assertAlmostEqual(ours['idle_cpu_busy_pct'], 0.2)
         self.assertAlmostEqual(ours['idle_cpu_over_none'], 0.1)
+        # 2 of 1000 jiffies; init's 2 are not the device's
+        self.assertAlmostEqual(ours['idle_own_threads_cpu_pct'], 0.2)
+        self.assertEqual(ours['idle_busiest_tasks'],
+                         [('init', 0.2), ('vbs-s0/0', 0.2)])
+        self.assertEqual(res['systems']['loop']['idle_own_threads_cpu_pct'], 0)
         # medians of 3 repetitions: the second
         self.assertAlmostEqual(ours['fio']['16x4']['median'], 1800)
         self.assertAlmostEqual(ours['fio']['1x64']['median'], 2000)
@@ -113,6 +130,8 @@ class ScaleReport(unittest.TestCase):
                       False)
         self.assertIs(t['tasks added in total']['met'], False)
         self.assertIs(t['aggregate: 16xQD4 / 1xQD64']['met'], True)
+        self.assertIs(t["CPU of the devices' threads, all idle"]['met'],
+                      False)
         md = sr.markdown(res)
         self.assertIn('| tasks added in total | 7 | 0 | - | <= online CPUs + 4 '
                       '| **no** |', md)
