@@ -27,6 +27,7 @@
 #                                 (steps: stage, add, bind, create, delete,
 #                                 unstage)
 #   SYSTEM-16x4-REP.json, SYSTEM-1x64-REP.json   fio's JSON
+#   dmesg.txt                     the kernel log at the end
 # Results are written to tmpfs and copied to /results (9p) at the end
 # (see full-guest.sh: 9p writeback under load stalled fio once).
 
@@ -47,6 +48,7 @@ out=/run/scale-results
 mkdir -p "$out" "$final_out"
 copy_out()
 {
+	dmesg > "$out/dmesg.txt"
 	cp -r "$out"/. "$final_out"/
 }
 defer copy_out

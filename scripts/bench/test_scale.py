@@ -132,9 +132,19 @@ class ScaleReport(unittest.TestCase):
         self.assertIs(t['aggregate: 16xQD4 / 1xQD64']['met'], True)
         self.assertIs(t["CPU of the devices' threads, all idle"]['met'],
                       False)
+        self.assertEqual(res['kernel_warnings'], [])
         md = sr.markdown(res)
         self.assertIn('| tasks added in total | 7 | 0 | - | <= online CPUs + 4 '
                       '| **no** |', md)
+
+    def test_kernel_warnings(self):
+        self.put('env.txt', 'n 4\ncpus 2\n')
+        self.system('ours', 150, 50, 6, 90000, 50000, 1, 950, 1000)
+        self.put('dmesg.txt', '[ 1.0] vdpa_blk_sw: loaded\n'
+                 '[ 2.0] watchdog: BUG: soft lockup - CPU#0 stuck for 26s!\n')
+        res = sr.build(self.d, 'x')
+        self.assertEqual(len(res['kernel_warnings']), 1)
+        self.assertIn('    [ 2.0] watchdog: BUG: soft lockup', sr.markdown(res))
 
     def test_targets_met(self):
         self.put('env.txt', 'n 4\ncpus 2\n')
