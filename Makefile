@@ -33,6 +33,9 @@
 #                      thousands of cycles (RACE_CYCLES, RACE_FAST_CYCLES,
 #                      DUR_ROUNDS, STRESS_TIMEOUT), in the lab VM
 #   make bench         every peer, every backing, one VM run: bench/results/
+#   make bench-scale   SCALE_N (1024) devices of ours, then of loop, in one
+#                      VM: create/delete time, memory, tasks and CPU per
+#                      idle device, 16xQD4 against 1xQD64: bench/results/
 #
 # W=, C=, V= and KBUILD_EXTRA_SYMBOLS= reach the kernel build unchanged.
 
@@ -131,6 +134,9 @@ bench-quick: lab
 bench: lab
 	scripts/bench-full
 
+bench-scale: lab
+	scripts/bench-scale
+
 fuzz: lab
 	scripts/fuzz $(or $(FUZZ_REQUESTS),1000000) $(FUZZ_SEEDS)
 
@@ -142,4 +148,4 @@ vm-shell: lab
 	$(LAB)/vm-run --shell
 
 .PHONY: all modules compat install dkms-install deb clean lab lab-module selftests check-style \
-	check check-nested check-debug demo vm-shell fuzz bench-quick stress bench
+	check check-nested check-debug demo vm-shell fuzz bench-quick stress bench bench-scale
