@@ -261,7 +261,7 @@ truncate -s 16M "$simg" || fail "truncate $simg failed"
 defer rm -f "$simg"
 expect_rc 0 "" "$T" create s0 --backing "$simg" --bind none --shared
 expect_rc 0 "" "$T" create s1 --backing "$simg" --bind none --shared
-expect_rc 5 "in use" "$T" create s2 --backing "$simg" --bind none
+expect_rc 5 "already used by vdpa device s[01]" "$T" create s2 --backing "$simg" --bind none
 expect_rc 0 "" "$T" show s1 --json
 jq_eq "s1 shared" "$OUT" .shared true
 expect_rc 0 "" "$T" destroy s1
