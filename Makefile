@@ -29,6 +29,8 @@
 #   make fuzz          hostile-guest fuzzer, FUZZ_REQUESTS (10^6) per seed
 #                      (FUZZ_SEEDS="S..." to choose them), in the lab VM
 #   make bench-quick   ours vs raw io_uring, loop-dio, vdpa_sim_blk: IOPS ratios
+#   make bench-memsize memory per idle device, ours and blk-mq's, in the lab
+#                      VM (MEMSIZE_COUNTS="1 64": devices per run)
 #   make stress        tests 43 (durability) and 44 (lifecycle races) with
 #                      thousands of cycles (RACE_CYCLES, RACE_FAST_CYCLES,
 #                      DUR_ROUNDS, STRESS_TIMEOUT), in the lab VM
@@ -137,6 +139,9 @@ bench: lab
 bench-scale: lab
 	scripts/bench-scale
 
+bench-memsize: lab
+	scripts/bench-memsize
+
 fuzz: lab
 	scripts/fuzz $(or $(FUZZ_REQUESTS),1000000) $(FUZZ_SEEDS)
 
@@ -148,4 +153,5 @@ vm-shell: lab
 	$(LAB)/vm-run --shell
 
 .PHONY: all modules compat install dkms-install deb clean lab lab-module selftests check-style \
-	check check-nested check-debug demo vm-shell fuzz bench-quick stress bench bench-scale
+	check check-nested check-debug demo vm-shell fuzz bench-quick stress bench bench-scale \
+	bench-memsize

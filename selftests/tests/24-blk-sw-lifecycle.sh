@@ -1,7 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Lifecycle: unbind and rebind keep the data; "vdpa dev del" while fio runs
+# Lifecycle: unbind and rebind keep the data; a queue holds request slots
+# for the ring its driver negotiated only from DRIVER_OK to the reset; "vdpa
+# dev del" while fio runs
 # ends fio with errors and hangs nothing; 100 add/del cycles and 10
 # add/bind/verify/del cycles leave nothing behind; rmmod with devices
 # present (one bound) removes them all, as documented.
@@ -25,6 +27,32 @@ for i in 1 2 3; do
 		--bs=64k --ioengine=io_uring --direct=1 --verify=crc32c \
 		--verify_only=1 --verify_fatal=1
 done
+
+# --- request slots: the negotiated ring, from DRIVER_OK to the reset -------
+slots()
+{
+	local f out=
+
+	for f in "$VDPA_SYSFS/devices/$1"/blk_sw_q*/slots; do
+		out+="$(cat "$f") "
+	done
+	echo "${out% }"
+}
+# virtio_blk uses a queue per CPU, at most num_queues; a ring of queue_size
+q1=0
+[ "$(nproc)" -lt 2 ] || q1=256
+bsw_add sl queue_size=256 num_queues=2
+expect_eq "slots of an idle device" "$(slots sl)" "0 0"
+sldev=$(vdpa_bind_virtio sl) || exit
+expect_eq "slots under virtio_blk" "$(slots sl)" "256 $q1"
+fio_verify "$sldev" 2M --iodepth=8
+vdpa_unbind sl
+expect_eq "slots after the reset" "$(slots sl)" "0 0"
+sldev=$(vdpa_bind_virtio sl) || exit
+expect_eq "slots after a rebind" "$(slots sl)" "256 $q1"
+vdpa_dev_del sl
+# a configfs item keeps the module in use: rmmod below needs it gone
+rmdir "$BSW_CFS/sl" || fail "cannot remove the configfs item of sl"
 
 # --- delete while fio runs ------------------------------------------------
 fio --name=busy --filename="$dev" --rw=randrw --bs=4k --iodepth=32 \

@@ -47,21 +47,16 @@ static void vbs_dev_free_vqs(struct vbs_dev *dev, u32 n)
 	dev->vqs = NULL;
 }
 
+/* The queues; their request slots come when the driver starts them. */
 static int vbs_dev_alloc_vqs(struct vbs_dev *dev)
 {
 	u32 i;
-	int ret;
 
 	dev->vqs = kcalloc(dev->nvqs, sizeof(*dev->vqs), GFP_KERNEL);
 	if (!dev->vqs)
 		return -ENOMEM;
-	for (i = 0; i < dev->nvqs; i++) {
-		ret = vbs_vq_init(&dev->vqs[i], dev, i);
-		if (ret) {
-			vbs_dev_free_vqs(dev, i);
-			return ret;
-		}
-	}
+	for (i = 0; i < dev->nvqs; i++)
+		vbs_vq_init(&dev->vqs[i], dev, i);
 	return 0;
 }
 
@@ -144,16 +139,9 @@ int vbs_dev_create(struct vdpa_mgmt_dev *mdev, const char *name,
 		goto close_backend;
 	vbs_config_fill(dev);
 
-	dev->bvec_pool = mempool_create_kmalloc_pool(4, VBS_MAX_BVECS *
-						     sizeof(struct bio_vec));
-	if (!dev->bvec_pool) {
-		ret = -ENOMEM;
-		goto close_backend;
-	}
-
 	ret = vbs_dev_alloc_vqs(dev);
 	if (ret)
-		goto destroy_pool;
+		goto close_backend;
 
 	dev->io_wq = alloc_workqueue("vbs-%s",
 				     WQ_UNBOUND | WQ_MEM_RECLAIM, 0,
@@ -190,8 +178,6 @@ destroy_wq:
 	destroy_workqueue(dev->io_wq);
 free_vqs:
 	vbs_dev_free_vqs(dev, dev->nvqs);
-destroy_pool:
-	mempool_destroy(dev->bvec_pool);
 close_backend:
 	vbs_backend_close(dev);
 free_iotlb:
@@ -225,7 +211,6 @@ void vbs_dev_destroy(struct vbs_dev *dev)
 	vbs_sysfs_free(dev);
 	destroy_workqueue(dev->io_wq);
 	vbs_dev_free_vqs(dev, dev->nvqs);
-	mempool_destroy(dev->bvec_pool);
 	vbs_backend_close(dev);
 	vbs_iotlb_free(dev);
 	cleanup_srcu_struct(&dev->iotlb_srcu);

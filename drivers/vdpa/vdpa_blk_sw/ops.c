@@ -146,8 +146,12 @@ static void vbs_set_vq_ready(struct vdpa_device *vdpa, u16 idx, bool ready)
 	vq->ready = ready;
 unlock:
 	up_write(&dev->lock);
-	if (ready)
-		vbs_worker_wake(dev);
+	if (!ready)
+		return;
+	/* Enabled after DRIVER_OK: DRIVER_OK did not give it its slots. */
+	if (READ_ONCE(dev->status) & VIRTIO_CONFIG_S_DRIVER_OK)
+		vbs_vq_start(vq);
+	vbs_worker_wake(dev);
 }
 
 static bool vbs_get_vq_ready(struct vdpa_device *vdpa, u16 idx)
@@ -290,8 +294,11 @@ static void vbs_set_status(struct vdpa_device *vdpa, u8 status)
 	struct vbs_dev *dev = vdpa_to_vbs(vdpa);
 
 	if ((status & VIRTIO_CONFIG_S_DRIVER_OK) &&
-	    !(READ_ONCE(dev->status) & VIRTIO_CONFIG_S_DRIVER_OK))
+	    !(READ_ONCE(dev->status) & VIRTIO_CONFIG_S_DRIVER_OK)) {
 		vbs_iotlb_check_pt(dev);
+		/* Request slots and bio_vec pool, before the workers may run */
+		vbs_dev_start(dev);
+	}
 	down_write(&dev->lock);
 	/* Keep DEVICE_NEEDS_RESET until the driver resets us. */
 	spin_lock(&dev->config_lock);
@@ -310,13 +317,15 @@ static void vbs_set_status(struct vdpa_device *vdpa, u8 status)
  *
  * Stops fetching, waits for the requests in flight and drops their
  * completions, then forgets what the driver set (the queues' CPU masks
- * too).  Also how a device that
- * goes away stops.
+ * too) and frees what it started: the request slots and the bio_vec pool,
+ * which no request uses any more.  Also how a device that goes away
+ * stops.
  *
  * Return: 0.
  */
 int vbs_dev_reset(struct vbs_dev *dev, u32 flags)
 {
+	mempool_t *pool;
 	u32 i;
 
 	/* Stop fetching and drop late completions, then drain. */
@@ -332,6 +341,8 @@ int vbs_dev_reset(struct vbs_dev *dev, u32 flags)
 	down_write(&dev->lock);
 	for (i = 0; i < dev->nvqs; i++)
 		vbs_vq_reset(&dev->vqs[i]);
+	pool = dev->bvec_pool;
+	dev->bvec_pool = NULL;
 	dev->driver_features = 0;
 	dev->suspended = false;
 	vbs_cache_init(dev, 0);
@@ -341,6 +352,7 @@ int vbs_dev_reset(struct vbs_dev *dev, u32 flags)
 	dev->generation++;
 	spin_unlock(&dev->config_lock);
 	up_write(&dev->lock);
+	mempool_destroy(pool);
 
 	vbs_affinity_reset(dev);
 	if (flags & VDPA_RESET_F_CLEAN_MAP)

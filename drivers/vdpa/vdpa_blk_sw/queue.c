@@ -2,9 +2,12 @@
 /*
  * vdpa-blk-sw: a virtqueue's life and its requests' way through it.
  *
- * A queue's request slots are allocated with the device, one per ring
- * entry, so the data path never allocates a request.  The driver's rings
- * are given to vringh when the queue becomes ready and forgotten at reset.
+ * A queue's request slots are allocated when the driver starts it (at
+ * DRIVER_OK, or when it enables the queue after that), one per entry of
+ * the ring it negotiated, so the data path never allocates a request and
+ * an idle device holds none; reset frees them, once no request is in
+ * flight.  The driver's rings are given to vringh when the queue becomes
+ * ready and forgotten at reset.
  * Its worker (worker.c) serves it each pass: it publishes what completed
  * since the last pass and fetches at most VBS_BUDGET new requests, which
  * req.c starts.  Only the worker touches the ring, holding @dev->lock for
@@ -16,22 +19,148 @@
 
 #include "vdpa_blk_sw.h"
 
-static int vbs_vq_alloc_slots(struct vbs_vq *vq)
+static void vbs_vq_init_lists(struct vbs_vq *vq)
 {
-	u32 i, n = vq->dev->p.queue_size;
-
-	vq->slots = kvcalloc(n, sizeof(*vq->slots), GFP_KERNEL);
-	if (!vq->slots)
-		return -ENOMEM;
-	vq->nr_slots = n;
 	init_llist_head(&vq->free);
 	init_llist_head(&vq->done);
 	INIT_LIST_HEAD(&vq->polled);
-	for (i = 0; i < n; i++) {
-		vq->slots[i].vq = vq;
-		llist_add(&vq->slots[i].node, &vq->free);
+}
+
+/*
+ * Slots for a ring of @num entries, zeroed: as many as memory allows, down
+ * to one; a queue with fewer slots than ring entries only keeps fewer
+ * requests in flight.  vmalloc() beyond a page: a kmalloc() that large
+ * would round up to the next power of two of pages.
+ */
+static struct vbs_req *vbs_slots_alloc(u32 num, u32 *nr)
+{
+	struct vbs_req *slots;
+	u32 n = num;
+
+	for (;;) {
+		if (n * sizeof(*slots) <= PAGE_SIZE)
+			slots = kcalloc(n, sizeof(*slots),
+					GFP_KERNEL | __GFP_NOWARN);
+		else
+			slots = __vcalloc(n, sizeof(*slots),
+					  GFP_KERNEL | __GFP_NOWARN);
+		if (slots || n == 1)
+			break;
+		n /= 2;
 	}
-	return 0;
+	*nr = slots ? n : 0;
+	return slots;
+}
+
+/* Put @n fresh slots on the free list of @vq, with @dev->lock held. */
+static void vbs_vq_install_slots(struct vbs_vq *vq, struct vbs_req *slots,
+				 u32 n)
+{
+	u32 i;
+
+	vq->slots = slots;
+	WRITE_ONCE(vq->nr_slots, n);
+	vbs_vq_init_lists(vq);
+	for (i = 0; i < n; i++) {
+		slots[i].vq = vq;
+		llist_add(&slots[i].node, &vq->free);
+	}
+}
+
+/* Free the slots of @vq, with no request in flight. */
+static void vbs_vq_free_slots(struct vbs_vq *vq)
+{
+	/* A request must never outlive its slot: keep them, leaked. */
+	if (WARN_ON_ONCE(vq->inflight))
+		return;
+	kvfree(vq->slots);
+	vq->slots = NULL;
+	WRITE_ONCE(vq->nr_slots, 0);
+	vbs_vq_init_lists(vq);
+}
+
+/**
+ * vbs_vq_start() - give a started queue its request slots
+ * @vq: the virtqueue; called without @dev->lock, by the control operation
+ *	that starts it (DRIVER_OK, or a queue enabled after DRIVER_OK)
+ *
+ * A queue that is ready and has no slots gets one per entry of its ring
+ * (fewer if memory is short).  The slots are allocated without the lock,
+ * which the workers need to make progress while memory is reclaimed, and
+ * installed under it if the queue still wants them: a reset in between
+ * (the queue no longer ready) drops them.  A queue that keeps its slots
+ * across a disable and enable keeps them as they are: requests may be in
+ * flight.  Until it has slots, a ready queue fetches nothing.  Not even
+ * one slot: the device needs a reset.
+ */
+void vbs_vq_start(struct vbs_vq *vq)
+{
+	struct vbs_dev *dev = vq->dev;
+	struct vbs_req *slots;
+	u32 num, n;
+
+	down_read(&dev->lock);
+	/* The ring's size as vringh has it: checked when it became ready. */
+	num = vq->ready && !vq->nr_slots ? vq->vring.vring.num : 0;
+	up_read(&dev->lock);
+	if (!num)
+		return;
+
+	slots = vbs_slots_alloc(num, &n);
+	if (slots && n < num)
+		dev_info_ratelimited(&dev->vdpa.dev,
+				     "vq %u: %u request slots for a ring of %u (low memory)\n",
+				     vq->index, n, num);
+	down_write(&dev->lock);
+	if (vq->ready && !vq->nr_slots) {
+		if (slots)
+			vbs_vq_install_slots(vq, slots, n);
+		else
+			vbs_dev_set_broken(dev, vq, "cannot allocate a request slot",
+					   -ENOMEM);
+		slots = NULL;
+	}
+	up_write(&dev->lock);
+	kvfree(slots);
+}
+
+/**
+ * vbs_dev_start() - allocate what a device needs to run, at DRIVER_OK
+ * @dev: the device; called without @dev->lock, before DRIVER_OK is set
+ *
+ * The bio_vec pool, then the slots of every queue the driver enabled
+ * (vbs_vq_start()).  What cannot be allocated sets DEVICE_NEEDS_RESET,
+ * which DRIVER_OK keeps: the device then fetches nothing.  vbs_dev_reset()
+ * frees it all.
+ */
+void vbs_dev_start(struct vbs_dev *dev)
+{
+	mempool_t *pool = NULL;
+	bool need;
+	u32 i;
+
+	down_read(&dev->lock);
+	need = !dev->bvec_pool;
+	up_read(&dev->lock);
+	if (need)
+		pool = mempool_create_kmalloc_pool(VBS_BVEC_POOL_MIN,
+						   VBS_MAX_BVECS *
+						   sizeof(struct bio_vec));
+	down_write(&dev->lock);
+	if (!dev->bvec_pool) {
+		if (pool)
+			dev->bvec_pool = pool;
+		else
+			vbs_dev_set_broken(dev, &dev->vqs[0],
+					   "cannot allocate the bio_vec pool",
+					   -ENOMEM);
+		pool = NULL;
+	}
+	up_write(&dev->lock);
+	mempool_destroy(pool);
+
+	for (i = 0; i < dev->nvqs; i++)
+		vbs_vq_start(&dev->vqs[i]);
 }
 
 /**
@@ -39,30 +168,26 @@ static int vbs_vq_alloc_slots(struct vbs_vq *vq)
  * @vq: the virtqueue, zeroed
  * @dev: its device
  * @index: its index
- *
- * Return: 0 or -ENOMEM.
  */
-int vbs_vq_init(struct vbs_vq *vq, struct vbs_dev *dev, u16 index)
+void vbs_vq_init(struct vbs_vq *vq, struct vbs_dev *dev, u16 index)
 {
 	vq->dev = dev;
 	vq->index = index;
 	atomic64_set(&vq->stats.notifies, 0);
 	vringh_kiov_init(&vq->riov, NULL, 0);
 	vringh_kiov_init(&vq->wiov, NULL, 0);
-	return vbs_vq_alloc_slots(vq);
+	vbs_vq_init_lists(vq);
 }
 
 /**
  * vbs_vq_destroy() - release what vbs_vq_init() and the rings allocated
- * @vq: the virtqueue, with no request in flight
+ * @vq: the virtqueue, reset: no request in flight, no slot left
  */
 void vbs_vq_destroy(struct vbs_vq *vq)
 {
 	vringh_kiov_cleanup(&vq->riov);
 	vringh_kiov_cleanup(&vq->wiov);
-	kvfree(vq->slots);
-	vq->slots = NULL;
-	vq->nr_slots = 0;
+	vbs_vq_free_slots(vq);
 }
 
 /**
@@ -100,6 +225,8 @@ void vbs_vq_setup_ring(struct vbs_vq *vq)
 /**
  * vbs_vq_reset() - forget everything the driver set on a virtqueue
  * @vq: the virtqueue, with no request in flight; @dev->lock held
+ *
+ * Its request slots go too: the next start sizes them to its new ring.
  */
 void vbs_vq_reset(struct vbs_vq *vq)
 {
@@ -116,6 +243,7 @@ void vbs_vq_reset(struct vbs_vq *vq)
 	vringh_kiov_cleanup(&vq->wiov);
 	vringh_kiov_init(&vq->riov, NULL, 0);
 	vringh_kiov_init(&vq->wiov, NULL, 0);
+	vbs_vq_free_slots(vq);
 }
 
 static void vbs_vq_notify(struct vbs_vq *vq)

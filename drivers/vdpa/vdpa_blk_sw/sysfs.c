@@ -198,6 +198,7 @@ VBS_QSTAT(read_bytes, READ_ONCE(vq->stats.read_bytes))
 VBS_QSTAT(write_bytes, READ_ONCE(vq->stats.write_bytes))
 VBS_QSTAT(errors, READ_ONCE(vq->stats.errors))
 VBS_QSTAT(inflight, READ_ONCE(vq->inflight))
+VBS_QSTAT(slots, READ_ONCE(vq->nr_slots))
 VBS_QSTAT(polls, READ_ONCE(vq->stats.polls))
 VBS_QSTAT(notifies, atomic64_read(&vq->stats.notifies))
 VBS_QSTAT(interrupts, READ_ONCE(vq->stats.interrupts))
@@ -241,6 +242,7 @@ static const struct {
 	{ "write_bytes", 0444, vbs_q_write_bytes_show },
 	{ "errors", 0444, vbs_q_errors_show },
 	{ "inflight", 0444, vbs_q_inflight_show },
+	{ "slots", 0444, vbs_q_slots_show },
 	{ "polls", 0444, vbs_q_polls_show },
 	{ "notifies", 0444, vbs_q_notifies_show },
 	{ "interrupts", 0444, vbs_q_interrupts_show },

@@ -42,6 +42,8 @@
 #define VBS_MAX_BVECS		1024
 /* 64 KiB in pages; as large as @dwz, which shares its room */
 #define VBS_INLINE_BVECS	16
+/* Arrays of VBS_MAX_BVECS bio_vecs a running device keeps in reserve */
+#define VBS_BVEC_POOL_MIN	4
 /* Ranges in one DISCARD or WRITE_ZEROES request. */
 #define VBS_MAX_DWZ_SEGS	16
 #define VBS_MAX_DWZ_SECTORS	(UINT_MAX >> SECTOR_SHIFT << SECTOR_SHIFT)
@@ -179,7 +181,8 @@ struct vbs_stats {
 };
 
 /**
- * struct vbs_req - one virtio-blk request, a preallocated slot of a vq
+ * struct vbs_req - one virtio-blk request, a slot of a vq allocated when
+ *	the driver starts it (vbs_vq_start()) and freed at reset
  * @vq: the virtqueue the request came from
  * @node: free list or completion list linkage
  * @iocb: the kiocb for read and write requests
@@ -263,8 +266,10 @@ struct vbs_req {
  * @ready: the driver enabled the queue
  * @broken: the ring is unusable; the device asked for a reset
  * @cb: used-buffer notification callback
- * @slots: preallocated request slots, @num of them while ready
- * @nr_slots: number of entries in @slots
+ * @slots: request slots, one per ring entry (fewer if memory was short),
+ *	from the driver's start (vbs_vq_start()) to the reset; none before
+ * @nr_slots: number of entries in @slots (sysfs "slots"); changed under
+ *	@dev->lock held for writing, with no request in flight
  * @free: unused slots; only @worker takes them (llist_del_first())
  * @done: completed requests waiting for @worker to publish them; added
  *	from any context but NMI
@@ -373,7 +378,9 @@ struct vbs_vq {
  *	identity map wait for a grace period when an entry went away, before
  *	they drop its pages.
  * @io_wq: workqueue for blocking backing operations
- * @bvec_pool: fallback for bio_vec arrays larger than the inline ones
+ * @bvec_pool: fallback for bio_vec arrays larger than the inline ones;
+ *	from DRIVER_OK (vbs_dev_start()) to the reset, NULL otherwise: a
+ *	running device always has it.  Under @lock, like @slots
  * @sysfs_groups: NULL-terminated attribute groups of the vdpa device
  * @q_groups: per-queue statistics groups
  * @q_attrs: storage for the per-queue attributes
@@ -483,8 +490,10 @@ void vbs_worker_stop(struct vbs_dev *dev);
 u64 vbs_worker_window(struct vbs_worker *w);
 
 /* queue.c */
-int vbs_vq_init(struct vbs_vq *vq, struct vbs_dev *dev, u16 index);
+void vbs_vq_init(struct vbs_vq *vq, struct vbs_dev *dev, u16 index);
 void vbs_vq_destroy(struct vbs_vq *vq);
+void vbs_vq_start(struct vbs_vq *vq);
+void vbs_dev_start(struct vbs_dev *dev);
 void vbs_vq_setup_ring(struct vbs_vq *vq);
 void vbs_vq_reset(struct vbs_vq *vq);
 bool vbs_vq_serve(struct vbs_vq *vq, bool rings, bool polling);
