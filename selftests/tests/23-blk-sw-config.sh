@@ -85,6 +85,12 @@ expect_eq num_workers "$(bsw_attr cfg num_workers)" 2
 read -r -a pids <<< "$(bsw_attr cfg worker_pids)"
 expect_eq "worker threads" "${#pids[@]}" 2
 expect_eq "worker 1 name" "$(cat "/proc/${pids[1]}/comm")" "vbs-cfg/1"
+# and no other: blocking work runs on the module's one workqueue, whose
+# rescuer is the module's only other thread
+expect_eq "threads named after the device" \
+	"$(cat /proc/[0-9]*/comm 2> /dev/null | grep -c 'vbs-cfg')" 2
+expect_eq "the module's workqueue rescuer" \
+	"$(cat /proc/[0-9]*/comm 2> /dev/null | grep -cx 'kworker/R-vdpa_blk_sw')" 1
 taskset -pc 0 "${pids[1]}" > /dev/null || fail "cannot set worker 1's affinity"
 expect_eq "worker 1 affinity" \
 	"$(awk '/^Cpus_allowed_list/ { print $2 }' "/proc/${pids[1]}/status")" 0

@@ -9,7 +9,14 @@
  * Buffered I/O is first tried with IOCB_NOWAIT when the file supports it
  * and otherwise, like flush, discard and write zeroes, runs on a workqueue
  * so that it never blocks the polling worker; so does a write to a file
- * while its file system freezes (vbs_start_write_nowait()).
+ * while its file system freezes (vbs_start_write_nowait()).  That
+ * workqueue is the module's, shared by every device as nvmet's
+ * buffered_io_wq is by every namespace: a device then costs no rescuer
+ * thread, and creating or deleting one starts and stops nothing.  The
+ * requests in flight hold a device up (its reset waits for them), and a
+ * work item's last touch of its request and device is its completion
+ * (vbs_req_complete(), under RCU), so nothing needs to flush it for one
+ * device; the module's exit destroys it.
  * Every path ends in the request's @end_io, given what the backing
  * returned; what that means for the driver is req.c's business.
  */
@@ -24,6 +31,14 @@
 #include <linux/uio.h>
 
 #include "vdpa_blk_sw.h"
+
+/*
+ * Unbound, and allowed to make progress under memory pressure: a disk of
+ * ours may hold swap or a file system's writeback.  As many work items run
+ * at once as the workqueue code allows, so that one device's slow flushes
+ * hold back another's as little as possible.
+ */
+static struct workqueue_struct *vbs_io_wq;
 
 /*
  * Regular files a device has open.  Two devices writing one file would see
@@ -397,7 +412,7 @@ static void vbs_rw_punt(struct vbs_req *req)
 	req->iocb.ki_pos = req->sector << SECTOR_SHIFT;
 	vbs_rw_iter_init(req);
 	INIT_WORK(&req->work, vbs_rw_work);
-	queue_work(req->vq->dev->io_wq, &req->work);
+	queue_work(vbs_io_wq, &req->work);
 }
 
 static bool vbs_dio_aligned(struct vbs_dev *dev, struct vbs_req *req)
@@ -430,7 +445,7 @@ static void vbs_rw_submit(struct vbs_req *req)
 	if (vbs_rw_is_write(req) && vbs_backing_is_reg(dev) &&
 	    !vbs_start_write_nowait(req)) {
 		INIT_WORK(&req->work, vbs_rw_frozen_work);
-		queue_work(dev->io_wq, &req->work);
+		queue_work(vbs_io_wq, &req->work);
 		return;
 	}
 
@@ -469,7 +484,7 @@ static void vbs_rw_submit(struct vbs_req *req)
 			req->ret = ret;	/* partial: the rest blocks */
 	}
 	INIT_WORK(&req->work, vbs_rw_work);
-	queue_work(dev->io_wq, &req->work);
+	queue_work(vbs_io_wq, &req->work);
 }
 
 /* Write zeroes by writing the zero page, for backings without fallocate. */
@@ -637,7 +652,7 @@ void vbs_backend_submit(struct vbs_req *req,
 		return;
 	}
 	INIT_WORK(&req->work, vbs_blocking_work);
-	queue_work(req->vq->dev->io_wq, &req->work);
+	queue_work(vbs_io_wq, &req->work);
 }
 
 /**
@@ -658,4 +673,29 @@ void vbs_iopoll(struct vbs_vq *vq)
 			continue;
 		file->f_op->iopoll(&req->iocb, NULL, BLK_POLL_ONESHOT);
 	}
+}
+
+/**
+ * vbs_backend_init() - create the workqueue of blocking backing operations
+ *
+ * Called once at module load, before any device exists.
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int vbs_backend_init(void)
+{
+	vbs_io_wq = alloc_workqueue("vdpa_blk_sw", WQ_UNBOUND | WQ_MEM_RECLAIM,
+				    WQ_MAX_ACTIVE);
+	return vbs_io_wq ? 0 : -ENOMEM;
+}
+
+/**
+ * vbs_backend_exit() - destroy that workqueue, waiting for its last items
+ *
+ * Called at module unload, once every device is gone: their work items
+ * have completed their requests, but may still be returning.
+ */
+void vbs_backend_exit(void)
+{
+	destroy_workqueue(vbs_io_wq);
 }

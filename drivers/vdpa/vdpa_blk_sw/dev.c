@@ -143,17 +143,9 @@ int vbs_dev_create(struct vdpa_mgmt_dev *mdev, const char *name,
 	if (ret)
 		goto close_backend;
 
-	dev->io_wq = alloc_workqueue("vbs-%s",
-				     WQ_UNBOUND | WQ_MEM_RECLAIM, 0,
-				     dev_name(d));
-	if (!dev->io_wq) {
-		ret = -ENOMEM;
-		goto free_vqs;
-	}
-
 	ret = vbs_sysfs_build(dev);
 	if (ret)
-		goto destroy_wq;
+		goto free_vqs;
 
 	ret = vbs_worker_start(dev);
 	if (ret)
@@ -174,8 +166,6 @@ stop_workers:
 	vbs_worker_stop(dev);
 free_sysfs:
 	vbs_sysfs_free(dev);
-destroy_wq:
-	destroy_workqueue(dev->io_wq);
 free_vqs:
 	vbs_dev_free_vqs(dev, dev->nvqs);
 close_backend:
@@ -209,7 +199,6 @@ void vbs_dev_destroy(struct vbs_dev *dev)
 	vbs_affinity_exit(dev);
 	vbs_worker_stop(dev);
 	vbs_sysfs_free(dev);
-	destroy_workqueue(dev->io_wq);
 	vbs_dev_free_vqs(dev, dev->nvqs);
 	vbs_backend_close(dev);
 	vbs_iotlb_free(dev);

@@ -377,7 +377,6 @@ struct vbs_vq {
  *	vbs_iotlb_unmap_req(), across contexts.  set_map() and a return to the
  *	identity map wait for a grace period when an entry went away, before
  *	they drop its pages.
- * @io_wq: workqueue for blocking backing operations
  * @bvec_pool: fallback for bio_vec arrays larger than the inline ones;
  *	from DRIVER_OK (vbs_dev_start()) to the reset, NULL otherwise: a
  *	running device always has it.  Under @lock, like @slots
@@ -421,7 +420,6 @@ struct vbs_dev {
 	struct mutex iotlb_mutex;	/* see above */
 	bool iotlb_pt;
 	struct srcu_struct iotlb_srcu;
-	struct workqueue_struct *io_wq;
 	mempool_t *bvec_pool;
 	const struct attribute_group **sysfs_groups;
 	struct attribute_group *q_groups;
@@ -460,6 +458,8 @@ bool vbs_configfs_lookup(const char *name, struct vbs_params *p);
 void vbs_configfs_set_live(const char *name, bool live);
 
 /* backend.c */
+int vbs_backend_init(void);
+void vbs_backend_exit(void);
 int vbs_backend_open(struct vbs_dev *dev);
 void vbs_backend_close(struct vbs_dev *dev);
 u64 vbs_backend_sectors(struct vbs_dev *dev);
