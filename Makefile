@@ -20,7 +20,8 @@
 #                      ends with "N passed, N failed, N skipped"
 #   make check-nested  the nested-guest test (28) with all its QEMU runs:
 #                      both memory modes x both QEMU forms, VA mode
-#                      on private RAM, and fio in the guest in both modes
+#                      on private RAM, fio in the guest in both modes, and
+#                      live migration of a guest running fio (libblkio form)
 #   make check-debug   make check under the debug kernel (KASAN, lockdep,
 #                      kmemleak, KFENCE, UBSAN), built first if not cached
 #   make demo          the device under fio in the lab VM

@@ -345,6 +345,34 @@ disk_by_serial()
 	fail "no disk with serial $1"
 }
 
+# --- QEMU ---------------------------------------------------------------
+
+# qmp SOCKET COMMAND...: QMP's greeting, qmp_capabilities, then each
+# command (JSON); prints each reply, events left out
+qmp()
+{
+	python3 - "$@" << 'PY'
+import json, socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+for _ in range(1200):
+    try:
+        s.connect(sys.argv[1])
+        break
+    except OSError:
+        time.sleep(0.1)
+f = s.makefile('rw')
+json.loads(f.readline())
+for c in ['{"execute": "qmp_capabilities"}'] + sys.argv[2:]:
+    f.write(c + '\n')
+    f.flush()
+    while True:
+        r = json.loads(f.readline())
+        if 'event' not in r:
+            break
+    print(json.dumps(r))
+PY
+}
+
 # --- fio ----------------------------------------------------------------
 
 fio_run()

@@ -466,32 +466,6 @@ _qemu_kill()
 }
 defer _qemu_kill
 
-# qmp SOCKET COMMAND...: QMP's greeting, qmp_capabilities, then each
-# command (JSON); prints each reply, events left out
-qmp()
-{
-	python3 - "$@" << 'PY'
-import json, socket, sys, time
-s = socket.socket(socket.AF_UNIX)
-for _ in range(1200):
-    try:
-        s.connect(sys.argv[1])
-        break
-    except OSError:
-        time.sleep(0.1)
-f = s.makefile('rw')
-json.loads(f.readline())
-for c in ['{"execute": "qmp_capabilities"}'] + sys.argv[2:]:
-    f.write(c + '\n')
-    f.flush()
-    while True:
-        r = json.loads(f.readline())
-        if 'event' not in r:
-            break
-    print(json.dumps(r))
-PY
-}
-
 # qemu_with NAME ARGS...: QEMU (TCG, paused, no guest) with ARGS, the
 # tool's output word by word; realizes the devices, runs $QMP_IO (an HMP
 # command) if set, quits over QMP and must exit 0 within 120 s.
