@@ -457,6 +457,11 @@ case_time "g) unbind/bind under config interrupts" "$CYCLES"
 [ -z "$(ls "$VDPA_SYSFS/devices")" ] || fail "devices left: $(ls "$VDPA_SYSFS/devices")"
 threads=$(pgrep -c '^vbs-' || true)
 expect_eq "vbs worker threads left" "$threads" 0
+# the shared pool keeps its threads, at most one per CPU, until unloaded
+pool=$(pgrep -c '^vbs_pool/' || true)
+expect_eq "pool threads as counted" "$pool" \
+	"$(cat /sys/module/vdpa_blk_sw/parameters/pool_threads)"
+[ "$pool" -le "$(nproc)" ] || fail "$pool pool threads for $(nproc) CPUs"
 for d in "$BSW_CFS"/*/; do
 	[ -d "$d" ] || continue
 	expect_eq "$(basename "$d") live" "$(cat "$d/live")" 0
@@ -466,6 +471,7 @@ for d in "$BSW_CFS"/*/; do
 done
 [ -z "$(ls "$BSW_CFS")" ] || fail "configfs items left: $(ls "$BSW_CFS")"
 modprobe -r vdpa_blk_sw || fail "the module does not unload at the end"
+expect_eq "pool threads after unload" "$(pgrep -c '^vbs_pool/' || true)" 0
 slab_after=$(sync; echo 3 > /proc/sys/vm/drop_caches; awk '/^SUnreclaim:/ {print $2}' /proc/meminfo)
 log "unreclaimable slab: $slab_before kB before, $slab_after kB after"
 [ $((slab_after - slab_before)) -lt $((32 * 1024)) ] ||

@@ -329,6 +329,26 @@ void vbs_pool_detach(struct vbs_dev *dev)
 	mutex_unlock(&vbs_pool_mutex);
 }
 
+/*
+ * @pw's window as its next pass will size it: from its devices' settings
+ * now, not as of its last pass, so that sysfs shows a change at once.
+ */
+static u64 vbs_pool_window(struct vbs_pool_worker *pw)
+{
+	bool adaptive = true;
+	struct vbs_vq *vq;
+	u64 max = 0;
+
+	mutex_lock(&pw->pass_lock);
+	list_for_each_entry(vq, &pw->vqs, pool_node) {
+		max = max_t(u64, max, (u64)READ_ONCE(vq->dev->p.poll_idle_us) *
+			    NSEC_PER_USEC);
+		adaptive &= READ_ONCE(vq->dev->p.poll_adaptive);
+	}
+	mutex_unlock(&pw->pass_lock);
+	return adaptive ? min(READ_ONCE(pw->w.poll_ns), max) : max;
+}
+
 /**
  * vbs_pool_vq_show() - the pool worker of a queue, for sysfs
  * @vq: a queue of a pooled device
@@ -351,7 +371,7 @@ long long vbs_pool_vq_show(struct vbs_vq *vq, int what)
 	else if (what == 1)
 		val = pw->cpu;
 	else
-		val = vbs_worker_window(&pw->w);
+		val = vbs_pool_window(pw);
 	mutex_unlock(&vbs_pool_mutex);
 	return val;
 }
