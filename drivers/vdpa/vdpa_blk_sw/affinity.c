@@ -20,9 +20,9 @@
  * for reading first) and inside vbs_pool_mutex (pool.c, which asks for a
  * queue's CPU), outside nothing else of the module: callers hold no lock
  * of the device.  A pooled device has no worker of its own: its queues'
- * masks only choose their pool worker's CPU (vbs_affinity_pick_cpu()).
- * The hotplug callbacks also move the pool workers, after dropping
- * vbs_aff_mutex.
+ * masks only choose their pool worker's CPU (vbs_affinity_pick_cpu());
+ * pool.c follows CPU hotplug for its own workers.  This file calls
+ * nothing else of the module.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -399,7 +399,6 @@ static int vbs_aff_cpu_online(unsigned int cpu)
 	list_for_each_entry(aff, &vbs_aff_devs, node)
 		vbs_aff_apply(aff, -1);
 	mutex_unlock(&vbs_aff_mutex);
-	vbs_pool_cpu_online(cpu);
 	return 0;
 }
 
@@ -412,7 +411,6 @@ static int vbs_aff_cpu_offline(unsigned int cpu)
 	list_for_each_entry(aff, &vbs_aff_devs, node)
 		vbs_aff_apply(aff, cpu);
 	mutex_unlock(&vbs_aff_mutex);
-	vbs_pool_cpu_offline(cpu);
 	return 0;
 }
 

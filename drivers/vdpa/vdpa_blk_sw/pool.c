@@ -38,7 +38,8 @@
  * (after vbs_dev_quiesce()), so no completion will name the worker
  * either; @vq->worker keeps pointing at it (a late reader only wakes it
  * for nothing, and pool workers outlive every device).  Lock order:
- * the CPU hotplug lock, vbs_pool_mutex, vbs_aff_mutex (affinity.c);
+ * the CPU hotplug lock (held by pool.c's own hotplug callbacks),
+ * vbs_pool_mutex, vbs_aff_mutex (affinity.c);
  * vbs_pool_mutex, @pass_lock, @dev->lock.  Callers hold no lock of the
  * device.
  *
@@ -52,6 +53,7 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/cpu.h>
+#include <linux/cpuhotplug.h>
 #include <linux/cpumask.h>
 #include <linux/kthread.h>
 #include <linux/ktime.h>
@@ -376,31 +378,27 @@ long long vbs_pool_vq_show(struct vbs_vq *vq, int what)
 	return val;
 }
 
-/**
- * vbs_pool_cpu_online() - a CPU came (back): its worker runs on it again
- * @cpu: the CPU; called with the CPU hotplug lock held
- */
-void vbs_pool_cpu_online(unsigned int cpu)
+/* A CPU came (back): its worker runs on it again.  Hotplug lock held. */
+static int vbs_pool_cpu_online(unsigned int cpu)
 {
 	mutex_lock(&vbs_pool_mutex);
 	if (vbs_pool[cpu])
 		set_cpus_allowed_ptr(vbs_pool[cpu]->w.task, cpumask_of(cpu));
 	mutex_unlock(&vbs_pool_mutex);
+	return 0;
 }
 
-/**
- * vbs_pool_cpu_offline() - a CPU goes: its worker moves to the others
- * @cpu: the CPU, still in cpu_online_mask; hotplug lock held
- *
- * It keeps serving its queues from there until they are re-homed at their
- * next DRIVER_OK.
+/*
+ * A CPU goes (still in cpu_online_mask here): its worker moves to the
+ * others and serves its queues from there until they are re-homed at
+ * their next DRIVER_OK.
  */
-void vbs_pool_cpu_offline(unsigned int cpu)
+static int vbs_pool_cpu_offline(unsigned int cpu)
 {
 	cpumask_var_t mask;
 
 	if (!alloc_cpumask_var(&mask, GFP_KERNEL))
-		return;
+		return 0;
 	cpumask_copy(mask, cpu_online_mask);
 	cpumask_clear_cpu(cpu, mask);
 	mutex_lock(&vbs_pool_mutex);
@@ -408,17 +406,35 @@ void vbs_pool_cpu_offline(unsigned int cpu)
 		set_cpus_allowed_ptr(vbs_pool[cpu]->w.task, mask);
 	mutex_unlock(&vbs_pool_mutex);
 	free_cpumask_var(mask);
+	return 0;
 }
 
+static enum cpuhp_state vbs_pool_hp_state;
+
 /**
- * vbs_pool_module_init() - make room for a worker per possible CPU
+ * vbs_pool_module_init() - make room for a worker per possible CPU, and
+ *	follow CPUs going offline and online
  *
- * Return: 0 or -ENOMEM.
+ * Return: 0, -ENOMEM or -errno from cpuhp_setup_state_nocalls().
  */
 int vbs_pool_module_init(void)
 {
+	int ret;
+
 	vbs_pool = kcalloc(nr_cpu_ids, sizeof(*vbs_pool), GFP_KERNEL);
-	return vbs_pool ? 0 : -ENOMEM;
+	if (!vbs_pool)
+		return -ENOMEM;
+	ret = cpuhp_setup_state_nocalls(CPUHP_AP_ONLINE_DYN,
+					"vdpa_blk_sw/pool:online",
+					vbs_pool_cpu_online,
+					vbs_pool_cpu_offline);
+	if (ret < 0) {
+		kfree(vbs_pool);
+		vbs_pool = NULL;
+		return ret;
+	}
+	vbs_pool_hp_state = ret;
+	return 0;
 }
 
 /**
@@ -430,6 +446,7 @@ void vbs_pool_module_exit(void)
 {
 	unsigned int cpu;
 
+	cpuhp_remove_state_nocalls(vbs_pool_hp_state);
 	for (cpu = 0; cpu < nr_cpu_ids; cpu++) {
 		struct vbs_pool_worker *pw = vbs_pool[cpu];
 

@@ -517,8 +517,6 @@ void vbs_pool_module_exit(void);
 void vbs_pool_attach(struct vbs_dev *dev);
 void vbs_pool_detach(struct vbs_dev *dev);
 long long vbs_pool_vq_show(struct vbs_vq *vq, int what);
-void vbs_pool_cpu_online(unsigned int cpu);
-void vbs_pool_cpu_offline(unsigned int cpu);
 
 /* queue.c */
 void vbs_vq_init(struct vbs_vq *vq, struct vbs_dev *dev, u16 index);
