@@ -10,7 +10,8 @@
 # which may run on that CPU alone. fio verifies on every device at once,
 # then again while other devices are added, bound, written, unbound and
 # deleted on the same pool threads. A device asking for num_workers 1
-# gets its own thread and leaves the pool alone. Unbound, a queue has no
+# gets its own thread and leaves the pool alone. More idle devices add no
+# pool thread (the tasks they add are logged). Unbound, a queue has no
 # worker (PID 0, CPU -1); the threads stay. A CPU going offline moves its
 # pool thread off it, I/O keeps verifying, and the thread comes back.
 # timeout=900
@@ -152,6 +153,22 @@ if [ "$ncpu" -ge 2 ] && [ -w "$hp" ]; then
 		fio_verify "${devs[i]}" 16M
 	done
 fi
+
+# --- many idle devices: the pool does not grow --------------------------------
+many=${POOL_MANY:-16}
+tasks0=$(find /proc -maxdepth 1 -name '[0-9]*' | wc -l)
+for ((i = 0; i < many; i++)); do
+	bsw_add "idle$i" size=$((1 << 20))
+	vdpa_bind_virtio "idle$i" > /dev/null || exit
+done
+tasks1=$(find /proc -maxdepth 1 -name '[0-9]*' | wc -l)
+expect_eq "pool threads with $many more devices bound" "$(pool_count)" "$ncpu"
+expect_eq "dedicated threads with $many more devices" "$(pgrep -c '^vbs-' || true)" 0
+log "$many idle devices bound: $((tasks1 - tasks0)) tasks added" \
+	"($(pgrep -c '^kworker/R-vbs' || true) workqueue rescuers in all)"
+for ((i = 0; i < many; i++)); do
+	vdpa_dev_del "idle$i"
+done
 
 # --- unbound: no worker, the threads stay ------------------------------------
 for ((i = 0; i < ndev; i++)); do
