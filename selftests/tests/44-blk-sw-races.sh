@@ -114,7 +114,22 @@ busy_start()
 		BUSY_FIO=0
 	fi
 	BUSY_PID=$!
-	wait_for 30 _written "$1" "$before" || fail "no write reached $1 from the load"
+	wait_for 30 _written "$1" "$before" || {
+		busy_dump "$1"
+		fail "no write reached $1 from the load"
+	}
+}
+
+# What the device's queues and their threads were doing, for a failure.
+busy_dump()
+{
+	local p
+
+	grep . "$VDPA_SYSFS/devices/$1"/blk_sw_q*/{inflight,requests,notifies,worker_pid} >&2
+	kill -0 "$BUSY_PID" 2> /dev/null || log "the load exited: $(cat busy.log)"
+	for p in $(pgrep '^vbs'); do
+		log "$(cat "/proc/$p/comm") ($p): $(tr '\n' ' ' < "/proc/$p/stack")"
+	done
 }
 
 _busy_gone()
