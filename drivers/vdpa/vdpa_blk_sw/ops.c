@@ -403,8 +403,6 @@ static int vbs_suspend(struct vdpa_device *vdpa)
 	WRITE_ONCE(dev->suspended, true);
 	up_write(&dev->lock);
 	vbs_dev_quiesce(dev);
-	/* Nothing in flight: out of the pool until the next DRIVER_OK. */
-	vbs_pool_detach(dev);
 	return 0;
 }
 
