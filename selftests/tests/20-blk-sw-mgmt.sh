@@ -43,14 +43,19 @@ expect_eq backing "$(bsw_attr blk0 backing)" ""
 expect_eq backing_type "$(bsw_attr blk0 backing_type)" memory
 expect_eq queue_size "$(bsw_attr blk0 queue_size)" 1024
 expect_eq num_queues "$(bsw_attr blk0 num_queues)" "$nq"
-expect_eq num_workers "$(bsw_attr blk0 num_workers)" "$nq"
+# 0: the queues are served by the shared per-CPU pool
+expect_eq num_workers "$(bsw_attr blk0 num_workers)" 0
+# not bound: no queue is attached to a pool worker yet
+expect_eq worker_pids "$(bsw_attr blk0 worker_pids)" \
+	"$(printf '0 %.0s' $(seq "$nq") | sed 's/ $//')"
 expect_eq block_size "$(bsw_attr blk0 block_size)" 512
 expect_eq serial "$(bsw_attr blk0 serial)" blk0
 expect_eq read_only "$(bsw_attr blk0 read_only)" 0
 expect_eq iopoll "$(bsw_attr blk0 iopoll)" 0
 expect_eq poll_idle_us "$(bsw_attr blk0 poll_idle_us)" 50
 expect_eq poll_adaptive "$(bsw_attr blk0 poll_adaptive)" 1
-# adaptive windows start at 0: an idle device costs no CPU (one per worker)
+# adaptive windows start at 0: an idle device costs no CPU (one per queue:
+# its pool worker's)
 expect_eq poll_window_ns "$(bsw_attr blk0 poll_window_ns)" \
 	"$(printf '0 %.0s' $(seq "$nq") | sed 's/ $//')"
 

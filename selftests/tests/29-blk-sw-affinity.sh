@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Queue-CPU affinity. A default device has a queue per online CPU (at most
-# 16) and a worker per queue. Bound to virtio_vdpa, each hardware queue of
+# Queue-CPU affinity of dedicated workers (num_workers = num_queues; the
+# default, the shared pool, is 31-blk-sw-pool). A default device has a
+# queue per online CPU (at most 16), here with a worker per queue. Bound to virtio_vdpa, each hardware queue of
 # /dev/vdX maps exactly the CPUs of the queue's mask as the device reports
 # it (blk_sw_qN/cpu_list, effective_cpu_list), each worker may run only on
 # its queue's CPUs, and fio pinned to a CPU submits to that CPU's queue
@@ -71,7 +72,7 @@ check_map()
 	done
 }
 
-bsw_add aff0
+bsw_add aff0 num_workers="$nq"
 expect_eq num_queues "$(bsw_attr aff0 num_queues)" "$nq"
 expect_eq num_workers "$(bsw_attr aff0 num_workers)" "$nq"
 read -r -a pids <<< "$(bsw_attr aff0 worker_pids)"

@@ -164,8 +164,11 @@ jq_eq "queues" "$show" '.queues | length' 2
 expect_eq "m0 sysfs poll_adaptive" "$(bsw_attr m0 poll_adaptive)" 1
 jq_eq "poll_adaptive" "$show" .poll_adaptive true
 nw=$(bsw_attr m0 num_workers)
+expect_eq "m0 num_workers: the shared pool" "$nw" 0
 jq_eq "num_workers" "$show" .num_workers "$nw"
-jq_eq "poll_window_ns per worker" "$show" '.poll_window_ns | length' "$nw"
+# a pooled device shows one window per queue, its pool worker's
+nwin=2
+jq_eq "poll_window_ns per queue" "$show" '.poll_window_ns | length' "$nwin"
 jq_eq "poll_window_ns numbers within poll_idle_us" "$show" \
 	'.poll_window_ns | all(type == "number" and . >= 0 and . <= 20000)' true
 expect_rc 0 "" "$T" show m0
@@ -210,9 +213,9 @@ expect_eq "poll_adaptive off" "$(bsw_attr m0 poll_adaptive)" 0
 expect_rc 0 "" "$T" show m0 --json
 jq_eq "poll_adaptive off" "$OUT" .poll_adaptive false
 jq_eq "poll_window_ns not adaptive" "$OUT" \
-	'.poll_window_ns | length == '"$nw"' and all(. == 100000)' true
+	'.poll_window_ns | length == '"$nwin"' and all(. == 100000)' true
 expect_eq "sysfs poll_window_ns not adaptive" "$(bsw_attr m0 poll_window_ns)" \
-	"$(printf '100000 %.0s' $(seq "$nw") | sed 's/ $//')"
+	"$(printf '100000 %.0s' $(seq "$nwin") | sed 's/ $//')"
 expect_rc 0 "" "$T" show m0
 grep -q 'poll_idle_us 100, poll_adaptive 0,' <<< "$OUT" || fail "show: $OUT"
 # a refused value changes nothing, not even the valid option before it

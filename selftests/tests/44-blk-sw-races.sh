@@ -114,7 +114,22 @@ busy_start()
 		BUSY_FIO=0
 	fi
 	BUSY_PID=$!
-	wait_for 30 _written "$1" "$before" || fail "no write reached $1 from the load"
+	wait_for 30 _written "$1" "$before" || {
+		busy_dump "$1"
+		fail "no write reached $1 from the load"
+	}
+}
+
+# What the device's queues and their threads were doing, for a failure.
+busy_dump()
+{
+	local p
+
+	grep . "$VDPA_SYSFS/devices/$1"/blk_sw_q*/{inflight,requests,notifies,worker_pid} >&2
+	kill -0 "$BUSY_PID" 2> /dev/null || log "the load exited: $(cat busy.log)"
+	for p in $(pgrep '^vbs'); do
+		log "$(cat "/proc/$p/comm") ($p): $(tr '\n' ' ' < "/proc/$p/stack")"
+	done
 }
 
 _busy_gone()
@@ -457,6 +472,11 @@ case_time "g) unbind/bind under config interrupts" "$CYCLES"
 [ -z "$(ls "$VDPA_SYSFS/devices")" ] || fail "devices left: $(ls "$VDPA_SYSFS/devices")"
 threads=$(pgrep -c '^vbs-' || true)
 expect_eq "vbs worker threads left" "$threads" 0
+# the shared pool keeps its threads, at most one per CPU, until unloaded
+pool=$(pgrep -c '^vbs_pool/' || true)
+expect_eq "pool threads as counted" "$pool" \
+	"$(cat /sys/module/vdpa_blk_sw/parameters/pool_threads)"
+[ "$pool" -le "$(nproc)" ] || fail "$pool pool threads for $(nproc) CPUs"
 for d in "$BSW_CFS"/*/; do
 	[ -d "$d" ] || continue
 	expect_eq "$(basename "$d") live" "$(cat "$d/live")" 0
@@ -466,6 +486,7 @@ for d in "$BSW_CFS"/*/; do
 done
 [ -z "$(ls "$BSW_CFS")" ] || fail "configfs items left: $(ls "$BSW_CFS")"
 modprobe -r vdpa_blk_sw || fail "the module does not unload at the end"
+expect_eq "pool threads after unload" "$(pgrep -c '^vbs_pool/' || true)" 0
 slab_after=$(sync; echo 3 > /proc/sys/vm/drop_caches; awk '/^SUnreclaim:/ {print $2}' /proc/meminfo)
 log "unreclaimable slab: $slab_before kB before, $slab_after kB after"
 [ $((slab_after - slab_before)) -lt $((32 * 1024)) ] ||

@@ -17,8 +17,12 @@
  *
  * Everything here is under vbs_aff_mutex, taken inside the CPU hotplug
  * lock (the hotplug callbacks run with it held; the other paths take it
- * for reading first) and outside nothing else of the module: callers hold
- * no lock of the device.  This file calls nothing else of the module.
+ * for reading first) and inside vbs_pool_mutex (pool.c, which asks for a
+ * queue's CPU), outside nothing else of the module: callers hold no lock
+ * of the device.  A pooled device has no worker of its own: its queues'
+ * masks only choose their pool worker's CPU (vbs_affinity_pick_cpu());
+ * pool.c follows CPU hotplug for its own workers.  This file calls
+ * nothing else of the module.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -284,6 +288,32 @@ const struct cpumask *vbs_get_vq_affinity(struct vdpa_device *vdpa, u16 idx)
 	if (idx >= dev->nvqs)
 		return NULL;
 	return dev->aff->q[array_index_nospec(idx, dev->nvqs)].mask;
+}
+
+/**
+ * vbs_affinity_pick_cpu() - the CPU of a pooled queue's worker
+ * @dev: the device
+ * @idx: the virtqueue, one the device has
+ *
+ * Of the online CPUs of the queue's mask (every online CPU if none is),
+ * the (@idx mod their number)-th: a single CPU's mask gives that CPU, and
+ * the queues of a device without masks (vhost-vdpa) spread over the CPUs.
+ * Called with the CPU hotplug lock held (for reading).
+ *
+ * Return: the CPU.
+ */
+int vbs_affinity_pick_cpu(struct vbs_dev *dev, u16 idx)
+{
+	struct vbs_affinity *aff = dev->aff;
+	unsigned int n;
+	int cpu;
+
+	mutex_lock(&vbs_aff_mutex);
+	vbs_aff_online(aff->tmp, aff->q[idx].mask, -1);
+	n = cpumask_weight(aff->tmp);
+	cpu = cpumask_nth(idx % n, aff->tmp);
+	mutex_unlock(&vbs_aff_mutex);
+	return cpu;
 }
 
 /**

@@ -90,8 +90,12 @@ int vbs_dev_create(struct vdpa_mgmt_dev *mdev, const char *name,
 	init_rwsem(&dev->lock);
 	spin_lock_init(&dev->config_lock);
 	dev->nvqs = dev->p.num_queues;
-	/* 0: one worker per queue; sysfs shows the count */
-	if (!dev->p.num_workers)
+	/*
+	 * 0: the shared pool (pool.c), sysfs shows 0; in VA mode one worker
+	 * per queue, and sysfs shows the count.
+	 */
+	dev->pooled = !dev->p.num_workers && !dev->p.use_va;
+	if (!dev->p.num_workers && !dev->pooled)
 		dev->p.num_workers = dev->p.num_queues;
 
 	/*

@@ -186,9 +186,12 @@ static int __init vbs_init(void)
 	ret = vbs_backend_init();
 	if (ret)
 		return ret;
-	ret = vbs_affinity_module_init();
+	ret = vbs_pool_module_init();
 	if (ret)
 		goto exit_backend;
+	ret = vbs_affinity_module_init();
+	if (ret)
+		goto exit_pool;
 	ret = device_register(&vbs_root);
 	if (ret) {
 		put_device(&vbs_root);
@@ -208,6 +211,8 @@ unregister_root:
 	device_unregister(&vbs_root);
 exit_affinity:
 	vbs_affinity_module_exit();
+exit_pool:
+	vbs_pool_module_exit();
 exit_backend:
 	vbs_backend_exit();
 	return ret;
@@ -220,6 +225,7 @@ static void __exit vbs_exit(void)
 	vbs_configfs_exit();
 	device_unregister(&vbs_root);
 	vbs_affinity_module_exit();
+	vbs_pool_module_exit();
 	vbs_backend_exit();
 }
 

@@ -20,12 +20,16 @@
  *
  * The first kick after the worker went to sleep also notes the time, for
  * the adaptive window; two racing kicks store times of the same wake-up,
- * which is as good.  Callable from any context but NMI.
+ * which is as good.  Callable from any context but NMI.  A pooled queue
+ * not attached to the pool (no DRIVER_OK yet) has no worker to wake:
+ * DRIVER_OK wakes the one it gets.
  */
 void vbs_vq_wake(struct vbs_vq *vq)
 {
-	struct vbs_worker *w = vq->worker;
+	struct vbs_worker *w = READ_ONCE(vq->worker);
 
+	if (!w)
+		return;
 	if (!READ_ONCE(w->kick_ns))
 		WRITE_ONCE(w->kick_ns, ktime_get_ns());
 	atomic_set(&w->kicked, 1);
@@ -35,11 +39,24 @@ void vbs_vq_wake(struct vbs_vq *vq)
 /**
  * vbs_worker_wake() - make every worker look at the device again
  * @dev: the device
+ *
+ * For a pooled device, the pool workers its queues are attached to.
  */
 void vbs_worker_wake(struct vbs_dev *dev)
 {
 	u32 i;
 
+	if (dev->pooled) {
+		for (i = 0; i < dev->nvqs; i++) {
+			struct vbs_worker *w = READ_ONCE(dev->vqs[i].worker);
+
+			if (w) {
+				atomic_set(&w->kicked, 1);
+				wake_up_process(w->task);
+			}
+		}
+		return;
+	}
 	for (i = 0; i < dev->nworkers; i++) {
 		atomic_set(&dev->workers[i].kicked, 1);
 		wake_up_process(dev->workers[i].task);

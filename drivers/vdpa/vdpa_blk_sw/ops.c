@@ -298,6 +298,8 @@ static void vbs_set_status(struct vdpa_device *vdpa, u8 status)
 		vbs_iotlb_check_pt(dev);
 		/* Request slots and bio_vec pool, before the workers may run */
 		vbs_dev_start(dev);
+		/* A pooled device's queues get their worker (pool.c). */
+		vbs_pool_attach(dev);
 	}
 	down_write(&dev->lock);
 	/* Keep DEVICE_NEEDS_RESET until the driver resets us. */
@@ -337,6 +339,8 @@ int vbs_dev_reset(struct vbs_dev *dev, u32 flags)
 	}
 	up_write(&dev->lock);
 	vbs_dev_quiesce(dev);
+	/* Nothing in flight: out of the pool until the next DRIVER_OK. */
+	vbs_pool_detach(dev);
 
 	down_write(&dev->lock);
 	for (i = 0; i < dev->nvqs; i++)

@@ -66,11 +66,21 @@ static bool vbs_range_ok(struct vbs_dev *dev, u64 sector, u64 bytes)
 static void vbs_req_complete(struct vbs_req *req)
 {
 	struct vbs_vq *vq = req->vq;
+	struct vbs_worker *w;
 
-	/* The device is freed only after a grace period: see vbs_worker_stop(). */
+	/*
+	 * A dedicated worker is freed only after a grace period (see
+	 * vbs_worker_stop()); a pool worker lives as long as the module, and
+	 * a queue with a request in flight stays attached to it.  @kicked
+	 * tells a pool worker about to sleep that a queue has work, since
+	 * it cannot look at every queue's list then.
+	 */
 	rcu_read_lock();
-	if (llist_add(&req->node, &vq->done))
-		wake_up_process(vq->worker->task);
+	if (llist_add(&req->node, &vq->done)) {
+		w = READ_ONCE(vq->worker);
+		atomic_set(&w->kicked, 1);
+		wake_up_process(w->task);
+	}
 	rcu_read_unlock();
 }
 

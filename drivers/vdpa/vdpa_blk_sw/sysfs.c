@@ -79,12 +79,25 @@ static ssize_t backing_type_show(struct device *d,
 }
 static DEVICE_ATTR_RO(backing_type);
 
-/* One value per worker, space-separated, worker 0 first. */
+/*
+ * One value per worker, space-separated, worker 0 first; for a pooled
+ * device, one per queue: its pool worker's (@what as vbs_pool_vq_show()
+ * has it).
+ */
 static ssize_t vbs_emit_per_worker(struct vbs_dev *dev, char *buf,
-				   u64 (*val)(struct vbs_worker *w))
+				   u64 (*val)(struct vbs_worker *w), int what)
 {
 	int len = 0;
 	u32 i;
+
+	if (dev->pooled) {
+		for (i = 0; i < dev->nvqs; i++)
+			len += sysfs_emit_at(buf, len, "%s%lld", i ? " " : "",
+					     vbs_pool_vq_show(&dev->vqs[i],
+							      what));
+		len += sysfs_emit_at(buf, len, "\n");
+		return len;
+	}
 
 	for (i = 0; i < dev->nworkers; i++)
 		len += sysfs_emit_at(buf, len, "%s%llu", i ? " " : "",
@@ -102,7 +115,7 @@ static u64 vbs_worker_pid(struct vbs_worker *w)
 static ssize_t worker_pids_show(struct device *d,
 				struct device_attribute *attr, char *buf)
 {
-	return vbs_emit_per_worker(to_vbs(d), buf, vbs_worker_pid);
+	return vbs_emit_per_worker(to_vbs(d), buf, vbs_worker_pid, 0);
 }
 static DEVICE_ATTR_RO(worker_pids);
 
@@ -110,7 +123,7 @@ static DEVICE_ATTR_RO(worker_pids);
 static ssize_t poll_window_ns_show(struct device *d,
 				   struct device_attribute *attr, char *buf)
 {
-	return vbs_emit_per_worker(to_vbs(d), buf, vbs_worker_window);
+	return vbs_emit_per_worker(to_vbs(d), buf, vbs_worker_window, 2);
 }
 static DEVICE_ATTR_RO(poll_window_ns);
 
@@ -225,9 +238,30 @@ static ssize_t vbs_q_effective_cpu_list_show(struct device *d,
 	return vbs_affinity_show(to_vbs(d), to_vbs_vq(attr)->index, true, buf);
 }
 
-/* The thread serving the queue, and the CPU it last ran on. */
-VBS_QSTAT(worker_pid, task_pid_nr(vq->worker->task))
-VBS_QSTAT(worker_cpu, task_cpu(vq->worker->task))
+/*
+ * The thread serving the queue, and the CPU it last ran on; for a pooled
+ * queue, its pool worker and that worker's CPU, or 0 and -1 while it has
+ * none (no DRIVER_OK since the last reset).
+ */
+static ssize_t vbs_q_worker_pid_show(struct device *d,
+				     struct device_attribute *attr, char *buf)
+{
+	struct vbs_vq *vq = to_vbs_vq(attr);
+
+	if (vq->dev->pooled)
+		return sysfs_emit(buf, "%lld\n", vbs_pool_vq_show(vq, 0));
+	return sysfs_emit(buf, "%d\n", task_pid_nr(vq->worker->task));
+}
+
+static ssize_t vbs_q_worker_cpu_show(struct device *d,
+				     struct device_attribute *attr, char *buf)
+{
+	struct vbs_vq *vq = to_vbs_vq(attr);
+
+	if (vq->dev->pooled)
+		return sysfs_emit(buf, "%lld\n", vbs_pool_vq_show(vq, 1));
+	return sysfs_emit(buf, "%u\n", task_cpu(vq->worker->task));
+}
 
 static const struct {
 	const char *name;

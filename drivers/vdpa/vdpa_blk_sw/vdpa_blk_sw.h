@@ -65,8 +65,9 @@
  * @read_only: expose the disk read-only (VIRTIO_BLK_F_RO)
  * @direct: open the backing with O_DIRECT
  * @num_queues: number of request virtqueues
- * @num_workers: polling threads; queue i is served by thread i % num_workers;
- *	0 (staged only): one per queue
+ * @num_workers: dedicated polling threads; queue i is served by thread
+ *	i % num_workers; 0: the queues are served by the shared per-CPU pool
+ *	(pool.c), or by one dedicated thread per queue with @use_va
  * @queue_size: maximum virtqueue size reported to drivers
  * @block_size: logical block size reported to the guest
  * @serial: identifier returned by GET_ID (at most 20 bytes)
@@ -133,10 +134,12 @@ struct vbs_param_val {
 struct vbs_dev;
 struct vbs_vq;
 struct vbs_affinity;
+struct vbs_pool_worker;
 
 /**
  * struct vbs_worker - a polling thread serving a group of virtqueues
- * @dev: owning device
+ * @dev: owning device; NULL for a pool worker (pool.c), which serves
+ *	queues of any number of devices
  * @task: the kthread
  * @index: serves the virtqueues whose index modulo the number of workers
  *	is @index
@@ -149,6 +152,10 @@ struct vbs_affinity;
  * @kick_ns: when the driver first kicked the thread since it last went to
  *	sleep (0: not yet), so that the adaptive rule measures how long the
  *	driver left the device idle, not how long waking the thread took
+ * @max_ns: a pool worker's bound of the window: the largest poll_idle_us
+ *	of its queues' devices, in ns, as of its last pass
+ * @adaptive: a pool worker's window adapts: every device it serves has
+ *	poll_adaptive, as of its last pass
  */
 struct vbs_worker {
 	struct vbs_dev *dev;
@@ -158,6 +165,8 @@ struct vbs_worker {
 	struct mm_struct *mm;
 	u64 poll_ns;
 	u64 kick_ns;
+	u64 max_ns;
+	bool adaptive;
 };
 
 /**
@@ -250,7 +259,14 @@ struct vbs_req {
 /**
  * struct vbs_vq - a request virtqueue
  * @dev: owning device
- * @worker: the thread serving this queue
+ * @worker: the thread serving this queue: set once for a dedicated
+ *	worker; for a pooled queue the pool worker it is attached to, or
+ *	NULL, written under vbs_pool_mutex and read with READ_ONCE() (pool
+ *	workers live as long as the module, so a stale one is only woken for
+ *	nothing)
+ * @pool: the pool worker the queue is attached to, NULL if none; under
+ *	vbs_pool_mutex
+ * @pool_node: in @pool's list of queues, under its pass_lock
  * @index: virtqueue index
  * @vring: vringh state; touched only by @worker (and by control ops, which
  *	hold @dev->lock for writing)
@@ -282,6 +298,8 @@ struct vbs_req {
 struct vbs_vq {
 	struct vbs_dev *dev;
 	struct vbs_worker *worker;
+	struct vbs_pool_worker *pool;
+	struct list_head pool_node;
 	u16 index;
 	struct vringh vring;
 	struct vringh_kiov riov;
@@ -354,7 +372,9 @@ struct vbs_vq {
  * @workers: the polling threads; freed only after an RCU grace period
  *	(vbs_worker_stop()), since a completion wakes its worker inside
  *	rcu_read_lock() (vbs_req_complete())
- * @nworkers: number of @workers
+ * @nworkers: number of @workers; 0 for a pooled device
+ * @pooled: the queues are served by the shared pool (pool.c), attached at
+ *	DRIVER_OK and detached at reset
  * @worker_wq: control operations wait here for the queues to go idle
  * @mm: the vhost-vdpa owner's address space while bound (VA mode); set
  *	under @lock, which the workers hold when they adopt it
@@ -413,6 +433,7 @@ struct vbs_dev {
 	bool suspended;
 	struct vbs_worker *workers;
 	u32 nworkers;
+	bool pooled;
 	wait_queue_head_t worker_wq;
 	struct mm_struct *mm;
 	struct vhost_iotlb *iotlb;
@@ -488,6 +509,14 @@ void vbs_iotlb_unmap_req(struct vbs_dev *dev, struct vbs_req *req,
 int vbs_worker_start(struct vbs_dev *dev);
 void vbs_worker_stop(struct vbs_dev *dev);
 u64 vbs_worker_window(struct vbs_worker *w);
+void vbs_worker_adapt(struct vbs_worker *w, u64 idle, u64 max);
+
+/* pool.c */
+int vbs_pool_module_init(void);
+void vbs_pool_module_exit(void);
+void vbs_pool_attach(struct vbs_dev *dev);
+void vbs_pool_detach(struct vbs_dev *dev);
+long long vbs_pool_vq_show(struct vbs_vq *vq, int what);
 
 /* queue.c */
 void vbs_vq_init(struct vbs_vq *vq, struct vbs_dev *dev, u16 index);
@@ -538,6 +567,7 @@ void vbs_affinity_reset(struct vbs_dev *dev);
 int vbs_set_vq_affinity(struct vdpa_device *vdpa, u16 idx,
 			const struct cpumask *cpu_mask);
 const struct cpumask *vbs_get_vq_affinity(struct vdpa_device *vdpa, u16 idx);
+int vbs_affinity_pick_cpu(struct vbs_dev *dev, u16 idx);
 ssize_t vbs_affinity_show(struct vbs_dev *dev, u16 idx, bool effective,
 			  char *buf);
 int vbs_affinity_store(struct vbs_dev *dev, u16 idx, const char *buf);

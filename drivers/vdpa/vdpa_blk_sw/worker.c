@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * vdpa-blk-sw: the polling kthreads.
+ * vdpa-blk-sw: the dedicated polling kthreads.
  *
- * A device has one or more workers; queue i belongs to worker i % nworkers,
+ * A device with num_workers >= 1, or in VA mode, has its own workers (the
+ * others share the per-CPU pool of pool.c, which follows the same rules);
+ * queue i belongs to worker i % nworkers,
  * the only context that touches its ring.  Each pass, with @dev->lock held
  * for reading, a worker publishes finished requests (status byte, used
  * ring, one batched notification), reaps IOPOLL completions, and starts at
@@ -49,24 +51,37 @@ static u64 vbs_poll_max_ns(struct vbs_dev *dev)
  * @w: the worker
  *
  * Return: the window in nanoseconds: @w->poll_ns capped at the device's
- * poll_idle_us when adaptive, poll_idle_us itself otherwise.
+ * poll_idle_us when adaptive, poll_idle_us itself otherwise.  A pool
+ * worker uses the bound and mode its last pass found (@w->max_ns,
+ * @w->adaptive).
  */
 u64 vbs_worker_window(struct vbs_worker *w)
 {
-	u64 max = vbs_poll_max_ns(w->dev);
+	bool adaptive;
+	u64 max;
 
-	if (!READ_ONCE(w->dev->p.poll_adaptive))
+	if (w->dev) {
+		max = vbs_poll_max_ns(w->dev);
+		adaptive = READ_ONCE(w->dev->p.poll_adaptive);
+	} else {
+		max = READ_ONCE(w->max_ns);
+		adaptive = READ_ONCE(w->adaptive);
+	}
+	if (!adaptive)
 		return max;
 	return min(READ_ONCE(w->poll_ns), max);
 }
 
-/*
- * An idle period of @idle ns just ended with work: size the next window
- * (KVM's grow/shrink rule, see the top of the file).
+/**
+ * vbs_worker_adapt() - size the next window
+ * @w: the worker, from its own thread
+ * @idle: an idle period, in ns, that just ended with work
+ * @max: the bound of the window, in ns
+ *
+ * KVM's grow/shrink rule, see the top of the file.
  */
-static void vbs_worker_adapt(struct vbs_worker *w, u64 idle)
+void vbs_worker_adapt(struct vbs_worker *w, u64 idle, u64 max)
 {
-	u64 max = vbs_poll_max_ns(w->dev);
 	u64 cur = min(w->poll_ns, max);
 
 	if (idle <= cur)
@@ -206,7 +221,8 @@ static int vbs_worker_fn(void *data)
 				if (end < idle_since || end > now)
 					end = now;
 				if (READ_ONCE(dev->p.poll_adaptive))
-					vbs_worker_adapt(w, end - idle_since);
+					vbs_worker_adapt(w, end - idle_since,
+							 vbs_poll_max_ns(dev));
 				idle_since = 0;
 			}
 			last_busy = now;
@@ -256,6 +272,11 @@ void vbs_worker_stop(struct vbs_dev *dev)
 {
 	u32 i;
 
+	/* A pooled device: only the completions' grace period. */
+	if (!dev->workers) {
+		synchronize_rcu();
+		return;
+	}
 	for (i = 0; i < dev->nworkers; i++)
 		kthread_stop(dev->workers[i].task);
 	synchronize_rcu();
@@ -270,6 +291,7 @@ void vbs_worker_stop(struct vbs_dev *dev)
  * vbs_worker_start() - create the device's worker threads
  * @dev: the device, with its queues allocated
  *
+ * None for a pooled device: its queues join the pool at DRIVER_OK.
  * Queue i goes to worker i % @dev->p.num_workers.  The threads are named
  * vbs-NAME/N and take any CPU affinity set with sched_setaffinity()
  * (taskset).
@@ -281,6 +303,8 @@ int vbs_worker_start(struct vbs_dev *dev)
 	u32 i;
 
 	init_waitqueue_head(&dev->worker_wq);
+	if (dev->pooled)
+		return 0;
 	dev->workers = kcalloc(dev->p.num_workers, sizeof(*dev->workers),
 			       GFP_KERNEL);
 	if (!dev->workers)

@@ -17,8 +17,9 @@
  *   default  the module's; some have a default_* module parameter.
  *            num_queues' 0 is min(online CPUs, VBS_MAX_QUEUES), as QEMU
  *            gives virtio-blk-pci, taken when a configfs item is made
- *            or a device created without one; num_workers' 0 is one
- *            worker per queue, taken when the device is created
+ *            or a device created without one; num_workers' 0 is the
+ *            shared per-CPU pool (one worker per queue with use_va),
+ *            taken when the device is created
  *   flags    VBS_PF_* (vdpa_blk_sw.h)
  *
  * A number out of range is refused with EINVAL, as is a string too long,

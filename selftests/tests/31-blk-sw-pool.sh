@@ -1,0 +1,191 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The shared pool: threads do not grow with devices. Several default
+# devices (num_workers 0), a queue per CPU each, bound to virtio_vdpa: the
+# module runs exactly one pool thread per online CPU (vbs_pool/N, counted
+# in /sys/module/vdpa_blk_sw/parameters/pool_threads) and no thread of
+# any device; each queue is served by the pool thread of the one CPU
+# blk-mq maps to it (/sys/block/vdX/mq/N/cpu_list = blk_sw_qN/worker_cpu),
+# which may run on that CPU alone. fio verifies on every device at once,
+# then again while other devices are added, bound, written, unbound and
+# deleted on the same pool threads. A device asking for num_workers 1
+# gets its own thread and leaves the pool alone. More idle devices add no
+# pool thread (the tasks they add are logged). Unbound, a queue has no
+# worker (PID 0, CPU -1); the threads stay. A CPU going offline moves its
+# pool thread off it, I/O keeps verifying, and the thread comes back.
+# timeout=900
+
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../blk_sw.sh"
+
+require_root
+require_cmd fio jq
+bsw_setup
+
+ncpu=$(nproc)
+nq=$((ncpu < 16 ? ncpu : 16))
+ndev=3
+param=/sys/module/vdpa_blk_sw/parameters/pool_threads
+S=$VDPA_SYSFS/devices
+
+allowed()
+{
+	awk '/^Cpus_allowed_list/ { print $2 }' "/proc/$1/status"
+}
+
+pool_count()
+{
+	pgrep -c '^vbs_pool/' || true
+}
+
+# check_dev NAME VD: each queue of NAME is served by the pool thread of
+# the CPU its hardware queue of VD maps
+check_dev()
+{
+	local name=$1 vd=$2 q cpu pid
+
+	expect_eq "$name hardware queues" "$(find "/sys/block/$vd/mq" -mindepth 1 -maxdepth 1 | wc -l)" "$nq"
+	for ((q = 0; q < nq; q++)); do
+		cpu=$(bsw_qstat "$name" "$q" worker_cpu)
+		pid=$(bsw_qstat "$name" "$q" worker_pid)
+		expect_eq "$name q$q mq cpu_list" "$(cat "/sys/block/$vd/mq/$q/cpu_list")" "$cpu"
+		expect_eq "$name q$q worker" "$(cat "/proc/$pid/comm")" "vbs_pool/$cpu"
+		expect_eq "$name q$q worker CPUs" "$(allowed "$pid")" "$cpu"
+	done
+}
+
+[ -r "$param" ] || fail "no $param"
+expect_eq "pool_threads read-only" "$(stat -c %a "$param")" 444
+expect_eq "pool threads as counted" "$(pool_count)" "$(cat "$param")"
+
+for ((i = 0; i < ndev; i++)); do
+	bsw_add "pool$i" size=$((64 << 20))
+	expect_eq "pool$i num_workers" "$(bsw_attr "pool$i" num_workers)" 0
+	expect_eq "pool$i worker_pids unbound" "$(bsw_attr "pool$i" worker_pids)" \
+		"$(printf '0 %.0s' $(seq "$nq") | sed 's/ $//')"
+	expect_eq "pool$i q0 worker_cpu unbound" "$(bsw_qstat "pool$i" 0 worker_cpu)" -1
+done
+expect_eq "dedicated threads" "$(pgrep -c '^vbs-' || true)" 0
+
+for ((i = 0; i < ndev; i++)); do
+	devs[i]=$(vdpa_bind_virtio "pool$i") || exit
+	check_dev "pool$i" "$(basename "${devs[i]}")"
+done
+expect_eq "pool threads, $ndev devices bound" "$(pool_count)" "$ncpu"
+expect_eq pool_threads "$(cat "$param")" "$ncpu"
+expect_eq "dedicated threads, $ndev devices bound" "$(pgrep -c '^vbs-' || true)" 0
+log "$ndev devices x $nq queues on $(pool_count) pool threads"
+
+# --- fio verify on every device at once --------------------------------------
+pids=()
+for ((i = 0; i < ndev; i++)); do
+	fio_verify "${devs[i]}" 32M --numjobs=1 &
+	pids[i]=$!
+done
+for ((i = 0; i < ndev; i++)); do
+	wait "${pids[i]}" || fail "fio verify on pool$i (all at once) failed"
+done
+for ((i = 0; i < ndev; i++)); do
+	[ "$(bsw_stat "pool$i" requests)" -gt 0 ] || fail "pool$i served nothing"
+done
+
+# --- add, bind, write, unbind, delete while the others verify ---------------
+pids=()
+for ((i = 0; i < ndev - 1; i++)); do
+	fio_verify "${devs[i]}" 64M --loops=4 &
+	pids[i]=$!
+done
+for ((r = 0; r < 4; r++)); do
+	bsw_add poolx size=$((16 << 20))
+	x=$(vdpa_bind_virtio poolx) || exit
+	check_dev poolx "$(basename "$x")"
+	fio_verify "$x" 8M
+	vdpa_unbind poolx
+	expect_eq "poolx q0 worker_pid unbound" "$(bsw_qstat poolx 0 worker_pid)" 0
+	x=$(vdpa_bind_virtio poolx) || exit
+	# unbind with requests in flight, then delete bound
+	fio --name=bg --filename="$x" --rw=randwrite --bs=4k --iodepth=32 \
+		--ioengine=io_uring --direct=1 --time_based --runtime=30 \
+		--output=/dev/null > /dev/null 2>&1 &
+	bg=$!
+	sleep 1
+	vdpa_dev_del poolx
+	wait "$bg" || true
+	_bsw_rmdir "$BSW_CFS/poolx"
+done
+for ((i = 0; i < ndev - 1; i++)); do
+	wait "${pids[i]}" || fail "fio verify on pool$i under adds and deletes failed"
+done
+expect_eq "pool threads after adds and deletes" "$(pool_count)" "$ncpu"
+
+# --- isolation: a device with its own thread ---------------------------------
+bsw_add iso0 size=$((16 << 20)) num_workers=1
+expect_eq "iso0 num_workers" "$(bsw_attr iso0 num_workers)" 1
+pid=$(bsw_attr iso0 worker_pids)
+expect_eq "iso0 worker" "$(cat "/proc/$pid/comm")" "vbs-iso0/0"
+iso=$(vdpa_bind_virtio iso0) || exit
+for ((q = 0; q < nq; q++)); do
+	expect_eq "iso0 q$q worker_pid" "$(bsw_qstat iso0 "$q" worker_pid)" "$pid"
+done
+fio_verify "$iso" 16M
+expect_eq "pool threads with iso0" "$(pool_count)" "$ncpu"
+vdpa_dev_del iso0
+expect_eq "dedicated threads after iso0" "$(pgrep -c '^vbs-' || true)" 0
+
+# --- CPU hotplug -------------------------------------------------------------
+last=$((ncpu - 1))
+hp=/sys/devices/system/cpu/cpu$last/online
+if [ "$ncpu" -ge 2 ] && [ -w "$hp" ]; then
+	wpid=$(pgrep -x "vbs_pool/$last") || fail "no vbs_pool/$last"
+	log "CPU $last offline and back"
+	defer sh -c "echo 1 > $hp"
+	echo 0 > "$hp" || fail "cannot take CPU $last offline"
+	a=$(allowed "$wpid")
+	[ "$a" = "$(cat /sys/devices/system/cpu/online)" ] ||
+		fail "vbs_pool/$last on $a with CPU $last offline"
+	for ((i = 0; i < ndev; i++)); do
+		fio_verify "${devs[i]}" 16M
+	done
+	echo 1 > "$hp" || fail "cannot bring CPU $last back"
+	expect_eq "vbs_pool/$last back on CPU $last" "$(allowed "$wpid")" "$last"
+	for ((i = 0; i < ndev; i++)); do
+		fio_verify "${devs[i]}" 16M
+	done
+fi
+
+# --- many idle devices: the pool does not grow --------------------------------
+many=${POOL_MANY:-16}
+tasks0=$(find /proc -maxdepth 1 -name '[0-9]*' | wc -l)
+for ((i = 0; i < many; i++)); do
+	bsw_add "idle$i" size=$((1 << 20))
+	vdpa_bind_virtio "idle$i" > /dev/null || exit
+done
+tasks1=$(find /proc -maxdepth 1 -name '[0-9]*' | wc -l)
+expect_eq "pool threads with $many more devices bound" "$(pool_count)" "$ncpu"
+expect_eq "dedicated threads with $many more devices" "$(pgrep -c '^vbs-' || true)" 0
+log "$many idle devices bound: $((tasks1 - tasks0)) tasks added"
+# blocking work runs on the module's one workqueue: no rescuer per device
+expect_eq "per-device workqueue rescuers" "$(pgrep -c '^kworker/R-vbs' || true)" 0
+expect_eq "the module's workqueue rescuer" \
+	"$(cat /proc/[0-9]*/comm 2> /dev/null | grep -cx 'kworker/R-vdpa_blk_sw')" 1
+# issue 18's bound for the whole module: online CPUs + 4, all devices included;
+# tasks that are no device's (a kworker woken meanwhile) may come and go
+[ $((tasks1 - tasks0)) -le 4 ] ||
+	fail "$many idle devices added $((tasks1 - tasks0)) tasks (at most 4 expected)"
+for ((i = 0; i < many; i++)); do
+	vdpa_dev_del "idle$i"
+done
+
+# --- unbound: no worker, the threads stay ------------------------------------
+for ((i = 0; i < ndev; i++)); do
+	vdpa_unbind "pool$i"
+	expect_eq "pool$i worker_pids after unbind" "$(bsw_attr "pool$i" worker_pids)" \
+		"$(printf '0 %.0s' $(seq "$nq") | sed 's/ $//')"
+done
+for ((i = 0; i < ndev; i++)); do
+	vdpa_dev_del "pool$i"
+done
+expect_eq "pool threads kept" "$(pool_count)" "$ncpu"
+expect_eq "pool_threads kept" "$(cat "$param")" "$ncpu"
+exit 0
