@@ -39,7 +39,12 @@
 #   REP-CONFIG.marks     MARK JOB L1_EPOCH cpu-line-of-/proc/stat
 #   REP-CONFIG.console   L2's console; .qemu, .qsd: their messages
 #   dmesg.txt
-# Results go to tmpfs and are copied to /results (9p) at the end.
+# Results go to tmpfs and are copied to /results (9p) after every L2 boot
+# and at the end. BENCH_VM_BUDGET (s, 0: none): start no L2 boot after
+# that much time; the configurations run in the order of
+# BENCH_VM_CONFIGS, so the first ones get the repetitions on a slow host.
+# BENCH_VM_PEEK (s, 0: off; development): copy the running L2's console to
+# /results/bench-vm/current.console that often.
 
 . /repo/selftests/lib.sh
 . /repo/selftests/blk_sw.sh
@@ -50,6 +55,8 @@ configs=${BENCH_VM_CONFIGS:-pa va blkio qemu-uring qemu-native vhost-user vduse}
 size=${BENCH_VM_SIZE:-1G}
 mem_mb=${BENCH_VM_L2_MEM:-256}
 l2_timeout=${BENCH_VM_L2_TIMEOUT:-1200}
+budget=${BENCH_VM_BUDGET:-0}
+peek=${BENCH_VM_PEEK:-0}
 qsize=256
 
 KERNEL=/nested/vmlinux
@@ -153,10 +160,10 @@ l2_fio=(--output-format=json --eta=never "$jobfile")
 } > "$out/env.txt"
 
 log "bench-vm: configs '$configs', $reps reps, ${runtime} s per job, backing $size"
-t0=$SECONDS
+run_t0=$SECONDS
 dd if=/dev/urandom of="$IMG" bs=1M count="$(($(numfmt --from=iec "$size") >> 20))" \
 	status=none conv=fsync || fail "cannot write $IMG"
-log "bench-vm: $IMG written in $((SECONDS - t0)) s"
+log "bench-vm: $IMG written in $((SECONDS - run_t0)) s"
 printf 'rep\tconfig\tstatus\twall_s\n' > "$out/cells.tsv"
 
 qsd_pid=
@@ -305,6 +312,12 @@ run_cell()
 		esac
 	done > "$out/$tag.marks" &
 	watch=$!
+	if [ "$peek" -gt 0 ]; then
+		while kill -0 "$qpid" 2> /dev/null; do
+			cp "$con" "$final_out/current.console"
+			sleep "$peek"
+		done &
+	fi
 	wait "$qpid" || rc=$?
 	wait "$watch"
 	tr -d '\r' < "$con" > "$out/$tag.console"
@@ -316,15 +329,21 @@ run_cell()
 	printf '%s\t%s\t%s\t%s\n' "$rep" "$cfg" "${status// /,}" \
 		"$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')" \
 		>> "$out/cells.tsv"
-	log "bench-vm: rep $rep $cfg: $status ($(wc -l < "$out/$tag.marks") marks)"
+	log "bench-vm: rep $rep $cfg: $status ($(wc -l < "$out/$tag.marks") marks, $((SECONDS - run_t0)) s into the run)"
 	grep -v '^$' "$out/$tag.qemu" | head -n 5 | sed "s/^/  qemu $tag: /" >&2
 	cell_cleanup
+	cp -r "$out"/. "$final_out"/
 }
 
 cd /tmp || fail "no /tmp"
 for ((r = 1; r <= reps; r++)); do
 	for c in $configs; do
+		if [ "$budget" -gt 0 ] && [ $((SECONDS - run_t0)) -ge "$budget" ]; then
+			log "bench-vm: BENCH_VM_BUDGET=$budget s spent: rep $r $c and later not run"
+			printf 'budget %s s spent at rep %s %s\n' "$budget" "$r" "$c" >> "$out/env.txt"
+			break 2
+		fi
 		run_cell "$r" "$c"
 	done
 done
-log "bench-vm: done in $((SECONDS - t0)) s"
+log "bench-vm: done in $((SECONDS - run_t0)) s"
