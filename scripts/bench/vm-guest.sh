@@ -55,6 +55,7 @@ configs=${BENCH_VM_CONFIGS:-pa va blkio qemu-uring qemu-native vhost-user vduse}
 size=${BENCH_VM_SIZE:-1G}
 mem_mb=${BENCH_VM_L2_MEM:-256}
 l2_timeout=${BENCH_VM_L2_TIMEOUT:-1200}
+loglevel=${BENCH_VM_L2_LOGLEVEL:-4}
 budget=${BENCH_VM_BUDGET:-0}
 peek=${BENCH_VM_PEEK:-0}
 qsize=256
@@ -240,7 +241,7 @@ run_cell()
 	      -nodefaults -display none -no-reboot
 	      -serial "file:$con" -kernel "$KERNEL" -initrd "$INITRD"
 	      -virtfs "local,path=/,mount_tag=l1root,security_model=none,readonly=on,multidevs=remap"
-	      -append "console=ttyS0 panic=-1 loglevel=4 -- ${l2_fio[*]}")
+	      -append "console=ttyS0 panic=-1 loglevel=$loglevel -- ${l2_fio[*]}")
 	case $cfg in
 	pa)
 		memory=private
@@ -315,6 +316,8 @@ run_cell()
 	if [ "$peek" -gt 0 ]; then
 		while kill -0 "$qpid" 2> /dev/null; do
 			cp "$con" "$final_out/current.console"
+			cp "$out/$tag.qemu" "$final_out/current.qemu"
+			dmesg | tail -n 40 > "$final_out/current.dmesg"
 			sleep "$peek"
 		done &
 	fi
