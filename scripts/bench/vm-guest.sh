@@ -51,6 +51,7 @@
 
 reps=${BENCH_VM_REPS:-3}
 runtime=${BENCH_VM_RUNTIME:-10}
+wsize=${BENCH_VM_WRITE_SIZE:-4M}
 configs=${BENCH_VM_CONFIGS:-pa va blkio qemu-uring qemu-native vhost-user vduse}
 size=${BENCH_VM_SIZE:-1G}
 mem_mb=${BENCH_VM_L2_MEM:-256}
@@ -98,22 +99,25 @@ for c in $configs; do
 	esac
 done
 
-# The fio jobs, in the order L2 runs them: name, then its options
+# The fio jobs, in the order L2 runs them: name, then its options. The
+# read jobs are time-based. fio never verifies a time-based write job
+# ("verification read phase will never start because write phase uses
+# all of runtime"), so the write jobs write $wsize (every block once,
+# random order) and fio's verify phase then reads it all back and checks
+# it; that phase's reads are counted under "read", not in the write IOPS.
+tb="--time_based --runtime=$runtime"
 jobs=(
-	"randread-4k-qd1 --rw=randread --bs=4k --iodepth=1"
-	"randread-4k-qd16 --rw=randread --bs=4k --iodepth=16"
-	"randwrite-4k-qd1 --rw=randwrite --bs=4k --iodepth=1 --verify=crc32c --verify_fatal=1"
-	"randwrite-4k-qd16 --rw=randwrite --bs=4k --iodepth=16 --verify=crc32c --verify_fatal=1"
-	"seqread-128k-qd16 --rw=read --bs=128k --iodepth=16"
+	"randread-4k-qd1 --rw=randread --bs=4k --iodepth=1 $tb"
+	"randread-4k-qd16 --rw=randread --bs=4k --iodepth=16 $tb"
+	"randwrite-4k-qd1 --rw=randwrite --bs=4k --iodepth=1 --size=$wsize --verify=crc32c --verify_fatal=1"
+	"randwrite-4k-qd16 --rw=randwrite --bs=4k --iodepth=16 --size=$wsize --verify=crc32c --verify_fatal=1"
+	"seqread-128k-qd16 --rw=read --bs=128k --iodepth=16 $tb"
 )
 # Global options first (fio applies options before the first --name to
-# every job). A time-based write job with verify writes for $runtime s,
-# then reads back and checks everything it wrote (fio's verify phase:
-# its reads are counted under "read", not in the write IOPS).
+# every job).
 # The kernel hands init at most 32 arguments (CONFIG_INIT_ENV_ARG_LIMIT):
 # L2 gets the same jobs as a job file, $RUN/jobs.fio (L1's /run over 9p).
-glob=(--filename=/dev/vda --ioengine=io_uring --direct=1 --time_based
-      --runtime="$runtime" --randrepeat=0)
+glob=(--filename=/dev/vda --ioengine=io_uring --direct=1 --randrepeat=0)
 fio_args=(--output-format=json --eta=never "${glob[@]}")
 jobfile=$RUN/jobs.fio
 {
@@ -152,6 +156,7 @@ l2_fio=(--output-format=json --eta=never "$jobfile")
 {
 	echo "reps $reps"
 	echo "runtime $runtime"
+	echo "write_size $wsize"
 	echo "configs $configs"
 	echo "size $size"
 	echo "l2_mem_mb $mem_mb"
