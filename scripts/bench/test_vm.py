@@ -37,7 +37,8 @@ def fio_doc(scale):
         iops = int(100 * (i + 1) * scale)
         if name.startswith('randwrite'):
             rd = side(50, ios=iops * 10, io_bytes=iops * 10 * 4096)
-            wr = side(iops, ios=iops * 10, mean_ns=2000000, p99_ns=5000000)
+            wr = side(iops, ios=iops * 10, io_bytes=iops * 10 * 4096,
+                      mean_ns=2000000, p99_ns=5000000)
         else:
             rd = side(iops, ios=iops * 10, mean_ns=1000000, p99_ns=3000000)
             wr = side(0)
@@ -104,6 +105,19 @@ class VmReport(unittest.TestCase):
         self.assertEqual(rw1['clat_mean_us'], '2000.0')
         self.assertEqual(rw1['ios'], '6000')
         self.assertEqual(rw1['verified_bytes'], str(3000 * 4096))
+
+    def test_unverified_write_warns(self):
+        self.cells([(1, 'pa', 'result=ok,fio_status=0,fio_ms=1')])
+        self.cell(1, 'pa', 1)
+        warnings = []
+        vr.load_runs(self.d, warnings.append)
+        self.assertEqual(warnings, [])
+        doc = json.loads(fio_doc(1))
+        doc['jobs'][2]['read']['io_bytes'] = 0
+        self.put('1-pa.json', json.dumps(doc))
+        vr.load_runs(self.d, warnings.append)
+        self.assertEqual(warnings, ['1-pa randwrite-4k-qd1: wrote %d bytes, '
+                                    'verified 0' % (3000 * 4096)])
 
     def test_failed_cell_left_out(self):
         self.cells([(1, 'pa', 'result=ok,fio_status=0,fio_ms=1'),
