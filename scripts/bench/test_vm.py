@@ -129,6 +129,11 @@ class VmReport(unittest.TestCase):
         self.assertEqual({r['config'] for r in runs}, {'pa'})
         self.assertEqual(len(warnings), 1)
         self.assertIn('1-vduse', warnings[0])
+        self.put('1-vduse.qemu', 'qemu: vhost_set_vring_num failed\n')
+        md = vr.markdown(self.d, 'cmd', runs, vr.medians(runs),
+                         vr.load_cells(self.d), warnings)
+        self.assertIn('- rep 1 vduse: qemu-status=1,no,result (100.0 s); '
+                      'QEMU said: `qemu: vhost_set_vring_num failed`', md)
 
     def test_medians_ratios_targets(self):
         rows = []
