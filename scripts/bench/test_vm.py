@@ -26,6 +26,7 @@ vr = load_report()
 
 def side(iops, ios=0, io_bytes=0, mean_ns=0, p99_ns=0):
     return {'iops': iops, 'total_ios': ios, 'io_bytes': io_bytes,
+            'lat_ns': {'mean': mean_ns + 500000},
             'clat_ns': {'mean': mean_ns,
                         'percentile': {'99.000000': p99_ns}}}
 
@@ -93,6 +94,7 @@ class VmReport(unittest.TestCase):
         rr1 = runs[0]
         self.assertEqual(rr1['iops'], '100')
         self.assertEqual(rr1['clat_mean_us'], '1000.0')
+        self.assertEqual(rr1['lat_mean_us'], '1500.0')
         self.assertEqual(rr1['clat_p99_us'], '3000.0')
         self.assertEqual(rr1['ios'], '1000')
         # 100 busy ticks of 10 ms over 1000 I/Os; 100 busy of 200 ticks
