@@ -39,6 +39,9 @@
 #   make bench-scale   SCALE_N (1024) devices of ours, then of loop, in one
 #                      VM: create/delete time, memory, tasks and CPU per
 #                      idle device, 16xQD4 against 1xQD64: bench/results/
+#   make bench-vm      fio in a nested guest (L2) on ours (vhost-vdpa-device-
+#                      pci PA/VA, libblkio) against QEMU's virtio-blk,
+#                      vhost-user-blk and VDUSE, one VM: bench/results/
 #
 # W=, C=, V= and KBUILD_EXTRA_SYMBOLS= reach the kernel build unchanged.
 
@@ -143,6 +146,9 @@ bench-scale: lab
 bench-memsize: lab
 	scripts/bench-memsize
 
+bench-vm: lab
+	scripts/bench-vm
+
 fuzz: lab
 	scripts/fuzz $(or $(FUZZ_REQUESTS),1000000) $(FUZZ_SEEDS)
 
@@ -155,4 +161,4 @@ vm-shell: lab
 
 .PHONY: all modules compat install dkms-install deb clean lab lab-module selftests check-style \
 	check check-nested check-debug demo vm-shell fuzz bench-quick stress bench bench-scale \
-	bench-memsize
+	bench-memsize bench-vm

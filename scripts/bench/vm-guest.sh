@@ -1,0 +1,367 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Guest side of "make bench-vm" (issue 19): in the lab VM (L1), boot the
+# same nested guest (L2: QEMU TCG, the tiny kernel /nested/vmlinux and
+# selftests/nested's initramfs, as test 28's pa-fio) once per disk
+# configuration and repetition, interleaved (rep 1 of every configuration,
+# then rep 2, ...). Its /init runs the lab's own fio (the L1 root, shared
+# read-only over virtio-9p) on its /dev/vda: the five jobs of $jobs below
+# in sequence, each time-based (BENCH_VM_RUNTIME s), its JSON on the
+# console. Every configuration: the same preallocated raw file
+# (BENCH_VM_SIZE of random data on L1's /scratch), L2 memory
+# (BENCH_VM_L2_MEM), 1 vCPU, 1 queue of 256 entries:
+#   pa         ours, -device vhost-vdpa-device-pci, use_va=0, private RAM
+#   va         ours, the same, use_va=1, memfd share=on RAM
+#   blkio      ours through libblkio: -blockdev virtio-blk-vhost-vdpa
+#              (use_va=0, memfd RAM, as test 28's pa-blk) + virtio-blk-pci
+#   qemu-uring QEMU's virtio-blk-pci on the file, aio=io_uring,
+#              cache.direct=on, an iothread
+#   qemu-native the same with aio=native
+#   vhost-user vhost-user-blk-pci, qemu-storage-daemon --export
+#              vhost-user-blk (io_uring, cache.direct=on, an iothread),
+#              memfd RAM
+#   vduse      qemu-storage-daemon --export vduse-blk (the same), added
+#              with vdpa dev add, bound to vhost_vdpa and attached as va
+#              (VDUSE is a VA-mode vDPA device)
+# Each fio job runs exec_prerun/exec_postrun scripts that print
+# "NESTED-IO job-begin JOB" / "job-end JOB" on L2's console; a watcher in
+# L1 (tail -F on the console file, inotify) stamps each with L1's time and
+# /proc/stat's cpu line: the job's L1 CPU window.
+#
+# Nothing is computed here: scripts/bench/vm-report reads what this
+# leaves in $RESULTS_DIR/bench-vm/:
+#   env.txt              the inputs and versions
+#   fio.cmd              fio's command line in L2 (and the marker scripts)
+#   cells.tsv            rep config status wall_s, one line per L2 boot
+#   REP-CONFIG.cmd       the command lines of that cell (QEMU, daemon, setup)
+#   REP-CONFIG.json      fio's JSON
+#   REP-CONFIG.marks     MARK JOB L1_EPOCH cpu-line-of-/proc/stat
+#   REP-CONFIG.console   L2's console; .qemu, .qsd: their messages
+#   dmesg.txt
+# Results go to tmpfs and are copied to /results (9p) after every L2 boot
+# and at the end. BENCH_VM_BUDGET (s, 0: none): start no L2 boot after
+# that much time; the configurations run in the order of
+# BENCH_VM_CONFIGS, so the first ones get the repetitions on a slow host.
+# BENCH_VM_PEEK (s, 0: off; development): copy the running L2's console to
+# /results/bench-vm/current.console that often.
+
+. /repo/selftests/lib.sh
+. /repo/selftests/blk_sw.sh
+
+reps=${BENCH_VM_REPS:-3}
+runtime=${BENCH_VM_RUNTIME:-10}
+wsize=${BENCH_VM_WRITE_SIZE:-4M}
+configs=${BENCH_VM_CONFIGS:-pa va blkio qemu-uring qemu-native vhost-user vduse}
+size=${BENCH_VM_SIZE:-1G}
+mem_mb=${BENCH_VM_L2_MEM:-256}
+l2_timeout=${BENCH_VM_L2_TIMEOUT:-1200}
+loglevel=${BENCH_VM_L2_LOGLEVEL:-4}
+budget=${BENCH_VM_BUDGET:-0}
+peek=${BENCH_VM_PEEK:-0}
+qsize=256
+# Ours and VDUSE (through vhost-vdpa-device-pci) as test 28 has ours:
+# 1024-entry rings, the generic device taking the size the device offers,
+# ours with its default queues (L2's one vCPU uses one). With 256-entry
+# rings (ours: queue_size=256; VDUSE: queue-size=256), QEMU's
+# vhost_set_vring_num failed with EINVAL at the guest's DRIVER_OK, for
+# both, and the guest waited on a dead disk (not yet understood). At
+# iodepth <= 16 no ring size limits fio.
+ours_qsize=${BENCH_VM_OURS_QSIZE:-1024}
+
+KERNEL=/nested/vmlinux
+NESTED=/repo/selftests/nested
+INITRD=$NESTED/nested_initramfs.cpio
+QBOOT=/usr/share/qemu/qboot.rom
+IMG=/scratch/bench-vm.img
+RUN=/run/bv
+final_out=$RESULTS_DIR/bench-vm
+out=/run/bench-vm
+mkdir -p "$out" "$final_out" "$RUN"
+
+copy_out()
+{
+	dmesg > "$out/dmesg.txt"
+	cp -r "$out"/. "$final_out"/
+}
+defer copy_out
+
+require_root
+require_cmd qemu-system-x86_64 qemu-storage-daemon timeout fio vdpa
+[ -f "$KERNEL" ] || fail "no nested kernel at $KERNEL (scripts/bench-vm shares it)"
+[ -f "$INITRD" ] || fail "no $INITRD (make -C selftests)"
+[ -f "$QBOOT" ] || fail "no qboot firmware ($QBOOT)"
+bsw_setup
+for c in $configs; do
+	case $c in
+	pa | va | blkio | qemu-uring | qemu-native | vhost-user) ;;
+	vduse) vdpa_mgmtdev_load vduse ;;
+	*) fail "BENCH_VM_CONFIGS: unknown configuration '$c'" ;;
+	esac
+done
+
+# The fio jobs, in the order L2 runs them: name, then its options. The
+# read jobs are time-based. fio never verifies a time-based write job
+# ("verification read phase will never start because write phase uses
+# all of runtime"), so the write jobs write $wsize (every block once,
+# random order) and fio's verify phase then reads it all back and checks
+# it; that phase's reads are counted under "read", not in the write IOPS.
+tb="--time_based --runtime=$runtime"
+jobs=(
+	"randread-4k-qd1 --rw=randread --bs=4k --iodepth=1 $tb"
+	"randread-4k-qd16 --rw=randread --bs=4k --iodepth=16 $tb"
+	"randwrite-4k-qd1 --rw=randwrite --bs=4k --iodepth=1 --size=$wsize --verify=crc32c --verify_fatal=1"
+	"randwrite-4k-qd16 --rw=randwrite --bs=4k --iodepth=16 --size=$wsize --verify=crc32c --verify_fatal=1"
+	"seqread-128k-qd16 --rw=read --bs=128k --iodepth=16 $tb"
+)
+# Global options first (fio applies options before the first --name to
+# every job).
+# The kernel hands init at most 32 arguments (CONFIG_INIT_ENV_ARG_LIMIT):
+# L2 gets the same jobs as a job file, $RUN/jobs.fio (L1's /run over 9p).
+glob=(--filename=/dev/vda --ioengine=io_uring --direct=1 --randrepeat=0)
+fio_args=(--output-format=json --eta=never "${glob[@]}")
+jobfile=$RUN/jobs.fio
+{
+	echo "[global]"
+	printf '%s\n' "${glob[@]#--}"
+} > "$jobfile"
+for j in "${jobs[@]}"; do
+	read -r name opts <<< "$j"
+	# the markers: one script per job and edge, no arguments
+	for m in begin end; do
+		printf '#!/bin/sh\necho "NESTED-IO job-%s %s" > /dev/console\n' \
+			"$m" "$name" > "$RUN/$name.$m"
+		chmod +x "$RUN/$name.$m"
+	done
+	# shellcheck disable=SC2206 # the options are words
+	o=(--stonewall $opts --exec_prerun="$RUN/$name.begin"
+	   --exec_postrun="$RUN/$name.end")
+	fio_args+=(--name="$name" "${o[@]}")
+	{
+		echo "[$name]"
+		printf '%s\n' "${o[@]#--}"
+	} >> "$jobfile"
+done
+l2_fio=(--output-format=json --eta=never "$jobfile")
+{
+	echo "# in L2, as nested_io's /init runs it (chroot of L1's root, cwd /tmp):"
+	echo "/usr/bin/fio ${l2_fio[*]}"
+	echo "# $jobfile, the same as a command line:"
+	echo "/usr/bin/fio ${fio_args[*]}"
+	echo "# $jobfile:"
+	sed 's/^/#   /' "$jobfile"
+	echo "# the marker scripts (exec_prerun/exec_postrun) only print, e.g. $RUN/${jobs[0]%% *}.begin:"
+	sed 's/^/#   /' "$RUN/${jobs[0]%% *}.begin"
+} > "$out/fio.cmd"
+
+{
+	echo "reps $reps"
+	echo "runtime $runtime"
+	echo "write_size $wsize"
+	echo "configs $configs"
+	echo "size $size"
+	echo "l2_mem_mb $mem_mb"
+	echo "l2_cpus 1"
+	echo "queue_size $qsize"
+	echo "ours_queue_size $ours_qsize"
+	echo "l1_cpus $(nproc)"
+	echo "l1_mem_kb $(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo)"
+	echo "l1_kernel $(uname -r)"
+	echo "user_hz $(getconf CLK_TCK)"
+	echo "qemu $(qemu-system-x86_64 --version | head -n 1)"
+	echo "qsd $(qemu-storage-daemon --version | head -n 1)"
+	echo "fio $(fio --version)"
+	echo "l2_kernel $(strings "$KERNEL" 2> /dev/null | grep -m 1 '^Linux version' || echo unknown)"
+} > "$out/env.txt"
+
+log "bench-vm: configs '$configs', $reps reps, ${runtime} s per job, backing $size"
+run_t0=$SECONDS
+dd if=/dev/urandom of="$IMG" bs=1M count="$(($(numfmt --from=iec "$size") >> 20))" \
+	status=none conv=fsync || fail "cannot write $IMG"
+log "bench-vm: $IMG written in $((SECONDS - run_t0)) s"
+printf 'rep\tconfig\tstatus\twall_s\n' > "$out/cells.tsv"
+
+qsd_pid=
+qsd_stop()
+{
+	[ -n "$qsd_pid" ] || return 0
+	kill "$qsd_pid" 2> /dev/null
+	wait "$qsd_pid" 2> /dev/null
+	qsd_pid=
+}
+
+cell_cleanup()
+{
+	[ ! -e "$VDPA_SYSFS/devices/bv" ] || vdpa dev del bv
+	[ ! -d "$BSW_CFS/bv" ] || rmdir "$BSW_CFS/bv"
+	[ ! -e "$VDPA_SYSFS/devices/bvduse" ] || vdpa dev del bvduse
+	qsd_stop
+	return 0
+}
+defer cell_cleanup
+
+# ours: device "bv" on the image, bound to vhost_vdpa; sets VHOST
+ours_add()
+{
+	local use_va=$1 cmd
+
+	mkdir "$BSW_CFS/bv" || fail "mkdir $BSW_CFS/bv failed"
+	for kv in backing="$IMG" use_va="$use_va" queue_size="$ours_qsize"; do
+		echo "${kv#*=}" > "$BSW_CFS/bv/${kv%%=*}" ||
+			fail "bv: cannot set ${kv%%=*} to ${kv#*=}"
+	done
+	cmd="vdpa dev add mgmtdev $BSW_MGMTDEV name bv"
+	$cmd || fail "$cmd failed"
+	vdpa_bind bv vhost_vdpa
+	VHOST=$(vdpa_vhostdev bv) || exit
+	{
+		echo "# ours: stage in configfs, add, bind to vhost_vdpa"
+		echo "modprobe vdpa_blk_sw; mount -t configfs none /sys/kernel/config"
+		echo "mkdir $BSW_CFS/bv"
+		echo "echo $IMG > $BSW_CFS/bv/backing; echo $use_va > $BSW_CFS/bv/use_va"
+		echo "echo $ours_qsize > $BSW_CFS/bv/queue_size"
+		echo "$cmd"
+		echo "echo vhost_vdpa > $VDPA_SYSFS/devices/bv/driver_override"
+		echo "echo bv > $VDPA_SYSFS/drivers/vhost_vdpa/bind   # $VHOST"
+	} >> "$CMD"
+}
+
+# qemu-storage-daemon with EXPORT on the image; its command line to $CMD
+qsd_start()
+{
+	local tag=$1 export=$2 args
+
+	args=(qemu-storage-daemon
+	      --object "iothread,id=io0"
+	      --blockdev "driver=file,node-name=d0,filename=$IMG,aio=io_uring,cache.direct=on"
+	      --export "$export,id=e0,node-name=d0,iothread=io0,writable=on,num-queues=1")
+	{
+		echo "# the daemon"
+		printf '%q ' "${args[@]}"
+		echo "&"
+	} >> "$CMD"
+	"${args[@]}" < /dev/null > "$out/$tag.qsd" 2>&1 &
+	qsd_pid=$!
+}
+
+run_cell()
+{
+	local rep=$1 cfg=$2 tag=$1-$2 args memory=shared rc=0 t0 status con watch qpid aio
+
+	CMD=$out/$tag.cmd
+	: > "$CMD"
+	con=$RUN/$tag.console
+	args=(qemu-system-x86_64 -accel tcg -m "${mem_mb}M" -smp 1 -bios "$QBOOT"
+	      -nodefaults -display none -no-reboot
+	      -serial "file:$con" -kernel "$KERNEL" -initrd "$INITRD"
+	      -virtfs "local,path=/,mount_tag=l1root,security_model=none,readonly=on,multidevs=remap"
+	      -append "console=ttyS0 panic=-1 loglevel=$loglevel -- ${l2_fio[*]}")
+	case $cfg in
+	pa)
+		memory=private
+		ours_add 0
+		args+=(-device "vhost-vdpa-device-pci,vhostdev=$VHOST") ;;
+	va)
+		ours_add 1
+		args+=(-device "vhost-vdpa-device-pci,vhostdev=$VHOST") ;;
+	blkio)
+		ours_add 0
+		args+=(-object "iothread,id=io0"
+		       -blockdev "node-name=d0,driver=virtio-blk-vhost-vdpa,path=$VHOST,cache.direct=on"
+		       -device "virtio-blk-pci,drive=d0,iothread=io0,num-queues=1,queue-size=$qsize") ;;
+	qemu-uring | qemu-native)
+		memory=private
+		aio=io_uring
+		[ "$cfg" = qemu-uring ] || aio=native
+		args+=(-object "iothread,id=io0"
+		       -blockdev "driver=file,node-name=d0,filename=$IMG,aio=$aio,cache.direct=on"
+		       -device "virtio-blk-pci,drive=d0,iothread=io0,num-queues=1,queue-size=$qsize") ;;
+	vhost-user)
+		rm -f "$RUN/vub.sock"
+		qsd_start "$tag" "type=vhost-user-blk,addr.type=unix,addr.path=$RUN/vub.sock"
+		wait_for 30 test -S "$RUN/vub.sock" || fail "$tag: no vhost-user socket"
+		args+=(-chardev "socket,id=c0,path=$RUN/vub.sock"
+		       -device "vhost-user-blk-pci,chardev=c0,num-queues=1,queue-size=$qsize") ;;
+	vduse)
+		# 1024 as ours: see ours_qsize
+		qsd_start "$tag" "type=vduse-blk,name=bvduse,queue-size=$ours_qsize"
+		wait_for 30 test -e /dev/vduse/bvduse || fail "$tag: no /dev/vduse/bvduse"
+		vdpa dev add mgmtdev vduse name bvduse || fail "$tag: vdpa dev add vduse failed"
+		wait_for 5 test -e "$VDPA_SYSFS/devices/bvduse" || fail "$tag: no vdpa device bvduse"
+		vdpa_bind bvduse vhost_vdpa
+		VHOST=$(vdpa_vhostdev bvduse) || exit
+		{
+			echo "vdpa dev add mgmtdev vduse name bvduse"
+			echo "echo vhost_vdpa > $VDPA_SYSFS/devices/bvduse/driver_override"
+			echo "echo bvduse > $VDPA_SYSFS/drivers/vhost_vdpa/bind   # $VHOST"
+		} >> "$CMD"
+		args+=(-device "vhost-vdpa-device-pci,vhostdev=$VHOST") ;;
+	esac
+	case $memory in
+	shared)
+		args+=(-object "memory-backend-memfd,id=m,size=${mem_mb}M,share=on"
+		       -machine "pc,memory-backend=m") ;;
+	private)
+		args+=(-machine pc) ;;
+	esac
+	{
+		echo "# L2 (PA mode pins guest RAM: RLIMIT_MEMLOCK raised for every cell)"
+		echo "ulimit -l $(((mem_mb + 256) * 1024))"
+		printf '%q ' "${args[@]}"
+		echo
+	} >> "$CMD"
+
+	rm -f "$con"
+	: > "$con"
+	t0=$EPOCHREALTIME
+	(ulimit -l $(((mem_mb + 256) * 1024)) &&
+	 exec timeout -k 10 "$l2_timeout" "${args[@]}") < /dev/null > "$out/$tag.qemu" 2>&1 &
+	qpid=$!
+	# stamp each marker line with L1's clock and CPU counters
+	tail -n +1 -F --pid="$qpid" "$con" 2> /dev/null | while IFS= read -r line; do
+		case $line in
+		"NESTED-IO job-"*)
+			read -r cpu < /proc/stat
+			line=${line%$'\r'}
+			printf '%s %s %s\n' "${line#NESTED-IO job-}" "$EPOCHREALTIME" "$cpu"
+			;;
+		esac
+	done > "$out/$tag.marks" &
+	watch=$!
+	if [ "$peek" -gt 0 ]; then
+		while kill -0 "$qpid" 2> /dev/null; do
+			cp "$con" "$final_out/current.console"
+			cp "$out/$tag.qemu" "$final_out/current.qemu"
+			dmesg | tail -n 40 > "$final_out/current.dmesg"
+			sleep "$peek"
+		done &
+	fi
+	wait "$qpid" || rc=$?
+	wait "$watch"
+	tr -d '\r' < "$con" > "$out/$tag.console"
+	sed -n '/^NESTED-IO fio-begin$/,/^NESTED-IO fio-end$/p' "$out/$tag.console" |
+		sed -n '/^{$/,/^}$/p' > "$out/$tag.json"
+	status=$(grep -m 1 '^NESTED-IO result=' "$out/$tag.console" | cut -d' ' -f2-)
+	[ "$rc" = 0 ] || status="qemu-status=$rc ${status:-no result}"
+	[ -n "$status" ] || status="no result"
+	printf '%s\t%s\t%s\t%s\n' "$rep" "$cfg" "${status// /,}" \
+		"$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')" \
+		>> "$out/cells.tsv"
+	log "bench-vm: rep $rep $cfg: $status ($(wc -l < "$out/$tag.marks") marks, $((SECONDS - run_t0)) s into the run)"
+	grep -v '^$' "$out/$tag.qemu" | head -n 5 | sed "s/^/  qemu $tag: /" >&2
+	cell_cleanup
+	cp -r "$out"/. "$final_out"/
+}
+
+cd /tmp || fail "no /tmp"
+for ((r = 1; r <= reps; r++)); do
+	for c in $configs; do
+		if [ "$budget" -gt 0 ] && [ $((SECONDS - run_t0)) -ge "$budget" ]; then
+			log "bench-vm: BENCH_VM_BUDGET=$budget s spent: rep $r $c and later not run"
+			printf 'budget %s s spent at rep %s %s\n' "$budget" "$r" "$c" >> "$out/env.txt"
+			break 2
+		fi
+		run_cell "$r" "$c"
+	done
+done
+log "bench-vm: done in $((SECONDS - run_t0)) s"
