@@ -56,12 +56,10 @@
 #include <linux/cpuhotplug.h>
 #include <linux/cpumask.h>
 #include <linux/kthread.h>
-#include <linux/ktime.h>
 #include <linux/moduleparam.h>
 #include <linux/mutex.h>
 #include <linux/sched.h>
 #include <linux/sched/mm.h>
-#include <linux/sched/stat.h>
 #include <linux/slab.h>
 
 #include "vdpa_blk_sw.h"
@@ -165,7 +163,6 @@ static int vbs_pool_fn(void *data)
 {
 	struct vbs_pool_worker *pw = data;
 	struct vbs_worker *w = &pw->w;
-	u64 last_busy = 0, idle_since = 0;
 	bool notify_off = false;
 
 	memalloc_noio_save();
@@ -173,39 +170,14 @@ static int vbs_pool_fn(void *data)
 		u64 window = vbs_worker_window(w);
 		enum vbs_pool_pass how = VBS_POOL_SERVE;
 		bool busy;
-		u64 now;
 
 		if (window && !notify_off) {
 			how = VBS_POOL_QUIET;
 			notify_off = true;
 		}
 		busy = vbs_pool_pass(pw, how, notify_off);
-
-		now = ktime_get_ns();
-		if (busy) {
-			if (idle_since) {
-				u64 end = READ_ONCE(w->kick_ns);
-
-				/* A wake-up's own latency is not idle time. */
-				if (end < idle_since || end > now)
-					end = now;
-				if (READ_ONCE(w->adaptive))
-					vbs_worker_adapt(w, end - idle_since,
-							 READ_ONCE(w->max_ns));
-				idle_since = 0;
-			}
-			last_busy = now;
-			cond_resched();
+		if (vbs_worker_keep_polling(w, busy, window))
 			continue;
-		}
-		if (!idle_since)
-			idle_since = now;
-		if (window && now - last_busy < window && single_task_running()) {
-			atomic_set(&w->kicked, 0);
-			cond_resched();
-			cpu_relax();
-			continue;
-		}
 
 		/* Idle: notifications back on, one more look, then sleep. */
 		busy = vbs_pool_pass(pw, VBS_POOL_ARM, false);

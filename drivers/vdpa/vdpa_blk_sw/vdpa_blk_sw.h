@@ -156,6 +156,9 @@ struct vbs_pool_worker;
  *	of its queues' devices, in ns, as of its last pass
  * @adaptive: a pool worker's window adapts: every device it serves has
  *	poll_adaptive, as of its last pass
+ * @last_busy: when a pass last found work (ktime_get_ns()); the thread's own
+ * @idle_since: when the current idle period began, 0 if none; the thread's
+ *	own
  */
 struct vbs_worker {
 	struct vbs_dev *dev;
@@ -167,6 +170,8 @@ struct vbs_worker {
 	u64 kick_ns;
 	u64 max_ns;
 	bool adaptive;
+	u64 last_busy;
+	u64 idle_since;
 };
 
 /**
@@ -509,7 +514,7 @@ void vbs_iotlb_unmap_req(struct vbs_dev *dev, struct vbs_req *req,
 int vbs_worker_start(struct vbs_dev *dev);
 void vbs_worker_stop(struct vbs_dev *dev);
 u64 vbs_worker_window(struct vbs_worker *w);
-void vbs_worker_adapt(struct vbs_worker *w, u64 idle, u64 max);
+bool vbs_worker_keep_polling(struct vbs_worker *w, bool busy, u64 window);
 
 /* pool.c */
 int vbs_pool_module_init(void);

@@ -46,41 +46,43 @@ static u64 vbs_poll_max_ns(struct vbs_dev *dev)
 	return (u64)READ_ONCE(dev->p.poll_idle_us) * NSEC_PER_USEC;
 }
 
+/*
+ * The bound of @w's window in ns, and whether it adapts: its device's
+ * settings, or for a pool worker those its last pass found (@w->max_ns,
+ * @w->adaptive).
+ */
+static u64 vbs_worker_bound(struct vbs_worker *w, bool *adaptive)
+{
+	if (w->dev) {
+		*adaptive = READ_ONCE(w->dev->p.poll_adaptive);
+		return vbs_poll_max_ns(w->dev);
+	}
+	*adaptive = READ_ONCE(w->adaptive);
+	return READ_ONCE(w->max_ns);
+}
+
 /**
  * vbs_worker_window() - the busy-poll window a worker uses now
  * @w: the worker
  *
- * Return: the window in nanoseconds: @w->poll_ns capped at the device's
- * poll_idle_us when adaptive, poll_idle_us itself otherwise.  A pool
- * worker uses the bound and mode its last pass found (@w->max_ns,
- * @w->adaptive).
+ * Return: the window in nanoseconds: @w->poll_ns capped at the bound
+ * (poll_idle_us) when adaptive, the bound itself otherwise.
  */
 u64 vbs_worker_window(struct vbs_worker *w)
 {
 	bool adaptive;
-	u64 max;
+	u64 max = vbs_worker_bound(w, &adaptive);
 
-	if (w->dev) {
-		max = vbs_poll_max_ns(w->dev);
-		adaptive = READ_ONCE(w->dev->p.poll_adaptive);
-	} else {
-		max = READ_ONCE(w->max_ns);
-		adaptive = READ_ONCE(w->adaptive);
-	}
 	if (!adaptive)
 		return max;
 	return min(READ_ONCE(w->poll_ns), max);
 }
 
-/**
- * vbs_worker_adapt() - size the next window
- * @w: the worker, from its own thread
- * @idle: an idle period, in ns, that just ended with work
- * @max: the bound of the window, in ns
- *
- * KVM's grow/shrink rule, see the top of the file.
+/*
+ * An idle period of @idle ns just ended with work: size the next window
+ * within @max (KVM's grow/shrink rule, see the top of the file).
  */
-void vbs_worker_adapt(struct vbs_worker *w, u64 idle, u64 max)
+static void vbs_worker_adapt(struct vbs_worker *w, u64 idle, u64 max)
 {
 	u64 cur = min(w->poll_ns, max);
 
@@ -93,6 +95,53 @@ void vbs_worker_adapt(struct vbs_worker *w, u64 idle, u64 max)
 	if (cur < VBS_POLL_GROW_START_NS)
 		cur = 0;
 	WRITE_ONCE(w->poll_ns, min(cur, max));
+}
+
+/**
+ * vbs_worker_keep_polling() - account for a pass; pass again at once?
+ * @w: the worker, from its own thread (@w->last_busy and @w->idle_since
+ *	are its own)
+ * @busy: the pass found work
+ * @window: the window the pass ran with (vbs_worker_window())
+ *
+ * The step every polling loop, dedicated or pooled, takes after a pass:
+ * when work ends an idle period, size the next window by how long the
+ * driver left the device idle; without work, keep polling within @window
+ * while no other task waits for the CPU.
+ *
+ * Return: true to run another pass now; false when the worker should turn
+ * notifications back on, look once more and sleep.
+ */
+bool vbs_worker_keep_polling(struct vbs_worker *w, bool busy, u64 window)
+{
+	u64 now = ktime_get_ns();
+
+	if (busy) {
+		if (w->idle_since) {
+			u64 end = READ_ONCE(w->kick_ns);
+			bool adaptive;
+			u64 max = vbs_worker_bound(w, &adaptive);
+
+			/* A wake-up's own latency is not idle time. */
+			if (end < w->idle_since || end > now)
+				end = now;
+			if (adaptive)
+				vbs_worker_adapt(w, end - w->idle_since, max);
+			w->idle_since = 0;
+		}
+		w->last_busy = now;
+		cond_resched();
+		return true;
+	}
+	if (!w->idle_since)
+		w->idle_since = now;
+	if (window && now - w->last_busy < window && single_task_running()) {
+		atomic_set(&w->kicked, 0);
+		cond_resched();
+		cpu_relax();
+		return true;
+	}
+	return false;
 }
 
 /*
@@ -193,13 +242,11 @@ static int vbs_worker_fn(void *data)
 	struct vbs_worker *w = data;
 	struct vbs_dev *dev = w->dev;
 	bool notify_off = false;
-	u64 last_busy = 0, idle_since = 0;
 	int idx;
 
 	while (!kthread_should_stop()) {
 		u64 window = vbs_worker_window(w);
 		bool busy;
-		u64 now;
 
 		down_read(&dev->lock);
 		vbs_worker_adopt_mm(w, dev->mm);
@@ -211,32 +258,8 @@ static int vbs_worker_fn(void *data)
 		busy = vbs_worker_pass(w, notify_off);
 		srcu_read_unlock(&dev->iotlb_srcu, idx);
 		up_read(&dev->lock);
-
-		now = ktime_get_ns();
-		if (busy) {
-			if (idle_since) {
-				u64 end = READ_ONCE(w->kick_ns);
-
-				/* A wake-up's own latency is not idle time. */
-				if (end < idle_since || end > now)
-					end = now;
-				if (READ_ONCE(dev->p.poll_adaptive))
-					vbs_worker_adapt(w, end - idle_since,
-							 vbs_poll_max_ns(dev));
-				idle_since = 0;
-			}
-			last_busy = now;
-			cond_resched();
+		if (vbs_worker_keep_polling(w, busy, window))
 			continue;
-		}
-		if (!idle_since)
-			idle_since = now;
-		if (window && now - last_busy < window && single_task_running()) {
-			atomic_set(&w->kicked, 0);
-			cond_resched();
-			cpu_relax();
-			continue;
-		}
 
 		/* Idle: notifications back on, one more look, then sleep. */
 		down_read(&dev->lock);
