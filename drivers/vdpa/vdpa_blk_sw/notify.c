@@ -32,6 +32,19 @@ void vbs_vq_wake(struct vbs_vq *vq)
 		return;
 	if (!READ_ONCE(w->kick_ns))
 		WRITE_ONCE(w->kick_ns, ktime_get_ns());
+	vbs_worker_kick(w);
+}
+
+/**
+ * vbs_worker_kick() - make a worker pass over its queues again
+ * @w: the worker
+ *
+ * Sets @w->kicked, which a worker about to sleep checks after setting its
+ * state (a pool worker cannot look at every queue then), and wakes it.
+ * Callable from any context but NMI.
+ */
+void vbs_worker_kick(struct vbs_worker *w)
+{
 	atomic_set(&w->kicked, 1);
 	wake_up_process(w->task);
 }
@@ -50,17 +63,13 @@ void vbs_worker_wake(struct vbs_dev *dev)
 		for (i = 0; i < dev->nvqs; i++) {
 			struct vbs_worker *w = READ_ONCE(dev->vqs[i].worker);
 
-			if (w) {
-				atomic_set(&w->kicked, 1);
-				wake_up_process(w->task);
-			}
+			if (w)
+				vbs_worker_kick(w);
 		}
 		return;
 	}
-	for (i = 0; i < dev->nworkers; i++) {
-		atomic_set(&dev->workers[i].kicked, 1);
-		wake_up_process(dev->workers[i].task);
-	}
+	for (i = 0; i < dev->nworkers; i++)
+		vbs_worker_kick(&dev->workers[i]);
 }
 
 /*

@@ -66,21 +66,17 @@ static bool vbs_range_ok(struct vbs_dev *dev, u64 sector, u64 bytes)
 static void vbs_req_complete(struct vbs_req *req)
 {
 	struct vbs_vq *vq = req->vq;
-	struct vbs_worker *w;
 
 	/*
 	 * A dedicated worker is freed only after a grace period (see
 	 * vbs_worker_stop()); a pool worker lives as long as the module, and
-	 * a queue with a request in flight stays attached to it.  @kicked
-	 * tells a pool worker about to sleep that a queue has work, since
-	 * it cannot look at every queue's list then.
+	 * a queue with a request in flight stays attached to it.  Not
+	 * vbs_vq_wake(): a completion is not the driver's kick, which the
+	 * adaptive window times.
 	 */
 	rcu_read_lock();
-	if (llist_add(&req->node, &vq->done)) {
-		w = READ_ONCE(vq->worker);
-		atomic_set(&w->kicked, 1);
-		wake_up_process(w->task);
-	}
+	if (llist_add(&req->node, &vq->done))
+		vbs_worker_kick(READ_ONCE(vq->worker));
 	rcu_read_unlock();
 }
 

@@ -535,6 +535,7 @@ void vbs_dev_quiesce(struct vbs_dev *dev);
 
 /* notify.c */
 void vbs_vq_wake(struct vbs_vq *vq);
+void vbs_worker_kick(struct vbs_worker *w);
 void vbs_worker_wake(struct vbs_dev *dev);
 void vbs_dev_set_broken(struct vbs_dev *dev, struct vbs_vq *vq,
 			const char *what, int err);
