@@ -95,26 +95,6 @@ enum vbs_pool_pass {
 };
 
 /*
- * Notifications on (or off) for @vq, with its @dev->lock held.  Returns
- * false if a request slipped in while enabling them.
- */
-static bool vbs_pool_vq_notify(struct vbs_vq *vq, bool enable)
-{
-	struct vbs_dev *dev = vq->dev;
-
-	if (!vbs_dev_running(dev) || dev->suspended || !vq->ready ||
-	    vq->broken)
-		return true;
-	if (!enable) {
-		vringh_notify_disable_iotlb(&vq->vring);
-		return true;
-	}
-	/* Only look at the ring if we could take a request. */
-	return vringh_notify_enable_iotlb(&vq->vring) ||
-	       llist_empty(&vq->free);
-}
-
-/*
  * One pass over every queue of @pw; true if there was anything to do.
  * Also takes the window's bound and mode from the devices it serves.
  */
@@ -141,12 +121,12 @@ static bool vbs_pool_pass(struct vbs_pool_worker *pw, enum vbs_pool_pass how,
 		    atomic_xchg(&dev->announce, 0) && dev->config_cb.callback)
 			dev->config_cb.callback(dev->config_cb.private);
 		if (how == VBS_POOL_ARM) {
-			if (!vbs_pool_vq_notify(vq, true) ||
+			if (!vbs_vq_set_notify(vq, true) ||
 			    !llist_empty(&vq->done))
 				busy = true;
 		} else {
 			if (how == VBS_POOL_QUIET)
-				vbs_pool_vq_notify(vq, false);
+				vbs_vq_set_notify(vq, false);
 			busy |= vbs_vq_serve(vq, true, polling);
 		}
 		srcu_read_unlock(&dev->iotlb_srcu, idx);

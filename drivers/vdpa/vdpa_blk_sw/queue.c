@@ -368,6 +368,33 @@ static bool vbs_vq_fetch(struct vbs_vq *vq)
 }
 
 /**
+ * vbs_vq_set_notify() - turn the driver's notifications on or off
+ * @vq: the virtqueue; @dev->lock held for reading, by its worker
+ * @enable: on (before the worker sleeps) or off (while it polls)
+ *
+ * Only for a queue that runs: not ready, broken, or its device stopped or
+ * suspended, it is left alone.
+ *
+ * Return: false if a request slipped in while enabling them and a free
+ * slot could take it; true otherwise.
+ */
+bool vbs_vq_set_notify(struct vbs_vq *vq, bool enable)
+{
+	struct vbs_dev *dev = vq->dev;
+
+	if (!vbs_dev_running(dev) || dev->suspended || !vq->ready ||
+	    vq->broken)
+		return true;
+	if (!enable) {
+		vringh_notify_disable_iotlb(&vq->vring);
+		return true;
+	}
+	/* Only look at the ring if we could take a request. */
+	return vringh_notify_enable_iotlb(&vq->vring) ||
+	       llist_empty(&vq->free);
+}
+
+/**
  * vbs_vq_serve() - one pass of a worker over one of its virtqueues
  * @vq: the virtqueue; @dev->lock held for reading
  * @rings: the rings may be touched: false in VA mode once the owner's

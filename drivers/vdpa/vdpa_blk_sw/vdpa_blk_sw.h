@@ -530,6 +530,7 @@ void vbs_vq_start(struct vbs_vq *vq);
 void vbs_dev_start(struct vbs_dev *dev);
 void vbs_vq_setup_ring(struct vbs_vq *vq);
 void vbs_vq_reset(struct vbs_vq *vq);
+bool vbs_vq_set_notify(struct vbs_vq *vq, bool enable);
 bool vbs_vq_serve(struct vbs_vq *vq, bool rings, bool polling);
 void vbs_dev_quiesce(struct vbs_dev *dev);
 

@@ -186,22 +186,10 @@ static bool vbs_worker_set_notify(struct vbs_worker *w, bool enable)
 	bool quiet = true;
 	u32 i;
 
-	if (!vbs_dev_running(dev) || dev->suspended || vbs_worker_lost_mm(w))
+	if (vbs_worker_lost_mm(w))
 		return true;
-	for (i = w->index; i < dev->nvqs; i += dev->nworkers) {
-		struct vbs_vq *vq = &dev->vqs[i];
-
-		if (!vq->ready || vq->broken)
-			continue;
-		if (!enable) {
-			vringh_notify_disable_iotlb(&vq->vring);
-			continue;
-		}
-		/* Only look at the ring if we could take a request. */
-		if (!vringh_notify_enable_iotlb(&vq->vring) &&
-		    !llist_empty(&vq->free))
-			quiet = false;
-	}
+	for (i = w->index; i < dev->nvqs; i += dev->nworkers)
+		quiet &= vbs_vq_set_notify(&dev->vqs[i], enable);
 	return quiet;
 }
 
