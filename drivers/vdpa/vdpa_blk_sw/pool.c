@@ -306,12 +306,12 @@ static u64 vbs_pool_window(struct vbs_pool_worker *pw)
 /**
  * vbs_pool_vq_show() - the pool worker of a queue, for sysfs
  * @vq: a queue of a pooled device
- * @what: 0 for its PID, 1 for its CPU, 2 for its window in ns
+ * @what: its PID, its CPU or its window in ns
  *
  * Return: the value; 0 (PID, window) or -1 (CPU) for a queue not
  * attached.
  */
-long long vbs_pool_vq_show(struct vbs_vq *vq, int what)
+long long vbs_pool_vq_show(struct vbs_vq *vq, enum vbs_worker_attr what)
 {
 	struct vbs_pool_worker *pw;
 	long long val;
@@ -319,10 +319,10 @@ long long vbs_pool_vq_show(struct vbs_vq *vq, int what)
 	mutex_lock(&vbs_pool_mutex);
 	pw = vq->pool;
 	if (!pw)
-		val = what == 1 ? -1 : 0;
-	else if (what == 0)
+		val = what == VBS_WORKER_CPU ? -1 : 0;
+	else if (what == VBS_WORKER_PID)
 		val = task_pid_nr(pw->w.task);
-	else if (what == 1)
+	else if (what == VBS_WORKER_CPU)
 		val = pw->cpu;
 	else
 		val = vbs_pool_window(pw);

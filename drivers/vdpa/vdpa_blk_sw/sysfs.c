@@ -79,43 +79,57 @@ static ssize_t backing_type_show(struct device *d,
 }
 static DEVICE_ATTR_RO(backing_type);
 
-/*
- * One value per worker, space-separated, worker 0 first; for a pooled
- * device, one per queue: its pool worker's (@what as vbs_pool_vq_show()
- * has it).
- */
-static ssize_t vbs_emit_per_worker(struct vbs_dev *dev, char *buf,
-				   u64 (*val)(struct vbs_worker *w), int what)
+/* @what of a dedicated worker: its PID, last CPU or window in ns. */
+static long long vbs_worker_show(struct vbs_worker *w,
+				 enum vbs_worker_attr what)
 {
-	int len = 0;
-	u32 i;
-
-	if (dev->pooled) {
-		for (i = 0; i < dev->nvqs; i++)
-			len += sysfs_emit_at(buf, len, "%s%lld", i ? " " : "",
-					     vbs_pool_vq_show(&dev->vqs[i],
-							      what));
-		len += sysfs_emit_at(buf, len, "\n");
-		return len;
+	switch (what) {
+	case VBS_WORKER_PID:
+		return task_pid_nr(w->task);
+	case VBS_WORKER_CPU:
+		return task_cpu(w->task);
+	default:
+		return vbs_worker_window(w);
 	}
-
-	for (i = 0; i < dev->nworkers; i++)
-		len += sysfs_emit_at(buf, len, "%s%llu", i ? " " : "",
-				     val(&dev->workers[i]));
-	len += sysfs_emit_at(buf, len, "\n");
-	return len;
 }
 
-static u64 vbs_worker_pid(struct vbs_worker *w)
+/*
+ * @what of the worker serving @vq; for a pooled queue, of its pool worker,
+ * or 0 (PID, window) and -1 (CPU) while it has none (no DRIVER_OK since
+ * the last reset).
+ */
+static long long vbs_vq_worker_show(struct vbs_vq *vq,
+				    enum vbs_worker_attr what)
 {
-	return task_pid_nr(w->task);
+	if (vq->dev->pooled)
+		return vbs_pool_vq_show(vq, what);
+	return vbs_worker_show(vq->worker, what);
+}
+
+/*
+ * One value per worker, space-separated, worker 0 first; for a pooled
+ * device, one per queue: its pool worker's.
+ */
+static ssize_t vbs_emit_per_worker(struct vbs_dev *dev, char *buf,
+				   enum vbs_worker_attr what)
+{
+	u32 i, n = dev->pooled ? dev->nvqs : dev->nworkers;
+	int len = 0;
+
+	for (i = 0; i < n; i++)
+		len += sysfs_emit_at(buf, len, "%s%lld", i ? " " : "",
+				     dev->pooled ?
+				     vbs_vq_worker_show(&dev->vqs[i], what) :
+				     vbs_worker_show(&dev->workers[i], what));
+	len += sysfs_emit_at(buf, len, "\n");
+	return len;
 }
 
 /* PIDs of the worker threads, worker 0 first, for taskset. */
 static ssize_t worker_pids_show(struct device *d,
 				struct device_attribute *attr, char *buf)
 {
-	return vbs_emit_per_worker(to_vbs(d), buf, vbs_worker_pid, 0);
+	return vbs_emit_per_worker(to_vbs(d), buf, VBS_WORKER_PID);
 }
 static DEVICE_ATTR_RO(worker_pids);
 
@@ -123,7 +137,7 @@ static DEVICE_ATTR_RO(worker_pids);
 static ssize_t poll_window_ns_show(struct device *d,
 				   struct device_attribute *attr, char *buf)
 {
-	return vbs_emit_per_worker(to_vbs(d), buf, vbs_worker_window, 2);
+	return vbs_emit_per_worker(to_vbs(d), buf, VBS_WORKER_WINDOW);
 }
 static DEVICE_ATTR_RO(poll_window_ns);
 
@@ -238,29 +252,19 @@ static ssize_t vbs_q_effective_cpu_list_show(struct device *d,
 	return vbs_affinity_show(to_vbs(d), to_vbs_vq(attr)->index, true, buf);
 }
 
-/*
- * The thread serving the queue, and the CPU it last ran on; for a pooled
- * queue, its pool worker and that worker's CPU, or 0 and -1 while it has
- * none (no DRIVER_OK since the last reset).
- */
+/* The thread serving the queue, and the CPU it last ran on (signed: -1). */
 static ssize_t vbs_q_worker_pid_show(struct device *d,
 				     struct device_attribute *attr, char *buf)
 {
-	struct vbs_vq *vq = to_vbs_vq(attr);
-
-	if (vq->dev->pooled)
-		return sysfs_emit(buf, "%lld\n", vbs_pool_vq_show(vq, 0));
-	return sysfs_emit(buf, "%d\n", task_pid_nr(vq->worker->task));
+	return sysfs_emit(buf, "%lld\n",
+			  vbs_vq_worker_show(to_vbs_vq(attr), VBS_WORKER_PID));
 }
 
 static ssize_t vbs_q_worker_cpu_show(struct device *d,
 				     struct device_attribute *attr, char *buf)
 {
-	struct vbs_vq *vq = to_vbs_vq(attr);
-
-	if (vq->dev->pooled)
-		return sysfs_emit(buf, "%lld\n", vbs_pool_vq_show(vq, 1));
-	return sysfs_emit(buf, "%u\n", task_cpu(vq->worker->task));
+	return sysfs_emit(buf, "%lld\n",
+			  vbs_vq_worker_show(to_vbs_vq(attr), VBS_WORKER_CPU));
 }
 
 static const struct {

@@ -136,6 +136,13 @@ struct vbs_vq;
 struct vbs_affinity;
 struct vbs_pool_worker;
 
+/* What sysfs shows of the worker serving a queue (sysfs.c, pool.c). */
+enum vbs_worker_attr {
+	VBS_WORKER_PID,
+	VBS_WORKER_CPU,
+	VBS_WORKER_WINDOW,
+};
+
 /**
  * struct vbs_worker - a polling thread serving a group of virtqueues
  * @dev: owning device; NULL for a pool worker (pool.c), which serves
@@ -521,7 +528,7 @@ int vbs_pool_module_init(void);
 void vbs_pool_module_exit(void);
 void vbs_pool_attach(struct vbs_dev *dev);
 void vbs_pool_detach(struct vbs_dev *dev);
-long long vbs_pool_vq_show(struct vbs_vq *vq, int what);
+long long vbs_pool_vq_show(struct vbs_vq *vq, enum vbs_worker_attr what);
 
 /* queue.c */
 void vbs_vq_init(struct vbs_vq *vq, struct vbs_dev *dev, u16 index);
