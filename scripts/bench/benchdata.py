@@ -210,23 +210,43 @@ def read_tsv(path):
     return runs
 
 
-def write_tsv(runs, path):
+def write_tsv(runs, path, columns=COLUMNS):
     with open(path, 'w') as f:
-        f.write('\t'.join(COLUMNS) + '\n')
+        f.write('\t'.join(columns) + '\n')
         for r in runs:
-            f.write('\t'.join(r[c] for c in COLUMNS) + '\n')
+            f.write('\t'.join(r[c] for c in columns) + '\n')
 
 
-def medians(runs):
-    """{(backing, system, job): {column: median, 'n': repetitions}}."""
+def medians(runs, keys=('backing', 'system', 'job'), values=VALUES):
+    """{(key values): {column: median, 'n': repetitions}} of the runs
+    that share the columns @keys, for each column of @values."""
     cells = {}
     for r in runs:
-        cells.setdefault((r['backing'], r['system'], r['job']), []).append(r)
+        cells.setdefault(tuple(r[k] for k in keys), []).append(r)
     out = {}
     for key, rs in cells.items():
-        m = {c: median([r[c] for r in rs]) for c in VALUES}
+        m = {c: median([r[c] for r in rs]) for c in values}
         m['n'] = len(rs)
         out[key] = m
+    return out
+
+
+def read(directory, name):
+    """The text of a result file, or None if the run left none."""
+    try:
+        with open(os.path.join(directory, name)) as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
+
+
+def kv_lines(text):
+    """{key: value} of "key value..." lines."""
+    out = {}
+    for line in (text or '').splitlines():
+        w = line.split(None, 1)
+        if w:
+            out[w[0]] = w[1] if len(w) > 1 else ''
     return out
 
 
