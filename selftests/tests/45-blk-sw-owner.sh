@@ -254,7 +254,7 @@ fi
 if want indirect; then
 	owner_dev oind0
 	for c in owner_indirect_huge owner_indirect_seg_max owner_huge_request; do
-		MEMLOCK=unlimited run_owner "$c" "$vhost"
+		MEMLOCK=unlimited run_owner "$c" "$vhost" OWNER_VDPA_NAME=oind0
 		note "$c" "$rc" "$out"
 	done
 	owner_dev_del oind0

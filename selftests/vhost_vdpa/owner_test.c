@@ -248,6 +248,81 @@ static enum outcome wait_used_quiet(struct vd_vq *vq, int timeout_ms,
 	return DONE;
 }
 
+/* A per-queue statistic of the vdpa device in OWNER_VDPA_NAME; -1 if none. */
+static long vq_stat(unsigned int q, const char *stat)
+{
+	const char *name = getenv("OWNER_VDPA_NAME");
+	char path[PATH_MAX], buf[32];
+	long v = -1;
+	int fd;
+	ssize_t n;
+
+	if (!name || !*name)
+		return -1;
+	snprintf(path, sizeof(path), "/sys/bus/vdpa/devices/%s/blk_sw_q%u/%s",
+		 name, q, stat);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (n > 0) {
+		buf[n] = 0;
+		v = strtol(buf, NULL, 10);
+	}
+	close(fd);
+	return v;
+}
+
+/*
+ * A request got no answer in time: log what the queue's statistics and
+ * its worker's state show, then wait up to LATE_MS more and say whether
+ * the answer came, so that a run's log tells a late answer from a lost
+ * one.  The statistics need OWNER_VDPA_NAME, the worker's stack root.
+ */
+#define LATE_MS			20000
+
+static void report_no_answer(struct __test_metadata *_metadata,
+			     struct vd_vq *vq)
+{
+	static const char * const stats[] = {
+		"inflight", "requests", "notifies", "polls", "interrupts",
+		"slots", "worker_cpu",
+	};
+	char line[512], path[64], stack[1024] = "";
+	long pid = vq_stat(vq->index, "worker_pid");
+	uint32_t id, len;
+	unsigned int i;
+	uint64_t t0;
+	size_t off;
+	ssize_t n;
+	int fd;
+
+	off = snprintf(line, sizeof(line), "queue %u: worker_pid=%ld",
+		       vq->index, pid);
+	for (i = 0; i < ARRAY_SIZE(stats) && off < sizeof(line); i++)
+		off += snprintf(line + off, sizeof(line) - off, " %s=%ld",
+				stats[i], vq_stat(vq->index, stats[i]));
+	TH_LOG("no answer: %s", line);
+	if (pid > 0) {
+		snprintf(path, sizeof(path), "/proc/%ld/stack", pid);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			n = read(fd, stack, sizeof(stack) - 1);
+			stack[n > 0 ? n : 0] = 0;
+			close(fd);
+			TH_LOG("worker %ld's stack:\n%s", pid, stack);
+		}
+	}
+	t0 = vd_now_ns();
+	if (wait_used_quiet(vq, LATE_MS, &id, &len) == DONE) {
+		TH_LOG("late answer (head %u) %llu ms after the timeout", id,
+		       (unsigned long long)ms_since(t0));
+		vd_desc_free(vq, id);
+	} else {
+		TH_LOG("still no answer %d ms after the timeout", LATE_MS);
+	}
+}
+
 /*
  * One request in the scratch indirect table: header, one data descriptor
  * per @iov element, status.  Returns the outcome; *st is the status byte.
@@ -285,6 +360,8 @@ static enum outcome ind_io(struct __test_metadata *_metadata,
 	}
 	EXPECT_EQ(0, vd_kick(vq));
 	o = wait_used(self->dev, vq, IO_TIMEOUT_MS, &id, &len);
+	if (o == NO_ANSWER)
+		report_no_answer(_metadata, vq);
 	if (o == DONE) {
 		EXPECT_EQ(head, id);
 		*st = __atomic_load_n(self->status, __ATOMIC_ACQUIRE);
@@ -390,31 +467,6 @@ static long meminfo_kb(const char *key)
 		}
 	}
 	fclose(f);
-	return v;
-}
-
-/* A per-queue statistic of the vdpa device in OWNER_VDPA_NAME; -1 if none. */
-static long vq_stat(unsigned int q, const char *stat)
-{
-	const char *name = getenv("OWNER_VDPA_NAME");
-	char path[PATH_MAX], buf[32];
-	long v = -1;
-	int fd;
-	ssize_t n;
-
-	if (!name || !*name)
-		return -1;
-	snprintf(path, sizeof(path), "/sys/bus/vdpa/devices/%s/blk_sw_q%u/%s",
-		 name, q, stat);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	if (n > 0) {
-		buf[n] = 0;
-		v = strtol(buf, NULL, 10);
-	}
-	close(fd);
 	return v;
 }
 
