@@ -38,7 +38,9 @@
 #   make bench         every peer, every backing, one VM run: bench/results/
 #   make bench-scale   SCALE_N (1024) devices of ours, then of loop, in one
 #                      VM: create/delete time, memory, tasks and CPU per
-#                      idle device, 16xQD4 against 1xQD64: bench/results/
+#                      idle device, 16xQD4 against 1xQD64, fio verify on a
+#                      sample of ours (fails the target if it fails):
+#                      bench/results/
 #   make bench-vm      fio in a nested guest (L2) on ours (vhost-vdpa-device-
 #                      pci PA/VA, libblkio) against QEMU's virtio-blk,
 #                      vhost-user-blk and VDUSE, one VM: bench/results/

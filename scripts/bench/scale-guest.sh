@@ -13,8 +13,10 @@
 # of /proc/stat with nothing running, the fio aggregate on the first 16
 # devices (16 jobs at QD4, one per device, and one job at QD64 on the
 # first device, SCALE_REPS times each, alternated), every device deleted,
-# a snapshot after. A snapshot is /proc/meminfo and /proc/loadavg (its
-# task count) after a sync and drop_caches. Nothing is computed here:
+# a snapshot after. Ours only: between the fio aggregate and the delete,
+# fio verify on a sample of the devices (see ours_verify). A snapshot is
+# /proc/meminfo and /proc/loadavg (its task count) after a sync and
+# drop_caches. Nothing is computed here:
 # scripts/bench/scale-report reads what this leaves in
 # $RESULTS_DIR/scale/:
 #   env.txt                       the inputs
@@ -27,6 +29,10 @@
 #                                 (steps: stage, add, bind, create, delete,
 #                                 unstage)
 #   SYSTEM-16x4-REP.json, SYSTEM-1x64-REP.json   fio's JSON
+#   ours-verify.json, .cmd, .log  fio verify's JSON, its command line (as
+#                                 run in this directory), its other output
+#   ours-verify.txt               the verify's inputs, fio's exit status
+#                                 and the sha256 per sampled device
 #   dmesg.txt                     the kernel log at the end
 # Results are written to tmpfs and copied to /results (9p) at the end
 # (see full-guest.sh: 9p writeback under load stalled fio once).
@@ -40,8 +46,15 @@ idle_s=${SCALE_IDLE_S:-10}
 reps=${SCALE_REPS:-3}
 runtime=${SCALE_RUNTIME:-5}
 systems=${SCALE_SYSTEMS:-ours loop}
+verify_spread=${SCALE_VERIFY_SPREAD:-16}
+verify_random=${SCALE_VERIFY_RANDOM:-2}
+verify_seed=${SCALE_VERIFY_SEED:-$(($(date +%s%N) / 1000 % 1000000))}
+verify_mb=${SCALE_VERIFY_MB:-4}
 nfio=16
 [ "$n" -ge "$nfio" ] || fail "SCALE_N=$n: at least $nfio devices are needed"
+[ "$verify_mb" -ge 1 ] && [ "$verify_mb" -le "$size_mb" ] ||
+	fail "SCALE_VERIFY_MB=$verify_mb: 1 to SCALE_SIZE_MB ($size_mb)"
+[ "$verify_spread" -ge 2 ] || fail "SCALE_VERIFY_SPREAD=$verify_spread: at least 2"
 
 final_out=$RESULTS_DIR/scale
 out=/run/scale-results
@@ -236,6 +249,104 @@ fio_agg()
 		> /dev/null 2>&1 || fail "fio 1x64 on $sys failed"
 }
 
+# fio verify on ours (issue 18: "1,024 devices work with fio verify on a
+# sample"), with all n devices created and bound. The sample:
+# $verify_spread devices evenly spaced over the whole range, the first
+# and the last among them, and $verify_random more drawn from
+# $verify_seed (printed, in ours-verify.txt and the report: a run can be
+# repeated with SCALE_VERIFY_SEED). One fio process writes the first
+# $verify_mb MiB of every sampled /dev/vdX at once, 4k random writes
+# with crc32c headers, then reads every block back and checks it
+# (do_verify; verify_fatal: a bad block ends the job with an error).
+# Then, per sampled device, the sha256 of that range read again through
+# /dev/vdX (O_DIRECT) and, once every device is deleted, of the same
+# bytes of its backing file: the report wants the two equal and the
+# devices' hashes all different (fio's data differs per job, so a device
+# that wrote another's backing, or none, shows). Nothing here stops the
+# bench on a mismatch: scripts/bench/scale-report decides pass or fail
+# and make bench-scale exits non-zero on a fail.
+#
+# Where: after the idle snapshot, the idle CPU window and the fio
+# aggregate, just before the delete, so that every value measured before
+# this existed is measured as it was (the devices idle since they were
+# bound, the same reads). The verify writes a sparse backing's first
+# MiB; ours_verify_backings makes those backings sparse again before the
+# "deleted" snapshot, so the memory kept after deleting all is not
+# moved by it either.
+declare -a vsample vdev
+
+verify_pick()
+{
+	local k i x=$verify_seed
+	local -A seen=()
+
+	for ((k = 0; k < verify_spread; k++)); do
+		i=$(((k * (n - 1) + (verify_spread - 1) / 2) / (verify_spread - 1)))
+		seen[$i]=1
+	done
+	# a plain LCG: the same seed gives the same devices in any bash
+	for ((k = 0; k < verify_random && ${#seen[@]} < n; k++)); do
+		x=$(((x * 1103515245 + 12345) % 2147483648))
+		i=$(((x / 65536) % n))
+		if [ -n "${seen[$i]:-}" ]; then
+			k=$((k - 1))
+			continue
+		fi
+		seen[$i]=1
+	done
+	mapfile -t vsample < <(printf '%s\n' "${!seen[@]}" | sort -n)
+}
+
+ours_verify()
+{
+	local info=$out/ours-verify.txt cmd i h rc=0
+
+	verify_pick
+	for i in "${vsample[@]}"; do
+		vdev[i]=$(vdpa_blkdev "s$i") || exit
+	done
+	{
+		echo "seed $verify_seed"
+		echo "spread $verify_spread"
+		echo "random $verify_random"
+		echo "size_mb $verify_mb"
+		echo "sample ${vsample[*]}"
+	} > "$info"
+	cmd=(fio --output-format=json --output=ours-verify.json --eta=never
+		--ioengine=io_uring --direct=1 --rw=randwrite --bs=4k --iodepth=4
+		--size="${verify_mb}M" --verify=crc32c --do_verify=1
+		--verify_fatal=1)
+	for i in "${vsample[@]}"; do
+		cmd+=(--name="s$i" --filename="${vdev[i]}")
+	done
+	printf '%q ' "${cmd[@]}" | sed 's/ $//' > "$out/ours-verify.cmd"
+	log "ours: fio verify on ${#vsample[@]} of $n devices (seed $verify_seed):" \
+		"${vsample[*]}"
+	(cd "$out" && "${cmd[@]}") > "$out/ours-verify.log" 2>&1 || rc=$?
+	echo "status $rc" >> "$info"
+	for i in "${vsample[@]}"; do
+		h=$(dd if="${vdev[i]}" bs=1M count="$verify_mb" iflag=direct \
+			status=none | sha256sum)
+		echo "device $i ${vdev[i]} ${h%% *}" >> "$info"
+	done
+	log "ours: fio verify exited with status $rc"
+}
+
+# After every device is deleted: the backings' bytes, and the sparse
+# ones sparse again (see above)
+ours_verify_backings()
+{
+	local i h
+
+	for i in "${vsample[@]}"; do
+		h=$(head -c $((verify_mb << 20)) "$dir/b$i" | sha256sum)
+		echo "backing $i ${h%% *}" >> "$out/ours-verify.txt"
+		((i < nfio)) && continue
+		truncate -s 0 "$dir/b$i" && truncate -s "${size_mb}M" "$dir/b$i" ||
+			fail "cannot make $dir/b$i sparse again"
+	done
+}
+
 cd /tmp || fail "no /tmp"
 # The CPU use of the guest with no device at all, for reference
 idle_cpu none
@@ -254,9 +365,11 @@ for sys in $systems; do
 		fio_agg "$sys" "$r"
 	done
 	log "$sys: fio done"
+	[ "$sys" != ours ] || ours_verify
 	s0=$SECONDS
 	"${sys}_delete_all"
 	log "$sys: $n devices deleted in $((SECONDS - s0)) s"
+	[ "$sys" != ours ] || ours_verify_backings
 	snap "$sys-deleted"
 done
 log "bench-scale: done"

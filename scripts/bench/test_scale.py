@@ -6,6 +6,7 @@ import importlib.machinery
 import importlib.util
 import json
 import os
+import sys
 import tempfile
 import unittest
 
@@ -34,6 +35,18 @@ def fio(iops_per_job):
     return json.dumps({'jobs': [
         {'jobname': 'd%d' % i, 'error': 0, 'read': {'iops': x},
          'write': {'iops': 0}} for i, x in enumerate(iops_per_job)]})
+
+
+def fio_verify(jobs):
+    """fio's JSON of a write + verify run: (name, error, written, read)
+    per job."""
+    return json.dumps({'fio version': 'fio-3.39', 'jobs': [
+        {'jobname': name, 'error': err, 'read': {'iops': 100, 'io_bytes': rd},
+         'write': {'iops': 100, 'io_bytes': wr}}
+        for name, err, wr, rd in jobs]})
+
+
+MB4 = 4 << 20
 
 
 class ScaleReport(unittest.TestCase):
@@ -136,6 +149,132 @@ class ScaleReport(unittest.TestCase):
         md = sr.markdown(res)
         self.assertIn('| tasks added in total | 7 | 0 | - | <= online CPUs + 4 '
                       '| **no** |', md)
+
+    def verify_run(self, sample=(0, 2, 3), status=0, jobs=None,
+                   backing=None, device=None):
+        """ours-verify.* of a run on sample: every device's bytes and its
+        backing's sha256 equal and distinct unless backing or device
+        ({index: sha}) say otherwise."""
+        self.put('env.txt', 'n 4\ncpus 2\n')
+        self.system('ours', 150, 50, 6, 90000, 50000, 1, 950, 1000)
+        if jobs is None:
+            jobs = [('s%d' % i, 0, MB4, MB4) for i in sample]
+        self.put('ours-verify.json', 'note: fio prints this first\n' +
+                 fio_verify(jobs))
+        self.put('ours-verify.cmd', 'fio --output-format=json '
+                 '--output=ours-verify.json --verify=crc32c --do_verify=1 '
+                 '--verify_fatal=1 ' +
+                 ' '.join('--name=s%d --filename=/dev/vd%s' % (i, 'abcd'[i])
+                          for i in sample))
+        lines = ['seed 4242', 'spread 2', 'random 1', 'size_mb 4',
+                 'sample ' + ' '.join(str(i) for i in sample)]
+        if status is not None:
+            lines.append('status %d' % status)
+        for i in sample:
+            lines.append('device %d /dev/vd%s %s' % (
+                i, 'abcd'[i], (device or {}).get(i, '%064x' % (i + 1))))
+        for i in sample:
+            lines.append('backing %d %s' % (
+                i, (backing or {}).get(i, '%064x' % (i + 1))))
+        self.put('ours-verify.txt', '\n'.join(lines) + '\n')
+
+    def main(self):
+        prefix = os.path.join(self.d, 'out')
+        with open(os.devnull, 'w') as null:
+            out, err = sys.stdout, sys.stderr
+            sys.stdout = sys.stderr = null
+            try:
+                rc = sr.main(['scale-report', self.d, prefix, 'make x'])
+            finally:
+                sys.stdout, sys.stderr = out, err
+        with open(prefix + '.md') as f:
+            md = f.read()
+        with open(prefix + '.json') as f:
+            doc = json.load(f)
+        return rc, md, doc
+
+    def test_verify_pass(self):
+        self.verify_run()
+        rc, md, doc = self.main()
+        self.assertEqual(rc, 0)
+        v = doc['verify']
+        self.assertEqual((v['result'], v['devices'], v['of'], v['seed']),
+                         ('pass', 3, 4, 4242))
+        self.assertEqual(v['reasons'], [])
+        self.assertEqual(v['sample'], [0, 2, 3])
+        self.assertEqual(v['jobs']['s2'], {'error': 0, 'write_bytes': MB4,
+                                           'read_bytes': MB4})
+        self.assertIn('**fio verify on 3 of 4 devices: pass**', md)
+        self.assertIn('    fio --output-format=json --output=ours-verify.json '
+                      '--verify=crc32c', md)
+        self.assertIn('seed 4242): s0 s2 s3.', md)
+
+    def test_verify_fio_error_fails(self):
+        # verify_fatal: the first bad block ends the job with EILSEQ
+        self.verify_run(status=1, jobs=[('s0', 0, MB4, MB4),
+                                        ('s2', 84, MB4, 8192),
+                                        ('s3', 0, MB4, MB4)])
+        rc, md, doc = self.main()
+        self.assertEqual(rc, 3)
+        v = doc['verify']
+        self.assertEqual(v['result'], 'fail')
+        self.assertEqual(v['reasons'], ['fio exited with status 1',
+                                        'job s2: error 84'])
+        self.assertIn('**fio verify on 3 of 4 devices: fail**', md)
+        self.assertIn('- job s2: error 84', md)
+        # the rest of the report is there all the same
+        self.assertIn('| tasks added in total | 6 |', md)
+
+    def test_verify_short_job_fails(self):
+        # no error, but a job that verified less than it wrote
+        self.verify_run(jobs=[('s0', 0, MB4, MB4), ('s2', 0, MB4, MB4),
+                              ('s3', 0, MB4, 0)])
+        rc, _, doc = self.main()
+        self.assertEqual(rc, 3)
+        self.assertEqual(doc['verify']['reasons'],
+                         ['job s3: wrote %d and verified 0 bytes, not %d' %
+                          (MB4, MB4)])
+
+    def test_verify_missing_job_or_status_fails(self):
+        self.verify_run(status=None, jobs=[('s0', 0, MB4, MB4),
+                                           ('s3', 0, MB4, MB4)])
+        v = sr.build(self.d, 'x')['verify']
+        self.assertEqual(v['result'], 'fail')
+        self.assertEqual(v['reasons'], [
+            'no exit status of fio (it did not finish)',
+            'fio jobs s0 s3, sampled devices s0 s2 s3'])
+
+    def test_verify_no_json_fails(self):
+        self.verify_run()
+        os.unlink(os.path.join(self.d, 'ours-verify.json'))
+        v = sr.build(self.d, 'x')['verify']
+        self.assertEqual(v['result'], 'fail')
+        self.assertTrue(v['reasons'][0].startswith('no fio JSON'), v)
+
+    def test_verify_backing_differs_fails(self):
+        # fio read back what it wrote, the backing holds something else
+        self.verify_run(backing={2: 'f' * 64})
+        v = sr.build(self.d, 'x')['verify']
+        self.assertEqual(v['result'], 'fail')
+        self.assertEqual(v['reasons'], [
+            "s2: its bytes through /dev/vdc differ from its backing's"])
+
+    def test_verify_same_bytes_fails(self):
+        # two devices with the same bytes: one wrote the other's backing,
+        # or neither wrote at all
+        same = {0: 'e' * 64, 3: 'e' * 64}
+        self.verify_run(device=same, backing=same)
+        v = sr.build(self.d, 'x')['verify']
+        self.assertEqual(v['result'], 'fail')
+        self.assertEqual(v['reasons'], ['s3 holds the same bytes as s0'])
+
+    def test_verify_not_run(self):
+        self.put('env.txt', 'n 4\ncpus 2\n')
+        self.system('ours', 150, 50, 6, 90000, 50000, 1, 950, 1000)
+        rc, md, doc = self.main()
+        self.assertEqual(rc, 0)
+        self.assertIsNone(doc['verify'])
+        self.assertIn('fio verify: not run', md)
 
     def test_kernel_warnings(self):
         self.put('env.txt', 'n 4\ncpus 2\n')
