@@ -212,20 +212,61 @@ static const char *outcome_name(enum outcome o)
 		"DEVICE_NEEDS_RESET" : "no answer";
 }
 
+/*
+ * The clock of a wait for the device.  Under TCG the whole lab VM now and
+ * then stands still for seconds (its host does not run it): every clock
+ * in it jumps when it runs again, and a timeout on the wall clock would
+ * blame the device for time in which nothing ran, the device included.
+ * So a step of a waiting loop (one short sleep) counts for at most
+ * STEP_MAX_MS, and what a wait lost that way is kept for the log.  A
+ * device that takes the waiting task's CPU away still fails: the case's
+ * own time limit is on the wall clock.
+ */
+#define STEP_MAX_MS		1000
+
+static struct {
+	uint64_t t0, last;	/* ns */
+	uint64_t ran_ms;	/* the time that counts */
+	uint64_t stood_ms;	/* what steps of more than STEP_MAX_MS lost */
+	uint64_t longest_ms;	/* the longest step */
+} wclock;
+
+static void wclock_start(void)
+{
+	wclock.t0 = wclock.last = vd_now_ns();
+	wclock.ran_ms = wclock.stood_ms = wclock.longest_ms = 0;
+}
+
+/* Account for the step that just ended; true once @timeout_ms ran. */
+static bool wclock_expired(int timeout_ms)
+{
+	uint64_t now = vd_now_ns(), step = (now - wclock.last) / 1000000ULL;
+
+	wclock.last = now;
+	if (step > wclock.longest_ms)
+		wclock.longest_ms = step;
+	if (step > STEP_MAX_MS) {
+		wclock.stood_ms += step - STEP_MAX_MS;
+		step = STEP_MAX_MS;
+	}
+	wclock.ran_ms += step;
+	return wclock.ran_ms >= (uint64_t)timeout_ms;
+}
+
 /* Wait for the next used element, or for the device to need a reset. */
 static enum outcome wait_used(struct vd_dev *dev, struct vd_vq *vq,
 			      int timeout_ms, uint32_t *id, uint32_t *len)
 {
-	uint64_t t0 = vd_now_ns();
 	uint8_t st;
 
+	wclock_start();
 	for (;;) {
 		if (vd_used_pop(vq, id, len))
 			return DONE;
 		if (!vd_get_status(dev, &st) &&
 		    (st & VIRTIO_CONFIG_S_NEEDS_RESET))
 			return NEEDS_RESET;
-		if (ms_since(t0) >= (uint64_t)timeout_ms)
+		if (wclock_expired(timeout_ms))
 			return NO_ANSWER;
 		vd_used_wait(vq, 20);
 	}
@@ -238,10 +279,9 @@ static enum outcome wait_used(struct vd_dev *dev, struct vd_vq *vq,
 static enum outcome wait_used_quiet(struct vd_vq *vq, int timeout_ms,
 				    uint32_t *id, uint32_t *len)
 {
-	uint64_t t0 = vd_now_ns();
-
+	wclock_start();
 	while (!vd_used_pop(vq, id, len)) {
-		if (ms_since(t0) >= (uint64_t)timeout_ms)
+		if (wclock_expired(timeout_ms))
 			return NO_ANSWER;
 		vd_used_wait(vq, 20);
 	}
@@ -292,7 +332,6 @@ static void report_no_answer(struct __test_metadata *_metadata,
 	long pid = vq_stat(vq->index, "worker_pid");
 	uint32_t id, len;
 	unsigned int i;
-	uint64_t t0;
 	size_t off;
 	ssize_t n;
 	int fd;
@@ -302,7 +341,11 @@ static void report_no_answer(struct __test_metadata *_metadata,
 	for (i = 0; i < ARRAY_SIZE(stats) && off < sizeof(line); i++)
 		off += snprintf(line + off, sizeof(line) - off, " %s=%ld",
 				stats[i], vq_stat(vq->index, stats[i]));
-	TH_LOG("no answer: %s", line);
+	TH_LOG("no answer after %llu ms (%llu ms on the wall clock; longest step %llu ms, %llu ms lost in steps over %d ms): %s",
+	       (unsigned long long)wclock.ran_ms,
+	       (unsigned long long)((vd_now_ns() - wclock.t0) / 1000000ULL),
+	       (unsigned long long)wclock.longest_ms,
+	       (unsigned long long)wclock.stood_ms, STEP_MAX_MS, line);
 	if (pid > 0) {
 		snprintf(path, sizeof(path), "/proc/%ld/stack", pid);
 		fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -313,10 +356,10 @@ static void report_no_answer(struct __test_metadata *_metadata,
 			TH_LOG("worker %ld's stack:\n%s", pid, stack);
 		}
 	}
-	t0 = vd_now_ns();
 	if (wait_used_quiet(vq, LATE_MS, &id, &len) == DONE) {
-		TH_LOG("late answer (head %u) %llu ms after the timeout", id,
-		       (unsigned long long)ms_since(t0));
+		TH_LOG("late answer (head %u) %llu ms after the timeout (%llu on the wall clock)",
+		       id, (unsigned long long)wclock.ran_ms,
+		       (unsigned long long)((vd_now_ns() - wclock.t0) / 1000000ULL));
 		vd_desc_free(vq, id);
 	} else {
 		TH_LOG("still no answer %d ms after the timeout", LATE_MS);
