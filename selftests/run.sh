@@ -144,6 +144,34 @@ kmemleak_check()
 	fi
 }
 
+# The lab VM is TCG inside a virtual machine, and now and then stands
+# still for seconds: nothing in it runs, and every clock jumps when it
+# runs again. A timing-sensitive failure means little without knowing
+# that, so a watcher notes each time 200 ms of sleep took over 2 s, and
+# every test's line says how often it happened during the test.
+stalls=$results/vm-stalls.log
+: > "$stalls"
+(
+	prev=${EPOCHREALTIME/./}
+	while sleep 0.2; do
+		now=${EPOCHREALTIME/./}
+		gap=$(( (now - prev) / 1000 ))
+		[ "$gap" -le 2000 ] ||
+			echo "$(cut -d' ' -f1 /proc/uptime) $gap" >> "$stalls"
+		prev=$now
+	done
+) < /dev/null > /dev/null 2>&1 &
+stall_watcher=$!
+trap 'kill $stall_watcher 2> /dev/null' EXIT
+
+# stall_note FIRST_LINE: " (the VM stood still N times, longest M ms)"
+# for the lines of $stalls from FIRST_LINE on, or nothing
+stall_note()
+{
+	awk -v from="$1" 'NR >= from { n++; if ($2 > m) m = $2 }
+		END { if (n) printf " (the VM stood still %d times, longest %d ms)", n, m }' "$stalls"
+}
+
 pass=0 fail=0 skip=0 n=0
 emit "TAP version 13"
 emit "1..$(( ${#tests[@]} + extra ))"
@@ -167,6 +195,7 @@ for t in "${tests[@]}"; do
 	dmesg -C
 	echo "selftest: $name: start" > /dev/kmsg
 	start=$(date +%s)
+	stall_from=$(( $(wc -l < "$stalls") + 1 ))
 	(
 		cd "$wdir" &&
 		RESULTS_DIR=$rdir REPO=$(dirname "$here") TEST_NAME=$name \
@@ -174,6 +203,7 @@ for t in "${tests[@]}"; do
 	) < /dev/null 2>&1 | tee "$rdir/output.log" | sed -u 's/^/# /' | tee -a "$tap"
 	rc=${PIPESTATUS[0]}
 	secs=$(( $(date +%s) - start ))
+	note=$(stall_note "$stall_from")
 
 	reap_vdpa_devices "$name"
 	dmesg > "$rdir/dmesg.log"
@@ -193,20 +223,20 @@ for t in "${tests[@]}"; do
 		[ -z "$first" ] ||
 			sed -n "$first,$((first + 40))p" "$rdir/dmesg.log" |
 			sed 's/^/# dmesg report: /' | tee -a "$tap"
-		emit "not ok $n - $name # kernel log: see tests/$name/dmesg.log (exit $rc, $secs s)"
+		emit "not ok $n - $name # kernel log: see tests/$name/dmesg.log (exit $rc, $secs s)$note"
 		fail=$((fail + 1))
 	elif [ "$rc" = 0 ]; then
-		emit "ok $n - $name # $secs s"
+		emit "ok $n - $name # $secs s$note"
 		pass=$((pass + 1))
 	elif [ "$rc" = 4 ]; then
 		reason=$(sed -n 's/^SKIP: //p' "$rdir/output.log" | tail -n 1)
 		emit "ok $n - $name # SKIP ${reason:-no reason given}"
 		skip=$((skip + 1))
 	elif [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
-		emit "not ok $n - $name # TIMEOUT after $limit s"
+		emit "not ok $n - $name # TIMEOUT after $limit s$note"
 		fail=$((fail + 1))
 	else
-		emit "not ok $n - $name # exit status $rc ($secs s)"
+		emit "not ok $n - $name # exit status $rc ($secs s)$note"
 		fail=$((fail + 1))
 	fi
 done
