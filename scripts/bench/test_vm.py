@@ -137,6 +137,23 @@ class VmReport(unittest.TestCase):
         self.assertIn('- rep 1 vduse: qemu-status=1,no,result (100.0 s); '
                       'QEMU said: `qemu: vhost_set_vring_num failed`', md)
 
+    def test_ring_size_checked(self):
+        self.cells([(1, 'pa', 'result=ok,fio_status=0,fio_ms=1')])
+        self.cell(1, 'pa', 1)
+        runs = vr.load_runs(self.d)
+
+        def md():
+            return vr.markdown(self.d, 'cmd', runs, vr.medians(runs),
+                               vr.load_cells(self.d), [])
+        self.put('env.txt', 'reps 1\nuser_hz 100\nqueue_size 1024\n')
+        self.assertIn('1 queue of 1024 entries in every configuration '
+                      '(not checked against QEMU;', md())
+        self.put('env.txt', 'reps 1\nuser_hz 100\nqueue_size 1024\n'
+                 'guest_queue_size 1024\n')
+        self.assertIn('1 queue of 1024 entries in every configuration '
+                      '(asked for that size, QEMU gave the guest '
+                      '1024-entry rings, checked over QMP', md())
+
     def test_medians_ratios_targets(self):
         rows = []
         # ours: 3, 1, 2 x the base IOPS; qemu-uring: 1; vhost-user 2;

@@ -10,7 +10,8 @@
 # in sequence, each time-based (BENCH_VM_RUNTIME s), its JSON on the
 # console. Every configuration: the same preallocated raw file
 # (BENCH_VM_SIZE of random data on L1's /scratch), L2 memory
-# (BENCH_VM_L2_MEM), 1 vCPU, 1 queue of 256 entries:
+# (BENCH_VM_L2_MEM), 1 vCPU, 1 queue of BENCH_VM_QSIZE entries (1024; see
+# qsize below):
 #   pa         ours, -device vhost-vdpa-device-pci, use_va=0, private RAM
 #   va         ours, the same, use_va=1, memfd share=on RAM
 #   blkio      ours through libblkio: -blockdev virtio-blk-vhost-vdpa
@@ -59,15 +60,22 @@ l2_timeout=${BENCH_VM_L2_TIMEOUT:-1200}
 loglevel=${BENCH_VM_L2_LOGLEVEL:-4}
 budget=${BENCH_VM_BUDGET:-0}
 peek=${BENCH_VM_PEEK:-0}
-qsize=256
-# Ours and VDUSE (through vhost-vdpa-device-pci) as test 28 has ours:
-# 1024-entry rings, the generic device taking the size the device offers,
-# ours with its default queues (L2's one vCPU uses one). With 256-entry
-# rings (ours: queue_size=256; VDUSE: queue-size=256), QEMU's
-# vhost_set_vring_num failed with EINVAL at the guest's DRIVER_OK, for
-# both, and the guest waited on a dead disk (not yet understood). At
-# iodepth <= 16 no ring size limits fio.
-ours_qsize=${BENCH_VM_OURS_QSIZE:-1024}
+# The ring size, the same for every configuration: ours (queue_size), the
+# VDUSE export (queue-size) and QEMU's devices (queue-size) all get it.
+# Debian trixie's QEMU 10.0.13 gives the guest VIRTQUEUE_MAX_SIZE (1024)
+# entries on every virtio device, whatever queue-size says
+# (hw/virtio/virtio.c, virtio_add_queue: "Always set to max queue size for
+# qemu <11.1"). The guest takes the size offered, QEMU asks vhost-vdpa for
+# it at DRIVER_OK, and vhost-vdpa refuses more than the device's maximum:
+# with ours at queue_size=256 or VDUSE at queue-size=256,
+# "vhost_set_vring_num failed: Invalid argument" and a dead disk, while
+# QEMU's own devices silently ran 1024 where their command line said 256.
+# So on that QEMU 1024 is the one size all configurations can share;
+# ring_probe checks what this QEMU gives a guest and stops the run before
+# any L2 boot when it is not $qsize. At iodepth <= 16 no ring size limits
+# fio. (blkio: $qsize is the guest's ring, QEMU's; libblkio sets up its
+# own ring to our device, at libblkio's default size.)
+qsize=${BENCH_VM_QSIZE:-1024}
 
 KERNEL=/nested/vmlinux
 NESTED=/repo/selftests/nested
@@ -163,7 +171,6 @@ l2_fio=(--output-format=json --eta=never "$jobfile")
 	echo "l2_mem_mb $mem_mb"
 	echo "l2_cpus 1"
 	echo "queue_size $qsize"
-	echo "ours_queue_size $ours_qsize"
 	echo "l1_cpus $(nproc)"
 	echo "l1_mem_kb $(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo)"
 	echo "l1_kernel $(uname -r)"
@@ -180,6 +187,35 @@ dd if=/dev/urandom of="$IMG" bs=1M count="$(($(numfmt --from=iec "$size") >> 20)
 	status=none conv=fsync || fail "cannot write $IMG"
 log "bench-vm: $IMG written in $((SECONDS - run_t0)) s"
 printf 'rep\tconfig\tstatus\twall_s\n' > "$out/cells.tsv"
+
+# What ring size this QEMU gives a guest when asked for $qsize: QEMU's
+# virtio-blk-pci on the image, stopped before the guest runs (-S), asked
+# over QMP (x-query-virtio-queue-status: vring-num-default, what the guest
+# reads as the queue's size). Every configuration's device gets its queues
+# from the same virtio_add_queue().
+ring_probe()
+{
+	local sock=$RUN/probe.qmp pid reply got
+
+	rm -f "$sock"
+	qemu-system-x86_64 -accel tcg -machine pc -m 64M -nodefaults -display none -S \
+		-qmp "unix:$sock,server=on,wait=off" \
+		-blockdev "driver=file,node-name=p0,filename=$IMG,read-only=on" \
+		-device "virtio-blk-pci,drive=p0,id=probe,queue-size=$qsize" \
+		< /dev/null > "$out/ring-probe.qemu" 2>&1 &
+	pid=$!
+	reply=$(qmp "$sock" '{"execute": "x-query-virtio-queue-status", "arguments": {"path": "/machine/peripheral/probe/virtio-backend", "queue": 0}}' \
+		'{"execute": "quit"}' | sed -n 2p)
+	kill "$pid" 2> /dev/null
+	wait "$pid" 2> /dev/null
+	got=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["return"]["vring-num-default"])' \
+		"$reply" 2> /dev/null) || fail "ring probe: no answer from QEMU ($reply; $out/ring-probe.qemu)"
+	echo "guest_queue_size $got" >> "$out/env.txt"
+	[ "$got" = "$qsize" ] ||
+		fail "this QEMU gives a guest $got-entry rings when asked for $qsize (QEMU 10.0's virtio_add_queue ignores queue-size): run with BENCH_VM_QSIZE=$got"
+	log "bench-vm: QEMU gives the guest $got-entry rings, as every configuration asks"
+}
+ring_probe
 
 qsd_pid=
 qsd_stop()
@@ -206,7 +242,7 @@ ours_add()
 	local use_va=$1 cmd
 
 	mkdir "$BSW_CFS/bv" || fail "mkdir $BSW_CFS/bv failed"
-	for kv in backing="$IMG" use_va="$use_va" queue_size="$ours_qsize"; do
+	for kv in backing="$IMG" use_va="$use_va" queue_size="$qsize"; do
 		echo "${kv#*=}" > "$BSW_CFS/bv/${kv%%=*}" ||
 			fail "bv: cannot set ${kv%%=*} to ${kv#*=}"
 	done
@@ -219,7 +255,7 @@ ours_add()
 		echo "modprobe vdpa_blk_sw; mount -t configfs none /sys/kernel/config"
 		echo "mkdir $BSW_CFS/bv"
 		echo "echo $IMG > $BSW_CFS/bv/backing; echo $use_va > $BSW_CFS/bv/use_va"
-		echo "echo $ours_qsize > $BSW_CFS/bv/queue_size"
+		echo "echo $qsize > $BSW_CFS/bv/queue_size"
 		echo "$cmd"
 		echo "echo vhost_vdpa > $VDPA_SYSFS/devices/bv/driver_override"
 		echo "echo bv > $VDPA_SYSFS/drivers/vhost_vdpa/bind   # $VHOST"
@@ -260,10 +296,10 @@ run_cell()
 	pa)
 		memory=private
 		ours_add 0
-		args+=(-device "vhost-vdpa-device-pci,vhostdev=$VHOST") ;;
+		args+=(-device "vhost-vdpa-device-pci,vhostdev=$VHOST,queue-size=$qsize") ;;
 	va)
 		ours_add 1
-		args+=(-device "vhost-vdpa-device-pci,vhostdev=$VHOST") ;;
+		args+=(-device "vhost-vdpa-device-pci,vhostdev=$VHOST,queue-size=$qsize") ;;
 	blkio)
 		ours_add 0
 		args+=(-object "iothread,id=io0"
@@ -283,8 +319,7 @@ run_cell()
 		args+=(-chardev "socket,id=c0,path=$RUN/vub.sock"
 		       -device "vhost-user-blk-pci,chardev=c0,num-queues=1,queue-size=$qsize") ;;
 	vduse)
-		# 1024 as ours: see ours_qsize
-		qsd_start "$tag" "type=vduse-blk,name=bvduse,queue-size=$ours_qsize"
+		qsd_start "$tag" "type=vduse-blk,name=bvduse,queue-size=$qsize"
 		wait_for 30 test -e /dev/vduse/bvduse || fail "$tag: no /dev/vduse/bvduse"
 		vdpa dev add mgmtdev vduse name bvduse || fail "$tag: vdpa dev add vduse failed"
 		wait_for 5 test -e "$VDPA_SYSFS/devices/bvduse" || fail "$tag: no vdpa device bvduse"
@@ -295,7 +330,7 @@ run_cell()
 			echo "echo vhost_vdpa > $VDPA_SYSFS/devices/bvduse/driver_override"
 			echo "echo bvduse > $VDPA_SYSFS/drivers/vhost_vdpa/bind   # $VHOST"
 		} >> "$CMD"
-		args+=(-device "vhost-vdpa-device-pci,vhostdev=$VHOST") ;;
+		args+=(-device "vhost-vdpa-device-pci,vhostdev=$VHOST,queue-size=$qsize") ;;
 	esac
 	case $memory in
 	shared)

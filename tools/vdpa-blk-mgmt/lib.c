@@ -940,7 +940,7 @@ int vbm_qemu_args(const struct vbm_qemu_req *r, const struct vbm_qemu_host *h,
 	}
 	if (q.form == VBM_FORM_GENERIC && q.queue_size && q.queue_size < 1024)
 		qemu_warn(o, "create the device with --queue-size 1024 (the default), or use --form blkio",
-			  "the device's rings hold at most %" PRIu32 " entries; QEMU's vhost-vdpa-device-pci asks for 1024 and stops with 'vhost_set_vring_num failed: Invalid argument'",
+			  "the device's rings hold at most %" PRIu32 " entries; QEMU 10.0 gives the guest 1024-entry rings whatever queue-size says, and vhost-vdpa-device-pci then stops with 'vhost_set_vring_num failed: Invalid argument'",
 			  q.queue_size);
 	return 0;
 }
