@@ -146,9 +146,10 @@ kmemleak_check()
 
 # The lab VM is TCG inside a virtual machine, and now and then stands
 # still for seconds: nothing in it runs, and every clock jumps when it
-# runs again. A timing-sensitive failure means little without knowing
-# that, so a watcher notes each time 200 ms of sleep took over 2 s, and
-# every test's line says how often it happened during the test.
+# runs again (or, under a nested guest, its own tasks wait that long for
+# a CPU). A timing-sensitive failure means little without knowing that,
+# so a watcher notes each time 200 ms of sleep took over 2 s, and every
+# test's line says how often it happened during the test.
 stalls=$results/vm-stalls.log
 : > "$stalls"
 (
@@ -164,12 +165,12 @@ stalls=$results/vm-stalls.log
 stall_watcher=$!
 trap 'kill $stall_watcher 2> /dev/null' EXIT
 
-# stall_note FIRST_LINE: " (the VM stood still N times, longest M ms)"
+# stall_note FIRST_LINE: " (200 ms sleeps took over 2 s N times, longest M ms)"
 # for the lines of $stalls from FIRST_LINE on, or nothing
 stall_note()
 {
 	awk -v from="$1" 'NR >= from { n++; if ($2 > m) m = $2 }
-		END { if (n) printf " (the VM stood still %d times, longest %d ms)", n, m }' "$stalls"
+		END { if (n) printf " (200 ms sleeps took over 2 s %d times, longest %d ms)", n, m }' "$stalls"
 }
 
 pass=0 fail=0 skip=0 n=0
