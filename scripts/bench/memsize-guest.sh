@@ -11,7 +11,8 @@
 # Linux 5.x, kmalloc() beyond two pages counts in Slab (SUnreclaim) too.
 # The step "created" is this module's alone; "bound" adds virtio_vdpa,
 # virtio_blk and blk-mq (and, since the slots come at DRIVER_OK, the
-# slots: vmalloc, by caller); "unbound" is what a reset leaves.
+# slots: the vbs_req slab cache, 16 per queue while idle); "unbound" is
+# what a reset leaves.
 # Output: $RESULTS_DIR/memsize/N.md.  MEMSIZE_STAGE="attr=value ..."
 # stages parameters for every device (configfs) first.
 

@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Lifecycle: unbind and rebind keep the data; a queue holds request slots
-# for the ring its driver negotiated only from DRIVER_OK to the reset; "vdpa
-# dev del" while fio runs
+# only from DRIVER_OK to the reset: a first batch of 16, grown while the
+# driver keeps more in flight, never past its ring; "vdpa dev del" while
+# fio runs
 # ends fio with errors and hangs nothing; 100 add/del cycles and 10
 # add/bind/verify/del cycles leave nothing behind; rmmod with devices
 # present (one bound) removes them all, as documented.
@@ -28,7 +29,7 @@ for i in 1 2 3; do
 		--verify_only=1 --verify_fatal=1
 done
 
-# --- request slots: the negotiated ring, from DRIVER_OK to the reset -------
+# --- request slots: 16 from DRIVER_OK, grown with use, freed at reset ------
 slots()
 {
 	local f out=
@@ -38,18 +39,37 @@ slots()
 	done
 	echo "${out% }"
 }
-# virtio_blk uses a queue per CPU, at most num_queues; a ring of queue_size
+# virtio_blk uses a queue per CPU, at most num_queues; a ring of queue_size.
+# A null_blk that completes each request after 2 ms keeps fio's 64 in
+# flight on the device, where a memory backing would complete them as
+# fast as the worker fetches them.
+first=16
 q1=0
-[ "$(nproc)" -lt 2 ] || q1=256
-bsw_add sl queue_size=256 num_queues=2
+[ "$(nproc)" -lt 2 ] || q1=$first
+bsw_nullb irqmode=2 completion_nsec=2000000 hw_queue_depth=256
+bsw_add sl queue_size=256 num_queues=2 backing="$BSW_NULLB" direct=1
 expect_eq "slots of an idle device" "$(slots sl)" "0 0"
 sldev=$(vdpa_bind_virtio sl) || exit
-expect_eq "slots under virtio_blk" "$(slots sl)" "256 $q1"
+expect_eq "slots of an idle bound device" "$(slots sl)" "$first $q1"
 fio_verify "$sldev" 2M --iodepth=8
+expect_eq "slots after QD8 (no growth)" "$(slots sl)" "$first $q1"
+# QD64 from one CPU: one queue (blk-mq maps each CPU to one); it grows by
+# 16 while all its slots are busy, so to 64 at most, never past the ring.
+fio_verify "$sldev" 16M --iodepth=64 --cpus_allowed=0
+grown=$(slots sl)
+log "slots after QD64 on CPU 0: $grown"
+max=0
+for s in $grown; do
+	[ "$s" -le 256 ] || fail "a queue grew past its ring of 256: $grown"
+	[ "$s" -le "$max" ] || max=$s
+done
+[ "$max" -gt "$first" ] && [ "$max" -le 64 ] ||
+	fail "slots after QD64: $grown, want one queue in ($first, 64]"
+[ $((max % 16)) = 0 ] || fail "slots grow by 16: $grown"
 vdpa_unbind sl
 expect_eq "slots after the reset" "$(slots sl)" "0 0"
 sldev=$(vdpa_bind_virtio sl) || exit
-expect_eq "slots after a rebind" "$(slots sl)" "256 $q1"
+expect_eq "slots after a rebind" "$(slots sl)" "$first $q1"
 vdpa_dev_del sl
 # a configfs item keeps the module in use: rmmod below needs it gone
 rmdir "$BSW_CFS/sl" || fail "cannot remove the configfs item of sl"

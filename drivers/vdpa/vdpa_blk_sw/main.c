@@ -186,9 +186,12 @@ static int __init vbs_init(void)
 	ret = vbs_backend_init();
 	if (ret)
 		return ret;
-	ret = vbs_pool_module_init();
+	ret = vbs_queue_module_init();
 	if (ret)
 		goto exit_backend;
+	ret = vbs_pool_module_init();
+	if (ret)
+		goto exit_queue;
 	ret = vbs_affinity_module_init();
 	if (ret)
 		goto exit_pool;
@@ -213,6 +216,8 @@ exit_affinity:
 	vbs_affinity_module_exit();
 exit_pool:
 	vbs_pool_module_exit();
+exit_queue:
+	vbs_queue_module_exit();
 exit_backend:
 	vbs_backend_exit();
 	return ret;
@@ -226,6 +231,7 @@ static void __exit vbs_exit(void)
 	device_unregister(&vbs_root);
 	vbs_affinity_module_exit();
 	vbs_pool_module_exit();
+	vbs_queue_module_exit();
 	vbs_backend_exit();
 }
 

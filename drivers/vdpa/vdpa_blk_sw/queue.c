@@ -2,12 +2,14 @@
 /*
  * vdpa-blk-sw: a virtqueue's life and its requests' way through it.
  *
- * A queue's request slots are allocated when the driver starts it (at
- * DRIVER_OK, or when it enables the queue after that), one per entry of
- * the ring it negotiated, so the data path never allocates a request and
- * an idle device holds none; reset frees them, once no request is in
- * flight.  The driver's rings are given to vringh when the queue becomes
- * ready and forgotten at reset.
+ * A queue's first request slots are allocated when the driver starts it
+ * (at DRIVER_OK, or when it enables the queue after that): VBS_SLOTS_FIRST,
+ * or one per ring entry of a smaller ring.  Its worker adds VBS_SLOTS_GROW
+ * at a time, up to the ring's size, when every slot is busy and the ring
+ * holds one more request, without sleeping: a queue holds as many as the
+ * driver kept in flight, and an unbound device none.  Reset frees them,
+ * once no request is in flight.  The driver's rings are given to vringh
+ * when the queue becomes ready and forgotten at reset.
  * Its worker (worker.c) serves it each pass: it publishes what completed
  * since the last pass and fetches at most VBS_BUDGET new requests, which
  * req.c starts.  Only the worker touches the ring, holding @dev->lock for
@@ -27,101 +29,169 @@ static void vbs_vq_init_lists(struct vbs_vq *vq)
 }
 
 /*
- * Slots for a ring of @num entries, zeroed: as many as memory allows, down
- * to one; a queue with fewer slots than ring entries only keeps fewer
- * requests in flight.  vmalloc() beyond a page: a kmalloc() that large
- * would round up to the next power of two of pages.
+ * Every request slot of every queue, each allocated on its own: a queue
+ * holds what it has needed so far, and growing it never asks for more
+ * than one object, so it needs no high-order page and no vmalloc().
+ * vringh copies a DISCARD or WRITE_ZEROES request's ranges into @dwz
+ * with the user-copy routines in VA mode and with hardened usercopy's
+ * checks in both: that field (shared with @inline_bvec) is the cache's
+ * user-copy region, the rest of a slot is not.
  */
-static struct vbs_req *vbs_slots_alloc(u32 num, u32 *nr)
-{
-	struct vbs_req *slots;
-	u32 n = num;
+static struct kmem_cache *vbs_req_cache;
 
-	for (;;) {
-		if (n * sizeof(*slots) <= PAGE_SIZE)
-			slots = kcalloc(n, sizeof(*slots),
-					GFP_KERNEL | __GFP_NOWARN);
-		else
-			slots = __vcalloc(n, sizeof(*slots),
-					  GFP_KERNEL | __GFP_NOWARN);
-		if (slots || n == 1)
+/**
+ * vbs_queue_module_init() - create the cache of request slots
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int vbs_queue_module_init(void)
+{
+	vbs_req_cache = KMEM_CACHE_USERCOPY(vbs_req, 0, dwz);
+	return vbs_req_cache ? 0 : -ENOMEM;
+}
+
+/**
+ * vbs_queue_module_exit() - destroy the cache; every device is gone
+ */
+void vbs_queue_module_exit(void)
+{
+	kmem_cache_destroy(vbs_req_cache);
+}
+
+static struct vbs_req *vbs_slot_new(struct vbs_vq *vq, gfp_t gfp)
+{
+	struct vbs_req *req = kmem_cache_zalloc(vbs_req_cache, gfp);
+
+	if (req)
+		req->vq = vq;
+	return req;
+}
+
+/*
+ * The queue may add slots: it has its first batch (vbs_vq_start()), fewer
+ * slots than its ring has entries, and its last try did not fail for lack
+ * of memory since a request completed.
+ */
+static bool vbs_vq_may_grow(struct vbs_vq *vq)
+{
+	return vq->nr_slots && vq->nr_slots < vq->vring.vring.num &&
+	       !vq->grow_stalled;
+}
+
+/*
+ * Every slot of @vq is busy and the ring holds one more request: add up to
+ * VBS_SLOTS_GROW slots, at most up to the ring's size.  The worker, which
+ * may serve the queues of many devices, never sleeps for them, nor dips
+ * into the reserves: on failure the queue goes on with the slots it has,
+ * and tries again after a completion (vbs_vq_reap()).  Return: the node of
+ * one new slot, for the request; the others are free.  NULL if none.
+ */
+static struct llist_node *vbs_vq_grow(struct vbs_vq *vq)
+{
+	const gfp_t gfp = GFP_NOWAIT | __GFP_NOWARN;
+	u32 want = min_t(u32, VBS_SLOTS_GROW,
+			 vq->vring.vring.num - vq->nr_slots);
+	struct vbs_req *first, *req;
+	u32 n;
+
+	first = vbs_slot_new(vq, gfp);
+	if (!first) {
+		vq->grow_stalled = true;
+		return NULL;
+	}
+	for (n = 1; n < want; n++) {
+		req = vbs_slot_new(vq, gfp);
+		if (!req)
 			break;
-		n /= 2;
+		llist_add(&req->node, &vq->free);
 	}
-	*nr = slots ? n : 0;
-	return slots;
+	WRITE_ONCE(vq->nr_slots, vq->nr_slots + n);
+	return &first->node;
 }
 
-/* Put @n fresh slots on the free list of @vq, with @dev->lock held. */
-static void vbs_vq_install_slots(struct vbs_vq *vq, struct vbs_req *slots,
-				 u32 n)
+static void vbs_slots_free_list(struct llist_node *list)
 {
-	u32 i;
+	struct vbs_req *req, *tmp;
 
-	vq->slots = slots;
-	WRITE_ONCE(vq->nr_slots, n);
-	vbs_vq_init_lists(vq);
-	for (i = 0; i < n; i++) {
-		slots[i].vq = vq;
-		llist_add(&slots[i].node, &vq->free);
-	}
+	llist_for_each_entry_safe(req, tmp, list, node)
+		kmem_cache_free(vbs_req_cache, req);
 }
 
-/* Free the slots of @vq, with no request in flight. */
+/* Free the slots of @vq, with no request in flight: all are free. */
 static void vbs_vq_free_slots(struct vbs_vq *vq)
 {
+	struct llist_node *list, *node;
+	u32 n = 0;
+
 	/* A request must never outlive its slot: keep them, leaked. */
 	if (WARN_ON_ONCE(vq->inflight))
 		return;
-	kvfree(vq->slots);
-	vq->slots = NULL;
+	list = llist_del_all(&vq->free);
+	llist_for_each(node, list)
+		n++;
+	WARN_ON_ONCE(n != vq->nr_slots);
+	vbs_slots_free_list(list);
 	WRITE_ONCE(vq->nr_slots, 0);
+	vq->grow_stalled = false;
 	vbs_vq_init_lists(vq);
 }
 
 /**
- * vbs_vq_start() - give a started queue its request slots
+ * vbs_vq_start() - give a started queue its first request slots
  * @vq: the virtqueue; called without @dev->lock, by the control operation
  *	that starts it (DRIVER_OK, or a queue enabled after DRIVER_OK)
  *
- * A queue that is ready and has no slots gets one per entry of its ring
- * (fewer if memory is short).  The slots are allocated without the lock,
- * which the workers need to make progress while memory is reclaimed, and
- * installed under it if the queue still wants them: a reset in between
- * (the queue no longer ready) drops them.  A queue that keeps its slots
- * across a disable and enable keeps them as they are: requests may be in
- * flight.  Until it has slots, a ready queue fetches nothing.  Not even
- * one slot: the device needs a reset.
+ * A queue that is ready and has no slots gets VBS_SLOTS_FIRST, or one per
+ * entry of a smaller ring (fewer if memory is short); its worker adds more
+ * as the driver keeps more requests in flight (vbs_vq_grow()).  The slots
+ * are allocated without the lock, which the workers need to make progress
+ * while memory is reclaimed, and installed under it if the queue still
+ * wants them: a reset in between (the queue no longer ready) drops them.
+ * A queue that keeps its slots across a disable and enable keeps them as
+ * they are: requests may be in flight.  Until it has slots, a ready queue
+ * fetches nothing.  Not even one slot: the device needs a reset.
  */
 void vbs_vq_start(struct vbs_vq *vq)
 {
 	struct vbs_dev *dev = vq->dev;
-	struct vbs_req *slots;
+	struct llist_node *list = NULL;
+	struct vbs_req *req, *tmp;
 	u32 num, n;
 
 	down_read(&dev->lock);
 	/* The ring's size as vringh has it: checked when it became ready. */
-	num = vq->ready && !vq->nr_slots ? vq->vring.vring.num : 0;
+	num = vq->ready && !READ_ONCE(vq->nr_slots) ? vq->vring.vring.num : 0;
 	up_read(&dev->lock);
 	if (!num)
 		return;
 
-	slots = vbs_slots_alloc(num, &n);
-	if (slots && n < num)
+	num = min_t(u32, num, VBS_SLOTS_FIRST);
+	for (n = 0; n < num; n++) {
+		req = vbs_slot_new(vq, GFP_KERNEL | __GFP_NOWARN);
+		if (!req)
+			break;
+		req->node.next = list;
+		list = &req->node;
+	}
+	if (n && n < num)
 		dev_info_ratelimited(&dev->vdpa.dev,
-				     "vq %u: %u request slots for a ring of %u (low memory)\n",
+				     "vq %u: %u request slots of %u (low memory)\n",
 				     vq->index, n, num);
 	down_write(&dev->lock);
 	if (vq->ready && !vq->nr_slots) {
-		if (slots)
-			vbs_vq_install_slots(vq, slots, n);
-		else
+		if (n) {
+			llist_for_each_entry_safe(req, tmp, list, node)
+				llist_add(&req->node, &vq->free);
+			WRITE_ONCE(vq->nr_slots, n);
+			vq->grow_stalled = false;
+		} else {
 			vbs_dev_set_broken(dev, vq, "cannot allocate a request slot",
 					   -ENOMEM);
-		slots = NULL;
+		}
+		list = NULL;
 	}
 	up_write(&dev->lock);
-	kvfree(slots);
+	vbs_slots_free_list(list);
 }
 
 /**
@@ -271,6 +341,8 @@ static bool vbs_vq_reap(struct vbs_vq *vq, bool rings)
 	if (!list)
 		return false;
 	list = llist_reverse_order(list);
+	/* A slot comes back: a failed growth may be tried again. */
+	vq->grow_stalled = false;
 
 	llist_for_each_entry_safe(req, tmp, list, node) {
 		if (req->polled) {
@@ -324,9 +396,8 @@ static bool vbs_vq_fetch(struct vbs_vq *vq)
 		int ret;
 
 		node = llist_del_first(&vq->free);
-		if (!node)
+		if (!node && !vbs_vq_may_grow(vq))
 			break;	/* every slot busy: a completion wakes us */
-		req = llist_entry(node, struct vbs_req, node);
 
 		/*
 		 * vringh grows the iovecs to the chain's length, which an
@@ -337,7 +408,8 @@ static bool vbs_vq_fetch(struct vbs_vq *vq)
 		ret = vringh_getdesc_iotlb(&vq->vring, &vq->riov, &vq->wiov,
 					   &head, GFP_KERNEL | __GFP_NOWARN);
 		if (ret <= 0) {
-			llist_add(node, &vq->free);
+			if (node)
+				llist_add(node, &vq->free);
 			vbs_vq_trim_kiovs(vq);
 			if (ret < 0) {
 				vq->broken = true;
@@ -347,6 +419,16 @@ static bool vbs_vq_fetch(struct vbs_vq *vq)
 			}
 			break;
 		}
+		/* Every slot busy and one more request: grow, or wait. */
+		if (!node) {
+			node = vbs_vq_grow(vq);
+			if (!node) {
+				vringh_abandon_iotlb(&vq->vring, 1);
+				vbs_vq_trim_kiovs(vq);
+				break;
+			}
+		}
+		req = llist_entry(node, struct vbs_req, node);
 		vq->inflight++;
 		req->head = head;
 		req->epoch = vq->epoch;
@@ -391,7 +473,7 @@ bool vbs_vq_set_notify(struct vbs_vq *vq, bool enable)
 	}
 	/* Only look at the ring if we could take a request. */
 	return vringh_notify_enable_iotlb(&vq->vring) ||
-	       llist_empty(&vq->free);
+	       (llist_empty(&vq->free) && !vbs_vq_may_grow(vq));
 }
 
 /**

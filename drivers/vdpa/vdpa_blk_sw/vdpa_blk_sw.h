@@ -50,6 +50,14 @@
 /* Requests one virtqueue may start in one pass of the worker. */
 #define VBS_BUDGET		64
 /*
+ * Request slots a queue gets when the driver starts it: the requests a
+ * QD1 to QD16 workload keeps in flight on it (one fio job, make demo's
+ * QD16), 8 KiB.  More only for a driver that keeps more in flight.
+ */
+#define VBS_SLOTS_FIRST		16
+/* Slots a queue adds at a time, from its worker, up to its ring's size */
+#define VBS_SLOTS_GROW		16
+/*
  * IOTLB entries the device keeps at least; set_map() takes as many as
  * vhost-vdpa's tree holds (its max_iotlb_entries), since in PA mode each
  * physically contiguous run of pinned pages is one entry.
@@ -202,8 +210,9 @@ struct vbs_stats {
 };
 
 /**
- * struct vbs_req - one virtio-blk request, a slot of a vq allocated when
- *	the driver starts it (vbs_vq_start()) and freed at reset
+ * struct vbs_req - one virtio-blk request, a slot of a vq: the first
+ *	allocated when the driver starts it (vbs_vq_start()), more as the
+ *	driver keeps more requests in flight, all freed at reset
  * @vq: the virtqueue the request came from
  * @node: free list or completion list linkage
  * @iocb: the kiocb for read and write requests
@@ -294,10 +303,15 @@ struct vbs_req {
  * @ready: the driver enabled the queue
  * @broken: the ring is unusable; the device asked for a reset
  * @cb: used-buffer notification callback
- * @slots: request slots, one per ring entry (fewer if memory was short),
- *	from the driver's start (vbs_vq_start()) to the reset; none before
- * @nr_slots: number of entries in @slots (sysfs "slots"); changed under
- *	@dev->lock held for writing, with no request in flight
+ * @nr_slots: request slots the queue holds (sysfs "slots"): none before
+ *	the driver's start, VBS_SLOTS_FIRST then (vbs_vq_start()), grown by
+ *	@worker up to the ring's size while every one is busy (holding
+ *	@dev->lock for reading), all freed at reset (for writing, with no
+ *	request in flight).  Each slot is allocated on its own; a free one
+ *	is on @free, a busy one counts in @inflight, so at reset all are
+ *	on @free.  Read with READ_ONCE() without the lock
+ * @grow_stalled: the last growth found no memory: @worker tries again
+ *	after a completion
  * @free: unused slots; only @worker takes them (llist_del_first())
  * @done: completed requests waiting for @worker to publish them; added
  *	from any context but NMI
@@ -325,8 +339,8 @@ struct vbs_vq {
 	bool ready;
 	bool broken;
 	struct vdpa_callback cb;
-	struct vbs_req *slots;
 	u32 nr_slots;
+	bool grow_stalled;
 	struct llist_head free;
 	struct llist_head done;
 	struct list_head polled;
@@ -531,6 +545,8 @@ void vbs_pool_detach(struct vbs_dev *dev);
 long long vbs_pool_vq_show(struct vbs_vq *vq, enum vbs_worker_attr what);
 
 /* queue.c */
+int vbs_queue_module_init(void);
+void vbs_queue_module_exit(void);
 void vbs_vq_init(struct vbs_vq *vq, struct vbs_dev *dev, u16 index);
 void vbs_vq_destroy(struct vbs_vq *vq);
 void vbs_vq_start(struct vbs_vq *vq);
