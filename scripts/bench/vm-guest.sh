@@ -45,6 +45,16 @@
 # BENCH_VM_CONFIGS, so the first ones get the repetitions on a slow host.
 # BENCH_VM_PEEK (s, 0: off; development): copy the running L2's console to
 # /results/bench-vm/current.console that often.
+#
+# BENCH_VM_PROFILE=HZ (off by default): L1's perf profile of the jobs named
+# in BENCH_VM_PROFILE_JOBS (randread-4k-qd1), in every cell:
+# scripts/bench/profile runs perf record -a -g -e cpu-clock at HZ samples
+# per second per CPU from the job's begin marker to its end marker (the
+# watcher starts and stops it), and leaves perf report's samples by thread,
+# object and symbol in prof/REP-CONFIG-JOB.perf.txt and the folded call
+# chains in .perf.txt.graph. L2's QEMU then runs with -name
+# debug-threads=on, so that its threads have names ("CPU 0/TCG", "IO io0",
+# "worker"; the main loop keeps the process's name).
 
 . /repo/selftests/lib.sh
 . /repo/selftests/blk_sw.sh
@@ -59,6 +69,9 @@ l2_timeout=${BENCH_VM_L2_TIMEOUT:-1200}
 loglevel=${BENCH_VM_L2_LOGLEVEL:-4}
 budget=${BENCH_VM_BUDGET:-0}
 peek=${BENCH_VM_PEEK:-0}
+profile_hz=${BENCH_VM_PROFILE:-}
+profile_jobs=${BENCH_VM_PROFILE_JOBS:-randread-4k-qd1}
+profile=/repo/scripts/bench/profile
 qsize=256
 # Ours and VDUSE (through vhost-vdpa-device-pci) as test 28 has ours:
 # 1024-entry rings, the generic device taking the size the device offers,
@@ -91,6 +104,10 @@ require_cmd qemu-system-x86_64 qemu-storage-daemon timeout fio vdpa
 [ -f "$KERNEL" ] || fail "no nested kernel at $KERNEL (scripts/bench-vm shares it)"
 [ -f "$INITRD" ] || fail "no $INITRD (make -C selftests)"
 [ -f "$QBOOT" ] || fail "no qboot firmware ($QBOOT)"
+if [ -n "$profile_hz" ]; then
+	command -v perf > /dev/null || fail "BENCH_VM_PROFILE: no perf in the lab VM"
+	mkdir -p "$out/prof" "$RUN/prof"
+fi
 bsw_setup
 for c in $configs; do
 	case $c in
@@ -171,6 +188,8 @@ l2_fio=(--output-format=json --eta=never "$jobfile")
 	echo "qemu $(qemu-system-x86_64 --version | head -n 1)"
 	echo "qsd $(qemu-storage-daemon --version | head -n 1)"
 	echo "fio $(fio --version)"
+	echo "profile_hz ${profile_hz:-0}"
+	echo "profile_jobs $profile_jobs"
 	echo "l2_kernel $(strings "$KERNEL" 2> /dev/null | grep -m 1 '^Linux version' || echo unknown)"
 } > "$out/env.txt"
 
@@ -244,6 +263,37 @@ qsd_start()
 	qsd_pid=$!
 }
 
+# the watcher's hook: perf from a profiled job's begin marker to its end
+prof_mark()
+{
+	local tag=$1 edge=$2 job=$3
+
+	[ -n "$profile_hz" ] && [[ " $profile_jobs " = *" $job "* ]] || return 0
+	case $edge in
+	begin) edge=start ;;
+	end) edge=stop ;;
+	*) return 0 ;;
+	esac
+	PROF_PREFIX=$RUN/prof/$tag PROF_HZ=$profile_hz PROF_GRAPH=1 \
+		"$profile" "$edge" "$job" > /dev/null 2>&1 < /dev/null
+}
+
+# after the cell: the profiles' reports (a job that began but never ended,
+# L2 killed, still has perf running: stop it first)
+prof_dump()
+{
+	local tag=$1 job
+
+	[ -n "$profile_hz" ] || return 0
+	for job in $profile_jobs; do
+		[ -e "$RUN/prof/$tag-$job.started" ] || continue
+		[ ! -e "$RUN/prof/$tag-$job.pid" ] || prof_mark "$tag" end "$job"
+		PROF_PREFIX=$RUN/prof/$tag PROF_GRAPH=1 "$profile" dump "$job" \
+			"$out/prof/$tag-$job.perf.txt" ||
+			log "bench-vm: $tag: perf report of $job failed"
+	done
+}
+
 run_cell()
 {
 	local rep=$1 cfg=$2 tag=$1-$2 args memory=shared rc=0 t0 status con watch qpid aio
@@ -256,6 +306,7 @@ run_cell()
 	      -serial "file:$con" -kernel "$KERNEL" -initrd "$INITRD"
 	      -virtfs "local,path=/,mount_tag=l1root,security_model=none,readonly=on,multidevs=remap"
 	      -append "console=ttyS0 panic=-1 loglevel=$loglevel -- ${l2_fio[*]}")
+	[ -z "$profile_hz" ] || args+=(-name "l2,debug-threads=on")
 	case $cfg in
 	pa)
 		memory=private
@@ -324,6 +375,8 @@ run_cell()
 			read -r cpu < /proc/stat
 			line=${line%$'\r'}
 			printf '%s %s %s\n' "${line#NESTED-IO job-}" "$EPOCHREALTIME" "$cpu"
+			read -r edge job <<< "${line#NESTED-IO job-}"
+			prof_mark "$tag" "$edge" "$job"
 			;;
 		esac
 	done > "$out/$tag.marks" &
@@ -339,6 +392,7 @@ run_cell()
 	wait "$qpid" || rc=$?
 	wait "$watch"
 	tr -d '\r' < "$con" > "$out/$tag.console"
+	prof_dump "$tag"
 	sed -n '/^NESTED-IO fio-begin$/,/^NESTED-IO fio-end$/p' "$out/$tag.console" |
 		sed -n '/^{$/,/^}$/p' > "$out/$tag.json"
 	status=$(grep -m 1 '^NESTED-IO result=' "$out/$tag.console" | cut -d' ' -f2-)
