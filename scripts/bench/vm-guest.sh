@@ -47,12 +47,13 @@
 # /results/bench-vm/current.console that often.
 #
 # BENCH_VM_PROFILE=HZ (off by default): L1's perf profile of the jobs named
-# in BENCH_VM_PROFILE_JOBS (randread-4k-qd1), in every cell:
-# scripts/bench/profile runs perf record -a -g -e cpu-clock at HZ samples
-# per second per CPU from the job's begin marker to its end marker (the
-# watcher starts and stops it), and leaves perf report's samples by thread,
-# object and symbol in prof/REP-CONFIG-JOB.perf.txt and the folded call
-# chains in .perf.txt.graph. L2's QEMU then runs with -name
+# in BENCH_VM_PROFILE_JOBS (randread-4k-qd1), in every cell: one perf
+# record -a -g -e cpu-clock (HZ samples per second per CPU; TCG has no
+# PMU) per job, started before L2 with its events off, switched on and off
+# through its control FIFO by the watcher at the job's begin and end
+# markers; after L2, perf report's samples by thread, object and symbol in
+# prof/REP-CONFIG-JOB.perf.txt and the folded call chains by thread in
+# .perf.txt.graph. L2's QEMU then runs with -name
 # debug-threads=on, so that its threads have names ("CPU 0/TCG", "IO io0",
 # "worker"; the main loop keeps the process's name).
 
@@ -71,7 +72,6 @@ budget=${BENCH_VM_BUDGET:-0}
 peek=${BENCH_VM_PEEK:-0}
 profile_hz=${BENCH_VM_PROFILE:-}
 profile_jobs=${BENCH_VM_PROFILE_JOBS:-randread-4k-qd1}
-profile=/repo/scripts/bench/profile
 qsize=256
 # Ours and VDUSE (through vhost-vdpa-device-pci) as test 28 has ours:
 # 1024-entry rings, the generic device taking the size the device offers,
@@ -263,34 +263,69 @@ qsd_start()
 	qsd_pid=$!
 }
 
-# the watcher's hook: perf from a profiled job's begin marker to its end
-prof_mark()
+# prof_ctl PREFIX CMD SECONDS: switch that perf's events (enable or
+# disable) and wait for its ack. Shell built-ins only: the watcher calls it
+# between a marker and the next line, and an exec over 9p in a TCG guest
+# takes a good part of a second.
+prof_ctl()
 {
-	local tag=$1 edge=$2 job=$3
-
-	[ -n "$profile_hz" ] && [[ " $profile_jobs " = *" $job "* ]] || return 0
-	case $edge in
-	begin) edge=start ;;
-	end) edge=stop ;;
-	*) return 0 ;;
-	esac
-	PROF_PREFIX=$RUN/prof/$tag PROF_HZ=$profile_hz PROF_GRAPH=1 \
-		"$profile" "$edge" "$job" > /dev/null 2>&1 < /dev/null
+	echo "$2" > "$1.ctl" && read -r -t "$3" -N 4 _ < "$1.ack"
 }
 
-# after the cell: the profiles' reports (a job that began but never ended,
-# L2 killed, still has perf running: stop it first)
-prof_dump()
+# before L2 starts: one perf per profiled job, its events off
+prof_open()
 {
-	local tag=$1 job
+	local tag=$1 job p
 
 	[ -n "$profile_hz" ] || return 0
 	for job in $profile_jobs; do
-		[ -e "$RUN/prof/$tag-$job.started" ] || continue
-		[ ! -e "$RUN/prof/$tag-$job.pid" ] || prof_mark "$tag" end "$job"
-		PROF_PREFIX=$RUN/prof/$tag PROF_GRAPH=1 "$profile" dump "$job" \
-			"$out/prof/$tag-$job.perf.txt" ||
+		p=$RUN/prof/$tag-$job
+		rm -f "$p".*
+		mkfifo "$p.ctl" "$p.ack"
+		setsid perf record -q -a -g -F "$profile_hz" -e cpu-clock -D -1 \
+			--control "fifo:$p.ctl,$p.ack" -o "$p.data" \
+			< /dev/null > "$p.log" 2>&1 &
+		echo $! > "$p.pid"
+		# perf opens both FIFOs read-write: this waits until it listens
+		# shellcheck disable=SC2016
+		timeout 300 bash -c 'echo disable > "$1.ctl" && head -c 4 "$1.ack"' \
+			sh "$p" > /dev/null ||
+			log "bench-vm: $tag: perf for $job did not start: $(cat "$p.log")"
+	done
+}
+
+# the watcher's hook at each marker: a profiled job's perf on or off
+prof_mark()
+{
+	local p=$RUN/prof/$1-$3
+
+	[ -n "$profile_hz" ] && [ -e "$p.pid" ] || return 0
+	case $2 in
+	begin) prof_ctl "$p" enable 30 ;;
+	end) prof_ctl "$p" disable 30 ;;
+	esac
+}
+
+# after L2: stop each perf, keep its reports (by thread, object and
+# symbol; folded call chains by thread), drop its data
+prof_close()
+{
+	local tag=$1 job p pid
+
+	[ -n "$profile_hz" ] || return 0
+	for job in $profile_jobs; do
+		p=$RUN/prof/$tag-$job
+		[ -e "$p.pid" ] || continue
+		pid=$(cat "$p.pid")
+		kill -INT "$pid" 2> /dev/null
+		wait "$pid" 2> /dev/null
+		perf report -i "$p.data" --no-children -g none --sort comm,dso,sym \
+			-t ';' --stdio > "$out/prof/$tag-$job.perf.txt" 2> /dev/null ||
 			log "bench-vm: $tag: perf report of $job failed"
+		perf report -i "$p.data" --no-children --sort comm \
+			-g folded,0.5,caller,function,percent --stdio \
+			> "$out/prof/$tag-$job.perf.txt.graph" 2> /dev/null
+		rm -f "$p".*
 	done
 }
 
@@ -364,6 +399,7 @@ run_cell()
 
 	rm -f "$con"
 	: > "$con"
+	prof_open "$tag"
 	t0=$EPOCHREALTIME
 	(ulimit -l $(((mem_mb + 256) * 1024)) &&
 	 exec timeout -k 10 "$l2_timeout" "${args[@]}") < /dev/null > "$out/$tag.qemu" 2>&1 &
@@ -392,7 +428,7 @@ run_cell()
 	wait "$qpid" || rc=$?
 	wait "$watch"
 	tr -d '\r' < "$con" > "$out/$tag.console"
-	prof_dump "$tag"
+	prof_close "$tag"
 	sed -n '/^NESTED-IO fio-begin$/,/^NESTED-IO fio-end$/p' "$out/$tag.console" |
 		sed -n '/^{$/,/^}$/p' > "$out/$tag.json"
 	status=$(grep -m 1 '^NESTED-IO result=' "$out/$tag.console" | cut -d' ' -f2-)
