@@ -211,7 +211,10 @@ class VmReport(unittest.TestCase):
             '    30.00%;CPU 0/TCG;[unknown];[.] 0x00007f1234',
             '    10.00%;vbs_pool/0;[kernel.kallsyms];[k] vbs_vq_serve',
             '     6.00%;vhost-123;[kernel.kallsyms];[k] handle_vq_kick',
-            '     4.00%;qemu-system-x86;qemu-system-x86_64;[.] 0x1234', '']))
+            '     2.00%;qemu-system-x86;qemu-system-x86_64;[.] 0x1234',
+            '     2.00%;:4242;qemu-system-x86_64;[.] 0x1234', '']))
+        self.put('prof/1-pa-randread-4k-qd1.comms',
+                 '1\tinit\n4242\tqemu-system-x86\n')
         runs = vr.load_runs(self.d)
         md = vr.markdown(self.d, 'cmd', runs, vr.medians(runs),
                          vr.load_cells(self.d), [])

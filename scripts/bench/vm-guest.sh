@@ -286,22 +286,32 @@ prof_open()
 			--control "fifo:$p.ctl,$p.ack" -o "$p.data" \
 			< /dev/null > "$p.log" 2>&1 &
 		echo $! > "$p.pid"
-		# perf opens both FIFOs read-write: this waits until it listens
+		# perf opens both FIFOs read-write: this waits until it listens.
+		# "ping", not "disable": that would switch off perf's tracking
+		# of new threads and mappings too (L2's QEMU is not started yet)
 		# shellcheck disable=SC2016
-		timeout 300 bash -c 'echo disable > "$1.ctl" && head -c 4 "$1.ack"' \
+		timeout 300 bash -c 'echo ping > "$1.ctl" && head -c 4 "$1.ack"' \
 			sh "$p" > /dev/null ||
 			log "bench-vm: $tag: perf for $job did not start: $(cat "$p.log")"
 	done
 }
 
-# the watcher's hook at each marker: a profiled job's perf on or off
+# the watcher's hook at each marker: a profiled job's perf on or off; at
+# the begin, every thread's name by id, for a thread perf did not see
+# being named (its report then says :TID)
 prof_mark()
 {
-	local p=$RUN/prof/$1-$3
+	local p=$RUN/prof/$1-$3 t comm
 
 	[ -n "$profile_hz" ] && [ -e "$p.pid" ] || return 0
 	case $2 in
-	begin) prof_ctl "$p" enable 30 ;;
+	begin)
+		prof_ctl "$p" enable 30
+		for t in /proc/[0-9]*/task/[0-9]*; do
+			read -r comm 2> /dev/null < "$t/comm" &&
+				printf '%s\t%s\n' "${t##*/}" "$comm"
+		done > "$out/prof/$1-$3.comms"
+		;;
 	end) prof_ctl "$p" disable 30 ;;
 	esac
 }
