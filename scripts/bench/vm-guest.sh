@@ -298,12 +298,23 @@ prof_open()
 
 # the watcher's hook at each marker: a profiled job's perf on or off; at
 # the begin, every thread's name by id, for a thread perf did not see
-# being named (its report then says :TID)
+# being named (its report then says :TID). For ours, the counters of
+# each queue at both markers (kicks received, notifications sent,
+# requests, polls) into prof/REP-CONFIG-JOB.qstats.
 prof_mark()
 {
-	local p=$RUN/prof/$1-$3 t comm
+	local p=$RUN/prof/$1-$3 t comm q k v
 
 	[ -n "$profile_hz" ] && [ -e "$p.pid" ] || return 0
+	for q in "$VDPA_SYSFS"/devices/bv/blk_sw_q*; do
+		[ -d "$q" ] || continue
+		printf '%s %s' "$2" "${q##*/}"
+		for k in requests notifies interrupts polls; do
+			read -r v 2> /dev/null < "$q/$k" || v=-
+			printf ' %s %s' "$k" "$v"
+		done
+		echo
+	done >> "$out/prof/$1-$3.qstats"
 	case $2 in
 	begin)
 		prof_ctl "$p" enable 30
