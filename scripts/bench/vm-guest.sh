@@ -12,6 +12,8 @@
 # (BENCH_VM_SIZE of random data on L1's /scratch), L2 memory
 # (BENCH_VM_L2_MEM), 1 vCPU, 1 queue of 256 entries:
 #   pa         ours, -device vhost-vdpa-device-pci, use_va=0, private RAM
+#   pa-w1      the same with num_workers=1: its own thread, on any CPU, as
+#              in VA mode, instead of the pool thread of one CPU
 #   va         ours, the same, use_va=1, memfd share=on RAM
 #   blkio      ours through libblkio: -blockdev virtio-blk-vhost-vdpa
 #              (use_va=0, memfd RAM, as test 28's pa-blk) + virtio-blk-pci
@@ -111,7 +113,7 @@ fi
 bsw_setup
 for c in $configs; do
 	case $c in
-	pa | va | blkio | qemu-uring | qemu-native | vhost-user) ;;
+	pa | pa-w1 | va | blkio | qemu-uring | qemu-native | vhost-user) ;;
 	vduse) vdpa_mgmtdev_load vduse ;;
 	*) fail "BENCH_VM_CONFIGS: unknown configuration '$c'" ;;
 	esac
@@ -219,16 +221,22 @@ cell_cleanup()
 }
 defer cell_cleanup
 
-# ours: device "bv" on the image, bound to vhost_vdpa; sets VHOST
+# ours: device "bv" on the image, bound to vhost_vdpa; sets VHOST. A
+# second argument ATTR=VALUE sets one more configfs attribute.
 ours_add()
 {
-	local use_va=$1 cmd
+	local use_va=$1 extra=${2:-} cmd
 
 	mkdir "$BSW_CFS/bv" || fail "mkdir $BSW_CFS/bv failed"
 	for kv in backing="$IMG" use_va="$use_va" queue_size="$ours_qsize"; do
 		echo "${kv#*=}" > "$BSW_CFS/bv/${kv%%=*}" ||
 			fail "bv: cannot set ${kv%%=*} to ${kv#*=}"
 	done
+	if [ -n "$extra" ]; then
+		echo "${extra#*=}" > "$BSW_CFS/bv/${extra%%=*}" ||
+			fail "bv: cannot set $extra"
+		echo "echo ${extra#*=} > $BSW_CFS/bv/${extra%%=*}" >> "$CMD"
+	fi
 	cmd="vdpa dev add mgmtdev $BSW_MGMTDEV name bv"
 	$cmd || fail "$cmd failed"
 	vdpa_bind bv vhost_vdpa
@@ -367,6 +375,10 @@ run_cell()
 	pa)
 		memory=private
 		ours_add 0
+		args+=(-device "vhost-vdpa-device-pci,vhostdev=$VHOST") ;;
+	pa-w1)
+		memory=private
+		ours_add 0 num_workers=1
 		args+=(-device "vhost-vdpa-device-pci,vhostdev=$VHOST") ;;
 	va)
 		ours_add 1
