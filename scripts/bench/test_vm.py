@@ -214,6 +214,12 @@ class VmReport(unittest.TestCase):
             '     6.00%;vhost-123;[kernel.kallsyms];[k] handle_vq_kick',
             '     2.00%;qemu-system-x86;qemu-system-x86_64;[.] 0x1234',
             '     2.00%;:4242;qemu-system-x86_64;[.] 0x1234', '']))
+        self.put('prof/1-pa-randread-4k-qd1.qstats',
+                 'begin blk_sw_q0 requests 10 notifies 10 interrupts 9 polls 0\n'
+                 'begin blk_sw_q1 requests 0 notifies 0 interrupts 0 polls 0\n'
+                 'end blk_sw_q0 requests 1010 notifies 1010 interrupts 1009 '
+                 'polls 2\n'
+                 'end blk_sw_q1 requests 0 notifies 0 interrupts 0 polls 0\n')
         self.put('prof/1-pa-randread-4k-qd1.comms',
                  '1\tinit\n4242\tqemu-system-x86\n')
         runs = vr.load_runs(self.d)
@@ -228,7 +234,9 @@ class VmReport(unittest.TestCase):
                       'code (no object) | 600 (30.0%) |', md)
         self.assertIn('| QEMU main loop | 0x1234 qemu-system-x86_64 | '
                       '80 (4.0%) |', md)
-        self.assertIn('perf sampled 2.0 s of CPU time (1.0 s of 2 CPUs)', md)
+        self.assertIn('perf sampled 2.0 s of CPU time (1.0 s of 2 CPUs); '
+                      'ours\' queues: 1000 requests, 1.00 kicks and 1.00 '
+                      'interrupts per request, 2 found by polling', md)
 
     def test_l1_thread(self):
         for comm, group in (('CPU 0/TCG', 'L2 vCPU (QEMU TCG thread)'),
