@@ -216,6 +216,55 @@ class VmReport(unittest.TestCase):
         with open(prefix + '.svg') as f:
             self.assertIn('<svg', f.read())
 
+    def test_profile_section(self):
+        self.put('env.txt', 'reps 1\nruntime 10\nuser_hz 100\nl1_cpus 2\n')
+        self.cells([(1, 'pa', 'result=ok,fio_status=0,fio_ms=1')])
+        self.cell(1, 'pa', 1)
+        os.mkdir(os.path.join(self.d, 'prof'))
+        self.put('prof/1-pa-randread-4k-qd1.perf.txt', '\n'.join([
+            '# Samples: 1K of event \'cpu-clock\'',
+            '# Event count (approx.): 2000000000', '#',
+            '    50.00%;swapper;[kernel.kallsyms];[k] default_idle',
+            '    20.00%;CPU 0/TCG;[unknown];[.] 0x00007f1234',
+            '    10.00%;CPU 0/TCG;[JIT] tid 257;[.] 0x00007f12345678',
+            '    10.00%;vbs_pool/0;[kernel.kallsyms];[k] vbs_vq_serve',
+            '     6.00%;vhost-123;[kernel.kallsyms];[k] handle_vq_kick',
+            '     2.00%;qemu-system-x86;qemu-system-x86_64;[.] 0x1234',
+            '     2.00%;:4242;qemu-system-x86_64;[.] 0x1234', '']))
+        self.put('prof/1-pa-randread-4k-qd1.qstats',
+                 'begin blk_sw_q0 requests 10 notifies 10 interrupts 9 polls 0\n'
+                 'begin blk_sw_q1 requests 0 notifies 0 interrupts 0 polls 0\n'
+                 'end blk_sw_q0 requests 1010 notifies 1010 interrupts 1009 '
+                 'polls 2\n'
+                 'end blk_sw_q1 requests 0 notifies 0 interrupts 0 polls 0\n')
+        self.put('prof/1-pa-randread-4k-qd1.comms',
+                 '1\tinit\n4242\tqemu-system-x86\n')
+        runs = vr.load_runs(self.d)
+        md = vr.markdown(self.d, 'cmd', runs, vr.medians(runs),
+                         vr.load_cells(self.d), [])
+        # 1 s between the markers, 1000 I/Os, 2 CPUs: 1% is 20 us per I/O
+        self.assertIn('| L2 vCPU (QEMU TCG thread) | 600 (30.0%) |', md)
+        self.assertIn('| our pool thread (vbs_pool/N) | 200 (10.0%) |', md)
+        self.assertIn('| vhost worker (vhost-PID) | 120 (6.0%) |', md)
+        self.assertIn('| idle | 1000 (50.0%) |', md)
+        self.assertIn('| L2 vCPU (QEMU TCG thread) | user: TCG generated '
+                      'code (no object) | 600 (30.0%) |', md)
+        self.assertIn('| QEMU main loop | 0x1234 qemu-system-x86_64 | '
+                      '80 (4.0%) |', md)
+        self.assertIn('perf sampled 2.0 s of CPU time (1.0 s of 2 CPUs); '
+                      'ours\' queues: 1000 requests, 1.00 kicks and 1.00 '
+                      'interrupts per request, 2 found by polling', md)
+
+    def test_l1_thread(self):
+        for comm, group in (('CPU 0/TCG', 'L2 vCPU (QEMU TCG thread)'),
+                            ('qemu-system-x86', 'QEMU main loop'),
+                            ('IO io0', 'QEMU iothread'),
+                            ('vhost-4711', 'vhost worker (vhost-PID)'),
+                            ('vbs-bv/0', 'our device thread (vbs-NAME/N)'),
+                            ('kworker/0:1H', 'kworkers'),
+                            ('mystery', 'other (mystery)')):
+            self.assertEqual(vr.l1_thread(comm), group)
+
 
 if __name__ == '__main__':
     unittest.main()

@@ -13,6 +13,8 @@
 # (BENCH_VM_L2_MEM), 1 vCPU, 1 queue of BENCH_VM_QSIZE entries (1024; see
 # qsize below):
 #   pa         ours, -device vhost-vdpa-device-pci, use_va=0, private RAM
+#   pa-w1      the same with num_workers=1: its own thread, on any CPU, as
+#              in VA mode, instead of the pool thread of one CPU
 #   va         ours, the same, use_va=1, memfd share=on RAM
 #   blkio      ours through libblkio: -blockdev virtio-blk-vhost-vdpa
 #              (use_va=0, memfd RAM, as test 28's pa-blk) + virtio-blk-pci
@@ -46,6 +48,17 @@
 # BENCH_VM_CONFIGS, so the first ones get the repetitions on a slow host.
 # BENCH_VM_PEEK (s, 0: off; development): copy the running L2's console to
 # /results/bench-vm/current.console that often.
+#
+# BENCH_VM_PROFILE=HZ (off by default): L1's perf profile of the jobs named
+# in BENCH_VM_PROFILE_JOBS (randread-4k-qd1), in every cell: one perf
+# record -a -g -e cpu-clock (HZ samples per second per CPU; TCG has no
+# PMU) per job, started before L2 with its events off, switched on and off
+# through its control FIFO by the watcher at the job's begin and end
+# markers; after L2, perf report's samples by thread, object and symbol in
+# prof/REP-CONFIG-JOB.perf.txt and the folded call chains by thread in
+# .perf.txt.graph. L2's QEMU then runs with -name
+# debug-threads=on, so that its threads have names ("CPU 0/TCG", "IO io0",
+# "worker"; the main loop keeps the process's name).
 
 . /repo/selftests/lib.sh
 . /repo/selftests/blk_sw.sh
@@ -60,6 +73,8 @@ l2_timeout=${BENCH_VM_L2_TIMEOUT:-1200}
 loglevel=${BENCH_VM_L2_LOGLEVEL:-4}
 budget=${BENCH_VM_BUDGET:-0}
 peek=${BENCH_VM_PEEK:-0}
+profile_hz=${BENCH_VM_PROFILE:-}
+profile_jobs=${BENCH_VM_PROFILE_JOBS:-randread-4k-qd1}
 # The ring size, the same for every configuration: ours (queue_size), the
 # VDUSE export (queue-size) and QEMU's devices (queue-size) all get it.
 # Debian trixie's QEMU 10.0.13 gives the guest VIRTQUEUE_MAX_SIZE (1024)
@@ -99,10 +114,14 @@ require_cmd qemu-system-x86_64 qemu-storage-daemon timeout fio vdpa
 [ -f "$KERNEL" ] || fail "no nested kernel at $KERNEL (scripts/bench-vm shares it)"
 [ -f "$INITRD" ] || fail "no $INITRD (make -C selftests)"
 [ -f "$QBOOT" ] || fail "no qboot firmware ($QBOOT)"
+if [ -n "$profile_hz" ]; then
+	command -v perf > /dev/null || fail "BENCH_VM_PROFILE: no perf in the lab VM"
+	mkdir -p "$out/prof" "$RUN/prof"
+fi
 bsw_setup
 for c in $configs; do
 	case $c in
-	pa | va | blkio | qemu-uring | qemu-native | vhost-user) ;;
+	pa | pa-w1 | va | blkio | qemu-uring | qemu-native | vhost-user) ;;
 	vduse) vdpa_mgmtdev_load vduse ;;
 	*) fail "BENCH_VM_CONFIGS: unknown configuration '$c'" ;;
 	esac
@@ -178,6 +197,8 @@ l2_fio=(--output-format=json --eta=never "$jobfile")
 	echo "qemu $(qemu-system-x86_64 --version | head -n 1)"
 	echo "qsd $(qemu-storage-daemon --version | head -n 1)"
 	echo "fio $(fio --version)"
+	echo "profile_hz ${profile_hz:-0}"
+	echo "profile_jobs $profile_jobs"
 	echo "l2_kernel $(strings "$KERNEL" 2> /dev/null | grep -m 1 '^Linux version' || echo unknown)"
 } > "$out/env.txt"
 
@@ -236,16 +257,22 @@ cell_cleanup()
 }
 defer cell_cleanup
 
-# ours: device "bv" on the image, bound to vhost_vdpa; sets VHOST
+# ours: device "bv" on the image, bound to vhost_vdpa; sets VHOST. A
+# second argument ATTR=VALUE sets one more configfs attribute.
 ours_add()
 {
-	local use_va=$1 cmd
+	local use_va=$1 extra=${2:-} cmd
 
 	mkdir "$BSW_CFS/bv" || fail "mkdir $BSW_CFS/bv failed"
 	for kv in backing="$IMG" use_va="$use_va" queue_size="$qsize"; do
 		echo "${kv#*=}" > "$BSW_CFS/bv/${kv%%=*}" ||
 			fail "bv: cannot set ${kv%%=*} to ${kv#*=}"
 	done
+	if [ -n "$extra" ]; then
+		echo "${extra#*=}" > "$BSW_CFS/bv/${extra%%=*}" ||
+			fail "bv: cannot set $extra"
+		echo "echo ${extra#*=} > $BSW_CFS/bv/${extra%%=*}" >> "$CMD"
+	fi
 	cmd="vdpa dev add mgmtdev $BSW_MGMTDEV name bv"
 	$cmd || fail "$cmd failed"
 	vdpa_bind bv vhost_vdpa
@@ -280,6 +307,93 @@ qsd_start()
 	qsd_pid=$!
 }
 
+# prof_ctl PREFIX CMD SECONDS: switch that perf's events (enable or
+# disable) and wait for its ack. Shell built-ins only: the watcher calls it
+# between a marker and the next line, and an exec over 9p in a TCG guest
+# takes a good part of a second.
+prof_ctl()
+{
+	echo "$2" > "$1.ctl" && read -r -t "$3" -N 4 _ < "$1.ack"
+}
+
+# before L2 starts: one perf per profiled job, its events off
+prof_open()
+{
+	local tag=$1 job p
+
+	[ -n "$profile_hz" ] || return 0
+	for job in $profile_jobs; do
+		p=$RUN/prof/$tag-$job
+		rm -f "$p".*
+		mkfifo "$p.ctl" "$p.ack"
+		setsid perf record -q -a -g -F "$profile_hz" -e cpu-clock -D -1 \
+			--control "fifo:$p.ctl,$p.ack" -o "$p.data" \
+			< /dev/null > "$p.log" 2>&1 &
+		echo $! > "$p.pid"
+		# perf opens both FIFOs read-write: this waits until it listens.
+		# "ping", not "disable": that would switch off perf's tracking
+		# of new threads and mappings too (L2's QEMU is not started yet)
+		# shellcheck disable=SC2016
+		timeout 300 bash -c 'echo ping > "$1.ctl" && head -c 4 "$1.ack"' \
+			sh "$p" > /dev/null ||
+			log "bench-vm: $tag: perf for $job did not start: $(cat "$p.log")"
+	done
+}
+
+# the watcher's hook at each marker: a profiled job's perf on or off; at
+# the begin, every thread's name by id, for a thread perf did not see
+# being named (its report then says :TID). For ours, the counters of
+# each queue at both markers (kicks received, notifications sent,
+# requests, polls) into prof/REP-CONFIG-JOB.qstats.
+prof_mark()
+{
+	local p=$RUN/prof/$1-$3 t comm q k v
+
+	[ -n "$profile_hz" ] && [ -e "$p.pid" ] || return 0
+	for q in "$VDPA_SYSFS"/devices/bv/blk_sw_q*; do
+		[ -d "$q" ] || continue
+		printf '%s %s' "$2" "${q##*/}"
+		for k in requests notifies interrupts polls; do
+			read -r v 2> /dev/null < "$q/$k" || v=-
+			printf ' %s %s' "$k" "$v"
+		done
+		echo
+	done >> "$out/prof/$1-$3.qstats"
+	case $2 in
+	begin)
+		prof_ctl "$p" enable 30
+		for t in /proc/[0-9]*/task/[0-9]*; do
+			read -r comm 2> /dev/null < "$t/comm" &&
+				printf '%s\t%s\n' "${t##*/}" "$comm"
+		done > "$out/prof/$1-$3.comms"
+		;;
+	end) prof_ctl "$p" disable 30 ;;
+	esac
+}
+
+# after L2: stop each perf, keep its reports (by thread, object and
+# symbol; folded call chains by thread), drop its data
+prof_close()
+{
+	local tag=$1 job p pid
+
+	[ -n "$profile_hz" ] || return 0
+	for job in $profile_jobs; do
+		p=$RUN/prof/$tag-$job
+		[ -e "$p.pid" ] || continue
+		pid=$(cat "$p.pid")
+		kill -INT "$pid" 2> /dev/null
+		wait "$pid" 2> /dev/null
+		perf report -i "$p.data" --no-children -g none --sort comm,dso,sym \
+			-t ';' --stdio > "$out/prof/$tag-$job.perf.txt" 2> /dev/null ||
+			log "bench-vm: $tag: perf report of $job failed"
+		perf report -i "$p.data" --no-children --sort comm \
+			-g folded,0.5,caller,function,percent --stdio \
+			> "$out/prof/$tag-$job.perf.txt.graph" 2> /dev/null
+		rm -f "$p".*
+	done
+}
+
 run_cell()
 {
 	local rep=$1 cfg=$2 tag=$1-$2 args memory=shared rc=0 t0 status con watch qpid aio
@@ -292,10 +406,15 @@ run_cell()
 	      -serial "file:$con" -kernel "$KERNEL" -initrd "$INITRD"
 	      -virtfs "local,path=/,mount_tag=l1root,security_model=none,readonly=on,multidevs=remap"
 	      -append "console=ttyS0 panic=-1 loglevel=$loglevel -- ${l2_fio[*]}")
+	[ -z "$profile_hz" ] || args+=(-name "l2,debug-threads=on")
 	case $cfg in
 	pa)
 		memory=private
 		ours_add 0
+		args+=(-device "vhost-vdpa-device-pci,vhostdev=$VHOST,queue-size=$qsize") ;;
+	pa-w1)
+		memory=private
+		ours_add 0 num_workers=1
 		args+=(-device "vhost-vdpa-device-pci,vhostdev=$VHOST,queue-size=$qsize") ;;
 	va)
 		ours_add 1
@@ -348,6 +467,7 @@ run_cell()
 
 	rm -f "$con"
 	: > "$con"
+	prof_open "$tag"
 	t0=$EPOCHREALTIME
 	(ulimit -l $(((mem_mb + 256) * 1024)) &&
 	 exec timeout -k 10 "$l2_timeout" "${args[@]}") < /dev/null > "$out/$tag.qemu" 2>&1 &
@@ -359,6 +479,8 @@ run_cell()
 			read -r cpu < /proc/stat
 			line=${line%$'\r'}
 			printf '%s %s %s\n' "${line#NESTED-IO job-}" "$EPOCHREALTIME" "$cpu"
+			read -r edge job <<< "${line#NESTED-IO job-}"
+			prof_mark "$tag" "$edge" "$job"
 			;;
 		esac
 	done > "$out/$tag.marks" &
@@ -374,6 +496,7 @@ run_cell()
 	wait "$qpid" || rc=$?
 	wait "$watch"
 	tr -d '\r' < "$con" > "$out/$tag.console"
+	prof_close "$tag"
 	sed -n '/^NESTED-IO fio-begin$/,/^NESTED-IO fio-end$/p' "$out/$tag.console" |
 		sed -n '/^{$/,/^}$/p' > "$out/$tag.json"
 	status=$(grep -m 1 '^NESTED-IO result=' "$out/$tag.console" | cut -d' ' -f2-)
