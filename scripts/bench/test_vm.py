@@ -154,6 +154,14 @@ class VmReport(unittest.TestCase):
                       '(asked for that size, QEMU gave the guest '
                       '1024-entry rings, checked over QMP', md())
 
+    def test_load_note(self):
+        quiet = 'host: 2 CPUs, load average at start 0.3; ' \
+            'other QEMU processes at start: 0'
+        self.assertEqual('', vr.load_note(quiet))
+        loaded = quiet.replace('start: 0', 'start: 2')
+        self.assertIn('Other QEMU processes', vr.load_note(loaded))
+        self.assertEqual('', vr.load_note('host: 2 CPUs'))
+
     def test_medians_ratios_targets(self):
         rows = []
         # ours: 3, 1, 2 x the base IOPS; qemu-uring: 1; vhost-user 2;
