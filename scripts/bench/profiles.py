@@ -63,11 +63,9 @@ def code(dso, sym):
     return 'other kernel'
 
 
-def classify(lines):
-    """(busy %, {(thread, code): %}, {(thread, symbol dso): %}) of perf
-    report lines."""
-    busy = 0.0
-    by_code, by_sym = {}, {}
+def rows(lines):
+    """(pct, comm, dso, symbol) of each sample line of perf report lines
+    (--sort comm,dso,sym -t ';'), the symbol without perf's [k]/[.]."""
     for line in lines:
         if line.startswith('#') or not line.strip():
             continue
@@ -78,12 +76,20 @@ def classify(lines):
             pct = float(f[0].rstrip('%'))
         except ValueError:
             continue
-        sym = re.sub(r'^\[[a-zA-Z.]\] ', '', f[3])
-        t = thread(f[1])
-        c = 'idle loop' if t == 'idle' else code(f[2], sym)
+        yield pct, f[1], f[2], re.sub(r'^\[[a-zA-Z.]\] ', '', f[3])
+
+
+def classify(lines):
+    """(busy %, {(thread, code): %}, {(thread, symbol dso): %}) of perf
+    report lines."""
+    busy = 0.0
+    by_code, by_sym = {}, {}
+    for pct, comm, dso, sym in rows(lines):
+        t = thread(comm)
+        c = 'idle loop' if t == 'idle' else code(dso, sym)
         by_code[(t, c)] = by_code.get((t, c), 0.0) + pct
         if t != 'idle' and c != 'idle loop':
-            k = (t, '%s %s' % (sym, f[2]))
+            k = (t, '%s %s' % (sym, dso))
             by_sym[k] = by_sym.get(k, 0.0) + pct
             busy += pct
     return busy, by_code, by_sym
