@@ -343,7 +343,7 @@ static void report_no_answer(struct __test_metadata *_metadata,
 				stats[i], vq_stat(vq->index, stats[i]));
 	TH_LOG("no answer after %llu ms (%llu ms on the wall clock; longest step %llu ms, %llu ms lost in steps over %d ms): %s",
 	       (unsigned long long)wclock.ran_ms,
-	       (unsigned long long)((vd_now_ns() - wclock.t0) / 1000000ULL),
+	       (unsigned long long)ms_since(wclock.t0),
 	       (unsigned long long)wclock.longest_ms,
 	       (unsigned long long)wclock.stood_ms, STEP_MAX_MS, line);
 	if (pid > 0) {
@@ -359,7 +359,7 @@ static void report_no_answer(struct __test_metadata *_metadata,
 	if (wait_used_quiet(vq, LATE_MS, &id, &len) == DONE) {
 		TH_LOG("late answer (head %u) %llu ms after the timeout (%llu on the wall clock)",
 		       id, (unsigned long long)wclock.ran_ms,
-		       (unsigned long long)((vd_now_ns() - wclock.t0) / 1000000ULL));
+		       (unsigned long long)ms_since(wclock.t0));
 		vd_desc_free(vq, id);
 	} else {
 		TH_LOG("still no answer %d ms after the timeout", LATE_MS);
