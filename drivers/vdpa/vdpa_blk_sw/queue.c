@@ -458,7 +458,8 @@ static bool vbs_vq_fetch(struct vbs_vq *vq)
  * suspended, it is left alone.
  *
  * Return: false if a request slipped in while enabling them and a free
- * slot could take it; true otherwise.
+ * slot, or one the queue may still grow (vbs_vq_grow()), could take it;
+ * true otherwise.
  */
 bool vbs_vq_set_notify(struct vbs_vq *vq, bool enable)
 {
