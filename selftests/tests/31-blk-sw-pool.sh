@@ -14,6 +14,9 @@
 # pool thread (the tasks they add are logged). Unbound, a queue has no
 # worker (PID 0, CPU -1); the threads stay. A CPU going offline moves its
 # pool thread off it, I/O keeps verifying, and the thread comes back.
+# Through vhost-vdpa, whose queues have no CPU mask, each queue goes to
+# an unbound pool thread (vbs_pool/uN, allowed on every CPU), until the
+# administrator's cpu_list pins it to a CPU's thread.
 # timeout=900
 
 . "$(dirname "$0")/../lib.sh"
@@ -188,4 +191,54 @@ for ((i = 0; i < ndev; i++)); do
 done
 expect_eq "pool threads kept" "$(pool_count)" "$ncpu"
 expect_eq "pool_threads kept" "$(cat "$param")" "$ncpu"
+
+# --- vhost-vdpa: no CPU mask, unbound threads ----------------------------------
+# Each queue goes to the unbound thread with the fewest queues, a new one
+# while each has some, at most min(CPUs, 4): queue q to vbs_pool/u(q mod
+# that).  They may run on every CPU a kthread may (kthreadd's list).
+bench=$REPO/selftests/vhost_vdpa/vdpa_bench
+[ -x "$bench" ] || fail "no $bench (make -C selftests/vhost_vdpa on the host)"
+nu=$((ncpu < 4 ? ncpu : 4))
+any=$(allowed "$(pgrep -x kthreadd)")
+
+# run_bench VHOST: vdpa_bench on every queue for a few seconds, in the
+# background; returns once every queue has its worker (DRIVER_OK)
+run_bench()
+{
+	timeout --kill-after=10 60 "$bench" -d "$1" -Q "$nq" -q 4 -t 4 \
+		> "$RESULTS_DIR/pool-vhost-bench.txt" 2>&1 &
+	bench_pid=$!
+	wait_for 20 bash -c "! grep -qw 0 $S/vh0/worker_pids" ||
+		fail "vh0's queues not attached: $(bsw_attr vh0 worker_pids)"
+}
+
+bsw_add vh0 size=$((64 << 20))
+vhost=$(vdpa_bind_vhost vh0) || exit
+run_bench "$vhost"
+for ((q = 0; q < nq; q++)); do
+	pid=$(bsw_qstat vh0 "$q" worker_pid)
+	expect_eq "vh0 q$q worker" "$(cat "/proc/$pid/comm")" "vbs_pool/u$((q % nu))"
+	expect_eq "vh0 q$q worker CPUs" "$(allowed "$pid")" "$any"
+	cpu=$(bsw_qstat vh0 "$q" worker_cpu)
+	if [ "$cpu" -lt 0 ] || [ "$cpu" -ge "$ncpu" ]; then
+		fail "vh0 q$q worker_cpu $cpu"
+	fi
+done
+wait "$bench_pid" || fail "vdpa_bench over unbound threads: status $? ($(tail -1 "$RESULTS_DIR/pool-vhost-bench.txt"))"
+nthreads=$((ncpu + (nq < nu ? nq : nu)))
+expect_eq "pool threads with vh0" "$(pool_count)" "$nthreads"
+expect_eq "pool_threads with vh0" "$(cat "$param")" "$nthreads"
+expect_eq "vh0 worker_pids after reset" "$(bsw_attr vh0 worker_pids)" \
+	"$(printf '0 %.0s' $(seq "$nq") | sed 's/ $//')"
+
+# the administrator's list pins queue 0 to CPU 0's thread again
+echo 0 > "$S/vh0/blk_sw_q0/cpu_list" || fail "cannot write vh0 cpu_list"
+run_bench "$vhost"
+pid=$(bsw_qstat vh0 0 worker_pid)
+expect_eq "vh0 q0 worker with cpu_list 0" "$(cat "/proc/$pid/comm")" vbs_pool/0
+expect_eq "vh0 q0 worker_cpu with cpu_list 0" "$(bsw_qstat vh0 0 worker_cpu)" 0
+wait "$bench_pid" || fail "vdpa_bench with cpu_list 0: status $?"
+expect_eq "pool threads, vh0 pinned" "$(pool_count)" "$nthreads"
+vdpa_unbind vh0
+vdpa_dev_del vh0
 exit 0

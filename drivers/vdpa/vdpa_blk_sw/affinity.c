@@ -295,23 +295,27 @@ const struct cpumask *vbs_get_vq_affinity(struct vdpa_device *vdpa, u16 idx)
  * @dev: the device
  * @idx: the virtqueue, one the device has
  *
- * Of the online CPUs of the queue's mask (every online CPU if none is),
- * the (@idx mod their number)-th: a single CPU's mask gives that CPU, and
- * the queues of a device without masks (vhost-vdpa) spread over the CPUs.
- * Called with the CPU hotplug lock held (for reading).
+ * Of the online CPUs of the queue's mask (every online CPU if none of it
+ * is online), the (@idx mod their number)-th: a single CPU's mask gives
+ * that CPU.  A queue that has no mask, neither the driver's nor the
+ * administrator's (vhost-vdpa gives none), has no CPU: pool.c serves it
+ * from an unbound worker.  Called with the CPU hotplug lock held (for
+ * reading).
  *
- * Return: the CPU.
+ * Return: the CPU, or -1 for a queue without a mask.
  */
 int vbs_affinity_pick_cpu(struct vbs_dev *dev, u16 idx)
 {
 	struct vbs_affinity *aff = dev->aff;
 	unsigned int n;
-	int cpu;
+	int cpu = -1;
 
 	mutex_lock(&vbs_aff_mutex);
-	vbs_aff_online(aff->tmp, aff->q[idx].mask, -1);
-	n = cpumask_weight(aff->tmp);
-	cpu = cpumask_nth(idx % n, aff->tmp);
+	if (aff->q[idx].admin_set || aff->q[idx].driver_set) {
+		vbs_aff_online(aff->tmp, aff->q[idx].mask, -1);
+		n = cpumask_weight(aff->tmp);
+		cpu = cpumask_nth(idx % n, aff->tmp);
+	}
 	mutex_unlock(&vbs_aff_mutex);
 	return cpu;
 }

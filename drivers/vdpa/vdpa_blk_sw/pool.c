@@ -4,16 +4,24 @@
  *
  * A device created with num_workers 0 (the default) and without use_va
  * has no thread of its own.  At DRIVER_OK each of its queues is attached
- * to the pool worker of one online CPU of the queue's mask (affinity.c:
- * the (index mod weight)-th, so a single-CPU mask from virtio_vdpa gives
- * that CPU and an unset mask spreads the queues), and reset detaches them.
- * A pool worker is created the first time a queue is attached to its CPU
- * and lives until the module is unloaded: the thread count is at most the
- * number of CPUs ever used, whatever the number of devices
- * (/sys/module/vdpa_blk_sw/parameters/pool_threads).  It runs on its CPU
- * (set_cpus_allowed_ptr(), not kthread_bind(): when its CPU goes offline
- * it moves to the other online CPUs and keeps serving its queues, and
- * comes back with the CPU; its queues are re-homed at the next DRIVER_OK).
+ * to a pool worker, and reset detaches them.  A queue with a CPU mask (the
+ * driver's, or the administrator's cpu_list) goes to the worker of one
+ * online CPU of the mask (affinity.c: the (index mod weight)-th, so a
+ * single-CPU mask from virtio_vdpa gives that CPU).  A queue without one
+ * (vhost-vdpa gives none) goes to an unbound worker, which the scheduler
+ * places: its submitter is a guest's vCPU thread that may run anywhere,
+ * and a worker pinned to one CPU takes that CPU from the vCPU every time
+ * the vCPU's own kick wakes it there.  There are at most
+ * min(online CPUs, VBS_POOL_UNBOUND) unbound workers; a queue goes to the
+ * one with the fewest queues, a new one only if each has some.
+ * A pool worker is created the first time a queue is attached to it and
+ * lives until the module is unloaded: the thread count is at most the
+ * number of CPUs ever used plus VBS_POOL_UNBOUND, whatever the number of
+ * devices (/sys/module/vdpa_blk_sw/parameters/pool_threads).  A CPU's
+ * worker runs on its CPU (set_cpus_allowed_ptr(), not kthread_bind():
+ * when its CPU goes offline it moves to the other online CPUs and keeps
+ * serving its queues, and comes back with the CPU; its queues are
+ * re-homed at the next DRIVER_OK).
  * Likewise a queue's mask changed while it runs (cpu_list) takes effect at
  * the next DRIVER_OK.
  *
@@ -65,16 +73,16 @@
 #include "vdpa_blk_sw.h"
 
 /**
- * struct vbs_pool_worker - the shared polling thread of one CPU
+ * struct vbs_pool_worker - a shared polling thread, of one CPU or unbound
  * @w: the thread and its window; @w.dev is NULL
- * @cpu: the CPU it serves
+ * @cpu: the CPU it serves, or -1 for an unbound worker
  * @pass_lock: held by the thread over a pass, and by attach and detach
  * @vqs: the attached queues, linked by their @pool_node
  * @nvqs: number of @vqs
  */
 struct vbs_pool_worker {
 	struct vbs_worker w;
-	unsigned int cpu;
+	int cpu;
 	struct mutex pass_lock;	/* see above */
 	struct list_head vqs;
 	unsigned int nvqs;
@@ -83,10 +91,13 @@ struct vbs_pool_worker {
 static DEFINE_MUTEX(vbs_pool_mutex);
 /* nr_cpu_ids entries, under vbs_pool_mutex */
 static struct vbs_pool_worker **vbs_pool;
+/* the unbound workers, under vbs_pool_mutex */
+#define VBS_POOL_UNBOUND	4
+static struct vbs_pool_worker *vbs_pool_unbound[VBS_POOL_UNBOUND];
 static unsigned int vbs_pool_threads;
 module_param_named(pool_threads, vbs_pool_threads, uint, 0444);
 MODULE_PARM_DESC(pool_threads,
-		 "Polling threads of the shared pool (one per CPU used so far)");
+		 "Polling threads of the shared pool (one per CPU used so far, and up to 4 unbound)");
 
 enum vbs_pool_pass {
 	VBS_POOL_SERVE,		/* serve each queue */
@@ -176,14 +187,15 @@ static int vbs_pool_fn(void *data)
 	return 0;
 }
 
-/* @cpu's pool worker, created if need be; under vbs_pool_mutex. */
-static struct vbs_pool_worker *vbs_pool_get(unsigned int cpu)
+/*
+ * A new pool worker: @cpu's (@cpu >= 0), or the unbound one of slot
+ * @slot.  Under vbs_pool_mutex.
+ */
+static struct vbs_pool_worker *vbs_pool_new(int cpu, unsigned int slot)
 {
-	struct vbs_pool_worker *pw = vbs_pool[cpu];
+	struct vbs_pool_worker *pw;
 	struct task_struct *t;
 
-	if (pw)
-		return pw;
 	pw = kzalloc(sizeof(*pw), GFP_KERNEL);
 	if (!pw)
 		return NULL;
@@ -191,21 +203,58 @@ static struct vbs_pool_worker *vbs_pool_get(unsigned int cpu)
 	mutex_init(&pw->pass_lock);
 	INIT_LIST_HEAD(&pw->vqs);
 	atomic_set(&pw->w.kicked, 0);
-	pw->w.index = cpu;
+	pw->w.index = cpu >= 0 ? cpu : slot;
 	pw->w.adaptive = true;
-	t = kthread_create(vbs_pool_fn, pw, "vbs_pool/%u", cpu);
+	if (cpu >= 0)
+		t = kthread_create(vbs_pool_fn, pw, "vbs_pool/%d", cpu);
+	else
+		t = kthread_create(vbs_pool_fn, pw, "vbs_pool/u%u", slot);
 	if (IS_ERR(t)) {
 		kfree(pw);
 		return NULL;
 	}
 	/* Preferred, not bound: see the top of the file. */
-	set_cpus_allowed_ptr(t, cpumask_of(cpu));
+	if (cpu >= 0)
+		set_cpus_allowed_ptr(t, cpumask_of(cpu));
 	get_task_struct(t);
 	pw->w.task = t;
-	vbs_pool[cpu] = pw;
 	vbs_pool_threads++;
 	wake_up_process(t);
 	return pw;
+}
+
+/* @cpu's pool worker, created if need be; under vbs_pool_mutex. */
+static struct vbs_pool_worker *vbs_pool_get(unsigned int cpu)
+{
+	if (!vbs_pool[cpu])
+		vbs_pool[cpu] = vbs_pool_new(cpu, 0);
+	return vbs_pool[cpu];
+}
+
+/*
+ * The unbound worker for one more queue: the one with the fewest queues,
+ * or a new one while each has some and there are fewer than the online
+ * CPUs.  Under vbs_pool_mutex and the CPU hotplug lock.
+ */
+static struct vbs_pool_worker *vbs_pool_get_unbound(void)
+{
+	unsigned int n = min(num_online_cpus(), VBS_POOL_UNBOUND);
+	struct vbs_pool_worker *best = NULL, *pw;
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		pw = vbs_pool_unbound[i];
+		if (!pw) {
+			if (best && !best->nvqs)
+				break;
+			pw = vbs_pool_new(-1, i);
+			vbs_pool_unbound[i] = pw;
+			return pw ?: best;
+		}
+		if (!best || pw->nvqs < best->nvqs)
+			best = pw;
+	}
+	return best;
 }
 
 /**
@@ -213,7 +262,8 @@ static struct vbs_pool_worker *vbs_pool_get(unsigned int cpu)
  * @dev: the device, at DRIVER_OK; no lock of it held
  *
  * Each queue not attached yet goes to the worker of the CPU
- * vbs_affinity_pick_cpu() gives.  A worker that cannot be created leaves
+ * vbs_affinity_pick_cpu() gives, or to an unbound worker if its queue has
+ * no CPU mask.  A worker that cannot be created leaves
  * its queue unserved and the device needing a reset.
  */
 void vbs_pool_attach(struct vbs_dev *dev)
@@ -228,10 +278,12 @@ void vbs_pool_attach(struct vbs_dev *dev)
 	for (i = 0; i < dev->nvqs; i++) {
 		struct vbs_vq *vq = &dev->vqs[i];
 		struct vbs_pool_worker *pw;
+		int cpu;
 
 		if (vq->pool)
 			continue;
-		pw = vbs_pool_get(vbs_affinity_pick_cpu(dev, i));
+		cpu = vbs_affinity_pick_cpu(dev, i);
+		pw = cpu < 0 ? vbs_pool_get_unbound() : vbs_pool_get(cpu);
 		if (!pw) {
 			failed = true;
 			continue;
@@ -323,7 +375,7 @@ long long vbs_pool_vq_show(struct vbs_vq *vq, enum vbs_worker_attr what)
 	else if (what == VBS_WORKER_PID)
 		val = task_pid_nr(pw->w.task);
 	else if (what == VBS_WORKER_CPU)
-		val = pw->cpu;
+		val = pw->cpu >= 0 ? pw->cpu : task_cpu(pw->w.task);
 	else
 		val = vbs_pool_window(pw);
 	mutex_unlock(&vbs_pool_mutex);
@@ -389,6 +441,17 @@ int vbs_pool_module_init(void)
 	return 0;
 }
 
+static void vbs_pool_free(struct vbs_pool_worker *pw)
+{
+	if (!pw)
+		return;
+	WARN_ON_ONCE(!list_empty(&pw->vqs));
+	kthread_stop(pw->w.task);
+	put_task_struct(pw->w.task);
+	mutex_destroy(&pw->pass_lock);
+	kfree(pw);
+}
+
 /**
  * vbs_pool_module_exit() - stop the pool workers
  *
@@ -396,19 +459,14 @@ int vbs_pool_module_init(void)
  */
 void vbs_pool_module_exit(void)
 {
-	unsigned int cpu;
+	unsigned int i;
 
 	cpuhp_remove_state_nocalls(vbs_pool_hp_state);
-	for (cpu = 0; cpu < nr_cpu_ids; cpu++) {
-		struct vbs_pool_worker *pw = vbs_pool[cpu];
-
-		if (!pw)
-			continue;
-		WARN_ON_ONCE(!list_empty(&pw->vqs));
-		kthread_stop(pw->w.task);
-		put_task_struct(pw->w.task);
-		mutex_destroy(&pw->pass_lock);
-		kfree(pw);
+	for (i = 0; i < nr_cpu_ids; i++)
+		vbs_pool_free(vbs_pool[i]);
+	for (i = 0; i < VBS_POOL_UNBOUND; i++) {
+		vbs_pool_free(vbs_pool_unbound[i]);
+		vbs_pool_unbound[i] = NULL;
 	}
 	kfree(vbs_pool);
 	vbs_pool = NULL;
