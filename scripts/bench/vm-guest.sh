@@ -13,8 +13,11 @@
 # (BENCH_VM_L2_MEM), 1 vCPU, 1 queue of BENCH_VM_QSIZE entries (1024; see
 # qsize below):
 #   pa         ours, -device vhost-vdpa-device-pci, use_va=0, private RAM
+#              (its queue has no CPU mask: an unbound pool thread serves it)
+#   pa-cpu0    the same with cpu_list 0: the pool thread of CPU 0, as pa
+#              ran before unbound pool threads
 #   pa-w1      the same with num_workers=1: its own thread, on any CPU, as
-#              in VA mode, instead of the pool thread of one CPU
+#              in VA mode, instead of a pool thread
 #   va         ours, the same, use_va=1, memfd share=on RAM
 #   blkio      ours through libblkio: -blockdev virtio-blk-vhost-vdpa
 #              (use_va=0, memfd RAM, as test 28's pa-blk) + virtio-blk-pci
@@ -121,7 +124,7 @@ fi
 bsw_setup
 for c in $configs; do
 	case $c in
-	pa | pa-w1 | va | blkio | qemu-uring | qemu-native | vhost-user) ;;
+	pa | pa-cpu0 | pa-w1 | va | blkio | qemu-uring | qemu-native | vhost-user) ;;
 	vduse) vdpa_mgmtdev_load vduse ;;
 	*) fail "BENCH_VM_CONFIGS: unknown configuration '$c'" ;;
 	esac
@@ -411,6 +414,13 @@ run_cell()
 	pa)
 		memory=private
 		ours_add 0
+		args+=(-device "vhost-vdpa-device-pci,vhostdev=$VHOST,queue-size=$qsize") ;;
+	pa-cpu0)
+		memory=private
+		ours_add 0
+		echo 0 > "$VDPA_SYSFS/devices/bv/blk_sw_q0/cpu_list" ||
+			fail "bv: cannot set cpu_list"
+		echo "echo 0 > $VDPA_SYSFS/devices/bv/blk_sw_q0/cpu_list" >> "$CMD"
 		args+=(-device "vhost-vdpa-device-pci,vhostdev=$VHOST,queue-size=$qsize") ;;
 	pa-w1)
 		memory=private
