@@ -11,8 +11,10 @@
 # with $EPOCHREALTIME: no process of ours in the timed window but the
 # command itself), a snapshot with all devices idle, SCALE_IDLE_S seconds
 # of /proc/stat with nothing running, the fio aggregate on the first 16
-# devices (16 jobs at QD4, one per device, and one job at QD64 on the
-# first device, SCALE_REPS times each, alternated), every device deleted,
+# devices (16 jobs at QD4, one per device; one job at QD64 over the same
+# 16 devices, round robin, so QD4 each on average, without 16 fio
+# processes competing for the guest's CPUs; and one job at QD64 on the
+# first device; SCALE_REPS times each, alternated), every device deleted,
 # a snapshot after. Ours only: between the fio aggregate and the delete,
 # fio verify on a sample of the devices (see ours_verify). A snapshot is
 # /proc/meminfo and /proc/loadavg (its task count) after a sync and
@@ -28,7 +30,8 @@
 #   SYSTEM-times.tsv              step index start_us end_us, per device
 #                                 (steps: stage, add, bind, create, delete,
 #                                 unstage)
-#   SYSTEM-16x4-REP.json, SYSTEM-1x64-REP.json   fio's JSON
+#   SYSTEM-16x4-REP.json, SYSTEM-16x4p1-REP.json (one process),
+#   SYSTEM-1x64-REP.json          fio's JSON
 #   ours-verify.json, .cmd, .log  fio verify's JSON, its command line (as
 #                                 run in this directory), its other output
 #   ours-verify.txt               the verify's inputs, fio's exit status
@@ -244,6 +247,10 @@ fio_agg()
 	fio --output-format=json --output="$out/$sys-16x4-$r.json" \
 		"${common[@]}" "${jobs[@]}" > /dev/null 2>&1 ||
 		fail "fio 16x4 on $sys failed"
+	fio --output-format=json --output="$out/$sys-16x4p1-$r.json" \
+		"${common[@]}" --name=all --iodepth=64 --file_service_type=roundrobin \
+		--filename="$(IFS=:; echo "${dev[*]:0:nfio}")" > /dev/null 2>&1 ||
+		fail "fio 16x4 in one process on $sys failed"
 	fio --output-format=json --output="$out/$sys-1x64-$r.json" \
 		"${common[@]}" --name=d0 --filename="${dev[0]}" --iodepth=64 \
 		> /dev/null 2>&1 || fail "fio 1x64 on $sys failed"

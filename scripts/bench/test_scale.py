@@ -106,6 +106,7 @@ class ScaleReport(unittest.TestCase):
         self.put(s + '-times.tsv', '\n'.join(lines) + '\n')
         for r in (1, 2, 3):
             self.put('%s-16x4-%d.json' % (s, r), fio([agg / 16 * r] * 16))
+            self.put('%s-16x4p1-%d.json' % (s, r), fio([agg * 1.05 * r]))
             self.put('%s-1x64-%d.json' % (s, r), fio([one * r]))
 
     def test_values_ratios_targets(self):
@@ -133,6 +134,9 @@ class ScaleReport(unittest.TestCase):
         self.assertAlmostEqual(ours['fio']['16x4']['median'], 1800)
         self.assertAlmostEqual(ours['fio']['1x64']['median'], 2000)
         self.assertAlmostEqual(ours['fio']['ratio_16x4_1x64'], 0.9)
+        # one process over the 16 devices: its own median and ratio
+        self.assertAlmostEqual(ours['fio']['16x4p1']['median'], 1890)
+        self.assertAlmostEqual(ours['fio']['ratio_16x4p1_1x64'], 0.945)
         t = {}
         for r in res['table']:  # the first row of each name: the mean
             t.setdefault(r['value'].split(' (')[0], r)
