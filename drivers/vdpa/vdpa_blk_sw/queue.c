@@ -17,6 +17,7 @@
  * (vbs_dev_quiesce()) must not hold it.
  */
 
+#include <linux/debugfs.h>
 #include <linux/slab.h>
 
 #include "vdpa_blk_sw.h"
@@ -39,22 +40,41 @@ static void vbs_vq_init_lists(struct vbs_vq *vq)
  */
 static struct kmem_cache *vbs_req_cache;
 
+/*
+ * Test hook, /sys/kernel/debug/vdpa_blk_sw/fail_slot_grow: while it is
+ * above zero, each allocation of a slot by vbs_vq_grow() fails as a
+ * GFP_NOWAIT one would, and takes one from it.  The kernels the module
+ * targets have no failslab to make that allocation fail otherwise;
+ * selftests/tests/24-blk-sw-lifecycle.sh checks that a queue whose growth
+ * fails goes on with the slots it has and grows again once it may.
+ */
+static atomic_t vbs_fail_slot_grow = ATOMIC_INIT(0);
+static struct dentry *vbs_debugfs;
+
 /**
- * vbs_queue_module_init() - create the cache of request slots
+ * vbs_queue_module_init() - create the cache of request slots, and the
+ *	debugfs test hook (if debugfs fails, the module goes on without it)
  *
  * Return: 0 or -ENOMEM.
  */
 int vbs_queue_module_init(void)
 {
 	vbs_req_cache = KMEM_CACHE_USERCOPY(vbs_req, 0, dwz);
-	return vbs_req_cache ? 0 : -ENOMEM;
+	if (!vbs_req_cache)
+		return -ENOMEM;
+	vbs_debugfs = debugfs_create_dir(KBUILD_MODNAME, NULL);
+	debugfs_create_atomic_t("fail_slot_grow", 0600, vbs_debugfs,
+				&vbs_fail_slot_grow);
+	return 0;
 }
 
 /**
- * vbs_queue_module_exit() - destroy the cache; every device is gone
+ * vbs_queue_module_exit() - remove the test hook and destroy the cache;
+ *	every device is gone
  */
 void vbs_queue_module_exit(void)
 {
+	debugfs_remove_recursive(vbs_debugfs);
 	kmem_cache_destroy(vbs_req_cache);
 }
 
@@ -65,6 +85,14 @@ static struct vbs_req *vbs_slot_new(struct vbs_vq *vq, gfp_t gfp)
 	if (req)
 		req->vq = vq;
 	return req;
+}
+
+/* A slot for vbs_vq_grow(), unless the test hook makes it fail. */
+static struct vbs_req *vbs_slot_grow_new(struct vbs_vq *vq)
+{
+	if (atomic_dec_if_positive(&vbs_fail_slot_grow) >= 0)
+		return NULL;
+	return vbs_slot_new(vq, GFP_NOWAIT | __GFP_NOWARN);
 }
 
 /*
@@ -83,24 +111,25 @@ static bool vbs_vq_may_grow(struct vbs_vq *vq)
  * VBS_SLOTS_GROW slots, at most up to the ring's size.  The worker, which
  * may serve the queues of many devices, never sleeps for them, nor dips
  * into the reserves: on failure the queue goes on with the slots it has,
- * and tries again after a completion (vbs_vq_reap()).  Return: the node of
- * one new slot, for the request; the others are free.  NULL if none.
+ * and tries again after a completion (vbs_vq_reap()); a batch cut short
+ * keeps what it got.  debugfs's fail_slot_grow fails these allocations on
+ * demand (vbs_slot_grow_new()).  Return: the node of one new slot, for the
+ * request; the others are free.  NULL if none.
  */
 static struct llist_node *vbs_vq_grow(struct vbs_vq *vq)
 {
-	const gfp_t gfp = GFP_NOWAIT | __GFP_NOWARN;
 	u32 want = min_t(u32, VBS_SLOTS_GROW,
 			 vq->vring.vring.num - vq->nr_slots);
 	struct vbs_req *first, *req;
 	u32 n;
 
-	first = vbs_slot_new(vq, gfp);
+	first = vbs_slot_grow_new(vq);
 	if (!first) {
 		vq->grow_stalled = true;
 		return NULL;
 	}
 	for (n = 1; n < want; n++) {
-		req = vbs_slot_new(vq, gfp);
+		req = vbs_slot_grow_new(vq);
 		if (!req)
 			break;
 		llist_add(&req->node, &vq->free);
