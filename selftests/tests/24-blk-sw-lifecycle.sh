@@ -3,8 +3,9 @@
 #
 # Lifecycle: unbind and rebind keep the data; a queue holds request slots
 # only from DRIVER_OK to the reset: a first batch of 16, grown while the
-# driver keeps more in flight, never past its ring; "vdpa dev del" while
-# fio runs
+# driver keeps more in flight, never past its ring; growth that fails
+# (debugfs's fail_slot_grow) leaves the queue working with its 16 and
+# growing again once allowed; "vdpa dev del" while fio runs
 # ends fio with errors and hangs nothing; 100 add/del cycles and 10
 # add/bind/verify/del cycles leave nothing behind; rmmod with devices
 # present (one bound) removes them all, as documented.
@@ -53,9 +54,51 @@ sldev=$(vdpa_bind_virtio sl) || exit
 expect_eq "slots of an idle bound device" "$(slots sl)" "$first $q1"
 fio_verify "$sldev" 2M --iodepth=8
 expect_eq "slots after QD8 (no growth)" "$(slots sl)" "$first $q1"
+
+# --- growth that fails: the queue carries on with its slots ---------------
+# fail_slot_grow makes each growth fail as GFP_NOWAIT would, until it is
+# back to 0: QD64 must then complete and verify with 16 slots (a queue that
+# waits for a growth that never comes hangs fio: caught by the deadline).
+# Left stalled, the queue would not grow in the QD64 run that follows.
+pid_gone()
+{
+	! kill -0 "$1" 2> /dev/null
+}
+fio_verify_within()
+{
+	local secs=$1 pid
+
+	shift
+	fio_verify "$@" &
+	pid=$!
+	wait_for "$secs" pid_gone "$pid" ||
+		fail "fio $* did not end in $secs s: requests hang"
+	wait "$pid" || exit
+}
+debugfs=/sys/kernel/debug
+if ! grep -q " $debugfs debugfs " /proc/mounts; then
+	mount -t debugfs none "$debugfs" && defer umount "$debugfs"
+fi
+knob=$debugfs/vdpa_blk_sw/fail_slot_grow
+if ! grep -q " $debugfs debugfs " /proc/mounts; then
+	log "SKIP growth failure: no debugfs (the kernel has none, or refuses it)"
+	knob=
+else
+	[ -f "$knob" ] || fail "no $knob with debugfs mounted"
+	expect_eq "fail_slot_grow after load" "$(cat "$knob")" 0
+	defer eval "[ ! -f $knob ] || echo 0 > $knob"
+	echo 1000000 > "$knob" || fail "cannot write $knob"
+	fio_verify_within 180 "$sldev" 16M --iodepth=64 --cpus_allowed=0
+	left=$(cat "$knob")
+	log "growth attempts failed by fail_slot_grow: $((1000000 - left))"
+	[ "$left" -lt 1000000 ] || fail "QD64 tried no growth (fail_slot_grow $left)"
+	expect_eq "slots after QD64 with every growth failing" "$(slots sl)" \
+		"$first $q1"
+	echo 0 > "$knob" || fail "cannot write $knob"
+fi
 # QD64 from one CPU: one queue (blk-mq maps each CPU to one); it grows by
 # 16 while all its slots are busy, so to 64 at most, never past the ring.
-fio_verify "$sldev" 16M --iodepth=64 --cpus_allowed=0
+fio_verify_within 180 "$sldev" 16M --iodepth=64 --cpus_allowed=0
 grown=$(slots sl)
 log "slots after QD64 on CPU 0: $grown"
 max=0
@@ -117,7 +160,9 @@ modprobe -r vdpa_blk_sw || fail "rmmod with devices present failed"
 	fail "devices survived rmmod"
 [ ! -b "$dev" ] || fail "$dev survived rmmod"
 grep -q '^vdpa_blk_sw ' /proc/modules && fail "module still loaded"
+[ -z "$knob" ] || [ ! -e "${knob%/*}" ] || fail "${knob%/*} survived rmmod"
 load_modules vdpa_blk_sw
+[ -z "$knob" ] || expect_eq "fail_slot_grow after reload" "$(cat "$knob")" 0
 vdpa_dev_add "$BSW_MGMTDEV" again
 dev=$(vdpa_bind_virtio again) || exit
 fio_verify "$dev" 4M
