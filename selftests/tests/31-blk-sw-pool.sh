@@ -201,15 +201,25 @@ bench=$REPO/selftests/vhost_vdpa/vdpa_bench
 nu=$((ncpu < 4 ? ncpu : 4))
 any=$(allowed "$(pgrep -x kthreadd)")
 
-# run_bench VHOST: vdpa_bench on every queue for a few seconds, in the
-# background; returns once every queue has its worker (DRIVER_OK)
+# run_bench VHOST: vdpa_bench on every queue, in the background, until
+# stop_bench; returns once every queue has its worker (DRIVER_OK)
 run_bench()
 {
-	timeout --kill-after=10 60 "$bench" -d "$1" -Q "$nq" -q 4 -t 4 \
+	timeout --kill-after=10 120 "$bench" -d "$1" -Q "$nq" -q 4 -t 60 \
 		> "$RESULTS_DIR/pool-vhost-bench.txt" 2>&1 &
 	bench_pid=$!
 	wait_for 20 bash -c "! grep -qw 0 $S/vh0/worker_pids" ||
 		fail "vh0's queues not attached: $(bsw_attr vh0 worker_pids)"
+}
+
+# stop_bench WHAT: vdpa_bench was still running, so the queues were still
+# attached when WHAT was checked; SIGTERM (passed on by timeout) makes it
+# drain and exit 0 unless a request failed
+stop_bench()
+{
+	kill -TERM "$bench_pid" 2> /dev/null ||
+		fail "vdpa_bench ended before $1 was checked: $(tail -1 "$RESULTS_DIR/pool-vhost-bench.txt")"
+	wait "$bench_pid" || fail "vdpa_bench $1: status $? ($(tail -1 "$RESULTS_DIR/pool-vhost-bench.txt"))"
 }
 
 bsw_add vh0 size=$((64 << 20))
@@ -224,7 +234,7 @@ for ((q = 0; q < nq; q++)); do
 		fail "vh0 q$q worker_cpu $cpu"
 	fi
 done
-wait "$bench_pid" || fail "vdpa_bench over unbound threads: status $? ($(tail -1 "$RESULTS_DIR/pool-vhost-bench.txt"))"
+stop_bench "over unbound threads"
 nthreads=$((ncpu + (nq < nu ? nq : nu)))
 expect_eq "pool threads with vh0" "$(pool_count)" "$nthreads"
 expect_eq "pool_threads with vh0" "$(cat "$param")" "$nthreads"
@@ -237,7 +247,7 @@ run_bench "$vhost"
 pid=$(bsw_qstat vh0 0 worker_pid)
 expect_eq "vh0 q0 worker with cpu_list 0" "$(cat "/proc/$pid/comm")" vbs_pool/0
 expect_eq "vh0 q0 worker_cpu with cpu_list 0" "$(bsw_qstat vh0 0 worker_cpu)" 0
-wait "$bench_pid" || fail "vdpa_bench with cpu_list 0: status $?"
+stop_bench "with cpu_list 0"
 expect_eq "pool threads, vh0 pinned" "$(pool_count)" "$nthreads"
 vdpa_unbind vh0
 vdpa_dev_del vh0
