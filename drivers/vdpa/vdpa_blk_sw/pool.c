@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * vdpa-blk-sw: the shared pool of polling workers, one per CPU.
+ * vdpa-blk-sw: the shared pool of polling workers, one per CPU used and a
+ * few unbound ones.
  *
  * A device created with num_workers 0 (the default) and without use_va
  * has no thread of its own.  At DRIVER_OK each of its queues is attached
@@ -11,9 +12,12 @@
  * (vhost-vdpa gives none) goes to an unbound worker, which the scheduler
  * places: its submitter is a guest's vCPU thread that may run anywhere,
  * and a worker pinned to one CPU takes that CPU from the vCPU every time
- * the vCPU's own kick wakes it there.  There are at most
- * min(online CPUs, VBS_POOL_UNBOUND) unbound workers; a queue goes to the
- * one with the fewest queues, a new one only if each has some.
+ * the vCPU's own kick wakes it there.  A queue goes to the unbound worker
+ * with the fewest queues among the first min(online CPUs,
+ * VBS_POOL_UNBOUND), a new one only if each has some: at most
+ * VBS_POOL_UNBOUND in all, and no more than the CPUs online when the last
+ * was created (CPUs going offline later leave the others idle once their
+ * queues are reset).
  * A pool worker is created the first time a queue is attached to it and
  * lives until the module is unloaded: the thread count is at most the
  * number of CPUs ever used plus VBS_POOL_UNBOUND, whatever the number of
@@ -69,6 +73,7 @@
 #include <linux/sched.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
+#include <linux/stringify.h>
 
 #include "vdpa_blk_sw.h"
 
@@ -97,7 +102,8 @@ static struct vbs_pool_worker *vbs_pool_unbound[VBS_POOL_UNBOUND];
 static unsigned int vbs_pool_threads;
 module_param_named(pool_threads, vbs_pool_threads, uint, 0444);
 MODULE_PARM_DESC(pool_threads,
-		 "Polling threads of the shared pool (one per CPU used so far, and up to 4 unbound)");
+		 "Polling threads of the shared pool (one per CPU used so far, and up to "
+		 __stringify(VBS_POOL_UNBOUND) " unbound)");
 
 enum vbs_pool_pass {
 	VBS_POOL_SERVE,		/* serve each queue */
@@ -232,9 +238,11 @@ static struct vbs_pool_worker *vbs_pool_get(unsigned int cpu)
 }
 
 /*
- * The unbound worker for one more queue: the one with the fewest queues,
- * or a new one while each has some and there are fewer than the online
- * CPUs.  Under vbs_pool_mutex and the CPU hotplug lock.
+ * The unbound worker for one more queue: of the first min(online CPUs,
+ * VBS_POOL_UNBOUND) slots, the worker with the fewest queues, or a new one
+ * in the next empty slot while each has some; if that cannot be created,
+ * the one with the fewest queues all the same (NULL if there is none).
+ * Under vbs_pool_mutex and the CPU hotplug lock.
  */
 static struct vbs_pool_worker *vbs_pool_get_unbound(void)
 {
@@ -263,8 +271,9 @@ static struct vbs_pool_worker *vbs_pool_get_unbound(void)
  *
  * Each queue not attached yet goes to the worker of the CPU
  * vbs_affinity_pick_cpu() gives, or to an unbound worker if its queue has
- * no CPU mask.  A worker that cannot be created leaves
- * its queue unserved and the device needing a reset.
+ * no CPU mask.  A queue left without a worker (its CPU's cannot be
+ * created, or no unbound one exists and none can be) stays unserved and
+ * the device needs a reset.
  */
 void vbs_pool_attach(struct vbs_dev *dev)
 {
@@ -358,7 +367,8 @@ static u64 vbs_pool_window(struct vbs_pool_worker *pw)
 /**
  * vbs_pool_vq_show() - the pool worker of a queue, for sysfs
  * @vq: a queue of a pooled device
- * @what: its PID, its CPU or its window in ns
+ * @what: its PID, its CPU (for an unbound worker, the one it last ran on)
+ *	or its window in ns
  *
  * Return: the value; 0 (PID, window) or -1 (CPU) for a queue not
  * attached.
