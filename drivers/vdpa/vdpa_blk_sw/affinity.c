@@ -20,10 +20,10 @@
  * for reading first) and inside vbs_pool_mutex (pool.c, which asks for a
  * queue's CPU), outside nothing else of the module: callers hold no lock
  * of the device.  A pooled device has no worker of its own: its queues'
- * masks only choose their pool worker's CPU (vbs_affinity_pick_cpu()), or
- * that a queue without one goes to an unbound pool worker; pool.c follows
- * CPU hotplug for its own workers.  This file calls
- * nothing else of the module.
+ * masks only choose their pool worker, a CPU's or, for a queue without a
+ * mask, an unbound one (vbs_affinity_pick_cpu()); pool.c follows CPU
+ * hotplug for its own workers.  This file calls nothing else of the
+ * module.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
