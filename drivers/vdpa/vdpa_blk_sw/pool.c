@@ -71,6 +71,7 @@
 #include <linux/moduleparam.h>
 #include <linux/mutex.h>
 #include <linux/sched.h>
+#include <linux/sched/isolation.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/stringify.h>
@@ -238,15 +239,19 @@ static struct vbs_pool_worker *vbs_pool_get(unsigned int cpu)
 }
 
 /*
- * The unbound worker for one more queue: of the first min(online CPUs,
- * VBS_POOL_UNBOUND) slots, the worker with the fewest queues, or a new one
- * in the next empty slot while each has some; if that cannot be created,
- * the one with the fewest queues all the same (NULL if there is none).
- * Under vbs_pool_mutex and the CPU hotplug lock.
+ * The unbound worker for one more queue: of the first min(online CPUs
+ * that kthreads may use, VBS_POOL_UNBOUND) slots (CPUs isolated with
+ * isolcpus would not run them), the worker with the fewest queues, or a
+ * new one in the next empty slot while each has some; if that cannot be
+ * created, the one with the fewest queues all the same (NULL if there is
+ * none).  Under vbs_pool_mutex and the CPU hotplug lock.
  */
 static struct vbs_pool_worker *vbs_pool_get_unbound(void)
 {
-	unsigned int n = min(num_online_cpus(), VBS_POOL_UNBOUND);
+	/* the CPUs it may run on: online, and not isolated from kthreads */
+	unsigned int cpus = cpumask_weight_and(cpu_online_mask,
+					       housekeeping_cpumask(HK_TYPE_KTHREAD));
+	unsigned int n = clamp_t(unsigned int, cpus, 1, VBS_POOL_UNBOUND);
 	struct vbs_pool_worker *best = NULL, *pw;
 	unsigned int i;
 
