@@ -14,9 +14,8 @@
 # pool thread (the tasks they add are logged). Unbound, a queue has no
 # worker (PID 0, CPU -1); the threads stay. A CPU going offline moves its
 # pool thread off it, I/O keeps verifying, and the thread comes back.
-# Through vhost-vdpa, whose queues have no CPU mask, each queue goes to
-# an unbound pool thread (vbs_pool/uN, allowed on every CPU), until the
-# administrator's cpu_list pins it to a CPU's thread.
+# Through vhost-vdpa, whose queues have no CPU mask, queue q goes to the
+# thread of CPU q mod CPUs, until the administrator's cpu_list moves it.
 # timeout=900
 
 . "$(dirname "$0")/../lib.sh"
@@ -37,17 +36,9 @@ allowed()
 	awk '/^Cpus_allowed_list/ { print $2 }' "/proc/$1/status"
 }
 
-# the pool threads of CPUs (vbs_pool/N), and the unbound ones (vbs_pool/uN),
-# which earlier tests' vhost-vdpa devices may have started: the module
-# keeps both until it is unloaded
 pool_count()
 {
-	pgrep -c '^vbs_pool/[0-9]' || true
-}
-
-unbound_count()
-{
-	pgrep -c '^vbs_pool/u' || true
+	pgrep -c '^vbs_pool/' || true
 }
 
 # check_dev NAME VD: each queue of NAME is served by the pool thread of
@@ -68,9 +59,7 @@ check_dev()
 
 [ -r "$param" ] || fail "no $param"
 expect_eq "pool_threads read-only" "$(stat -c %a "$param")" 444
-unbound0=$(unbound_count)
-log "pool threads at the start: $(pool_count) of CPUs, $unbound0 unbound"
-expect_eq "pool threads as counted" "$(($(pool_count) + unbound0))" "$(cat "$param")"
+expect_eq "pool threads as counted" "$(pool_count)" "$(cat "$param")"
 
 for ((i = 0; i < ndev; i++)); do
 	bsw_add "pool$i" size=$((64 << 20))
@@ -86,7 +75,7 @@ for ((i = 0; i < ndev; i++)); do
 	check_dev "pool$i" "$(basename "${devs[i]}")"
 done
 expect_eq "pool threads, $ndev devices bound" "$(pool_count)" "$ncpu"
-expect_eq pool_threads "$(cat "$param")" "$((ncpu + unbound0))"
+expect_eq pool_threads "$(cat "$param")" "$ncpu"
 expect_eq "dedicated threads, $ndev devices bound" "$(pgrep -c '^vbs-' || true)" 0
 log "$ndev devices x $nq queues on $(pool_count) pool threads"
 
@@ -200,16 +189,14 @@ for ((i = 0; i < ndev; i++)); do
 	vdpa_dev_del "pool$i"
 done
 expect_eq "pool threads kept" "$(pool_count)" "$ncpu"
-expect_eq "pool_threads kept" "$(cat "$param")" "$((ncpu + unbound0))"
+expect_eq "pool_threads kept" "$(cat "$param")" "$ncpu"
 
-# --- vhost-vdpa: no CPU mask, unbound threads ----------------------------------
-# Each queue goes to the unbound thread with the fewest queues, a new one
-# while each has some, at most min(CPUs, 4): queue q to vbs_pool/u(q mod
-# that).  They may run on every CPU a kthread may (kthreadd's list).
+# --- vhost-vdpa: no CPU mask, the queues spread over the CPUs' threads -------
+# Queue q goes to the thread of CPU q mod CPUs (the (q mod n)-th online
+# CPU), which runs on that CPU alone; cpu_list moves it at the next
+# DRIVER_OK. No thread is added.
 bench=$REPO/selftests/vhost_vdpa/vdpa_bench
 [ -x "$bench" ] || fail "no $bench (make -C selftests/vhost_vdpa on the host)"
-nu=$((ncpu < 4 ? ncpu : 4))
-any=$(allowed "$(pgrep -x kthreadd)")
 
 # run_bench VHOST: vdpa_bench on every queue, in the background, until
 # stop_bench; returns once every queue has its worker (DRIVER_OK)
@@ -237,32 +224,23 @@ vhost=$(vdpa_bind_vhost vh0) || exit
 run_bench "$vhost"
 for ((q = 0; q < nq; q++)); do
 	pid=$(bsw_qstat vh0 "$q" worker_pid)
-	expect_eq "vh0 q$q worker" "$(cat "/proc/$pid/comm")" "vbs_pool/u$((q % nu))"
-	expect_eq "vh0 q$q worker CPUs" "$(allowed "$pid")" "$any"
-	cpu=$(bsw_qstat vh0 "$q" worker_cpu)
-	if [ "$cpu" -lt 0 ] || [ "$cpu" -ge "$ncpu" ]; then
-		fail "vh0 q$q worker_cpu $cpu"
-	fi
+	expect_eq "vh0 q$q worker" "$(cat "/proc/$pid/comm")" "vbs_pool/$((q % ncpu))"
+	expect_eq "vh0 q$q worker CPUs" "$(allowed "$pid")" "$((q % ncpu))"
+	expect_eq "vh0 q$q worker_cpu" "$(bsw_qstat vh0 "$q" worker_cpu)" "$((q % ncpu))"
 done
-stop_bench "over unbound threads"
-# as many unbound threads as vh0 has queues, up to nu, or those there were
-nunbound=$((nq < nu ? nq : nu))
-[ "$unbound0" -le "$nunbound" ] || nunbound=$unbound0
-expect_eq "unbound pool threads with vh0" "$(unbound_count)" "$nunbound"
+stop_bench "on the CPUs' threads"
 expect_eq "pool threads with vh0" "$(pool_count)" "$ncpu"
-expect_eq "pool_threads with vh0" "$(cat "$param")" "$((ncpu + nunbound))"
 expect_eq "vh0 worker_pids after reset" "$(bsw_attr vh0 worker_pids)" \
 	"$(printf '0 %.0s' $(seq "$nq") | sed 's/ $//')"
 
-# the administrator's list pins queue 0 to CPU 0's thread again
-echo 0 > "$S/vh0/blk_sw_q0/cpu_list" || fail "cannot write vh0 cpu_list"
+# the administrator's list moves queue 0 to the last CPU's thread
+echo "$last" > "$S/vh0/blk_sw_q0/cpu_list" || fail "cannot write vh0 cpu_list"
 run_bench "$vhost"
 pid=$(bsw_qstat vh0 0 worker_pid)
-expect_eq "vh0 q0 worker with cpu_list 0" "$(cat "/proc/$pid/comm")" vbs_pool/0
-expect_eq "vh0 q0 worker_cpu with cpu_list 0" "$(bsw_qstat vh0 0 worker_cpu)" 0
-stop_bench "with cpu_list 0"
-expect_eq "pool threads, vh0 pinned" "$(($(pool_count) + $(unbound_count)))" \
-	"$((ncpu + nunbound))"
+expect_eq "vh0 q0 worker with cpu_list $last" "$(cat "/proc/$pid/comm")" "vbs_pool/$last"
+expect_eq "vh0 q0 worker_cpu with cpu_list $last" "$(bsw_qstat vh0 0 worker_cpu)" "$last"
+stop_bench "with cpu_list $last"
+expect_eq "pool threads, vh0 moved" "$(pool_count)" "$ncpu"
 vdpa_unbind vh0
 vdpa_dev_del vh0
 exit 0

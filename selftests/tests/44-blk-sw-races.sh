@@ -472,14 +472,11 @@ case_time "g) unbind/bind under config interrupts" "$CYCLES"
 [ -z "$(ls "$VDPA_SYSFS/devices")" ] || fail "devices left: $(ls "$VDPA_SYSFS/devices")"
 threads=$(pgrep -c '^vbs-' || true)
 expect_eq "vbs worker threads left" "$threads" 0
-# the shared pool keeps its threads until unloaded: at most one per CPU
-# and min(CPUs, 4) unbound ones (for vhost-vdpa's queues)
+# the shared pool keeps its threads, at most one per CPU, until unloaded
 pool=$(pgrep -c '^vbs_pool/' || true)
 expect_eq "pool threads as counted" "$pool" \
 	"$(cat /sys/module/vdpa_blk_sw/parameters/pool_threads)"
-ncpu=$(nproc)
-[ "$pool" -le $((ncpu + (ncpu < 4 ? ncpu : 4))) ] ||
-	fail "$pool pool threads for $ncpu CPUs"
+[ "$pool" -le "$(nproc)" ] || fail "$pool pool threads for $(nproc) CPUs"
 for d in "$BSW_CFS"/*/; do
 	[ -d "$d" ] || continue
 	expect_eq "$(basename "$d") live" "$(cat "$d/live")" 0

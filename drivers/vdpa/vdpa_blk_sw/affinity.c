@@ -20,10 +20,9 @@
  * for reading first) and inside vbs_pool_mutex (pool.c, which asks for a
  * queue's CPU), outside nothing else of the module: callers hold no lock
  * of the device.  A pooled device has no worker of its own: its queues'
- * masks only choose their pool worker, a CPU's or, for a queue without a
- * mask, an unbound one (vbs_affinity_pick_cpu()); pool.c follows CPU
- * hotplug for its own workers.  This file calls nothing else of the
- * module.
+ * masks only choose their pool worker's CPU (vbs_affinity_pick_cpu());
+ * pool.c follows CPU hotplug for its own workers.  This file calls
+ * nothing else of the module.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -296,27 +295,23 @@ const struct cpumask *vbs_get_vq_affinity(struct vdpa_device *vdpa, u16 idx)
  * @dev: the device
  * @idx: the virtqueue, one the device has
  *
- * Of the online CPUs of the queue's mask (every online CPU if none of it
- * is online), the (@idx mod their number)-th: a single CPU's mask gives
- * that CPU.  A queue that has no mask, neither the driver's nor the
- * administrator's (vhost-vdpa gives none), has no CPU: pool.c serves it
- * from an unbound worker.  Called with the CPU hotplug lock held (for
- * reading).
+ * Of the online CPUs of the queue's mask (every online CPU if none is),
+ * the (@idx mod their number)-th: a single CPU's mask gives that CPU, and
+ * the queues of a device without masks (vhost-vdpa) spread over the CPUs.
+ * Called with the CPU hotplug lock held (for reading).
  *
- * Return: the CPU, or -1 for a queue without a mask.
+ * Return: the CPU.
  */
 int vbs_affinity_pick_cpu(struct vbs_dev *dev, u16 idx)
 {
 	struct vbs_affinity *aff = dev->aff;
 	unsigned int n;
-	int cpu = -1;
+	int cpu;
 
 	mutex_lock(&vbs_aff_mutex);
-	if (aff->q[idx].admin_set || aff->q[idx].driver_set) {
-		vbs_aff_online(aff->tmp, aff->q[idx].mask, -1);
-		n = cpumask_weight(aff->tmp);
-		cpu = cpumask_nth(idx % n, aff->tmp);
-	}
+	vbs_aff_online(aff->tmp, aff->q[idx].mask, -1);
+	n = cpumask_weight(aff->tmp);
+	cpu = cpumask_nth(idx % n, aff->tmp);
 	mutex_unlock(&vbs_aff_mutex);
 	return cpu;
 }

@@ -1,31 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * vdpa-blk-sw: the shared pool of polling workers, one per CPU used and a
- * few unbound ones.
+ * vdpa-blk-sw: the shared pool of polling workers, one per CPU.
  *
  * A device created with num_workers 0 (the default) and without use_va
  * has no thread of its own.  At DRIVER_OK each of its queues is attached
- * to a pool worker, and reset detaches them.  A queue with a CPU mask (the
- * driver's, or the administrator's cpu_list) goes to the worker of one
- * online CPU of the mask (affinity.c: the (index mod weight)-th, so a
- * single-CPU mask from virtio_vdpa gives that CPU).  A queue without one
- * (vhost-vdpa gives none) goes to an unbound worker, which the scheduler
- * places: its submitter is a guest's vCPU thread that may run anywhere,
- * and a worker pinned to one CPU takes that CPU from the vCPU every time
- * the vCPU's own kick wakes it there.  A queue goes to the unbound worker
- * with the fewest queues among the first min(online CPUs,
- * VBS_POOL_UNBOUND), a new one only if each has some: at most
- * VBS_POOL_UNBOUND in all, and no more than the CPUs online when the last
- * was created (CPUs going offline later leave the others idle once their
- * queues are reset).
- * A pool worker is created the first time a queue is attached to it and
- * lives until the module is unloaded: the thread count is at most the
- * number of CPUs ever used plus VBS_POOL_UNBOUND, whatever the number of
- * devices (/sys/module/vdpa_blk_sw/parameters/pool_threads).  A CPU's
- * worker runs on its CPU (set_cpus_allowed_ptr(), not kthread_bind():
- * when its CPU goes offline it moves to the other online CPUs and keeps
- * serving its queues, and comes back with the CPU; its queues are
- * re-homed at the next DRIVER_OK).
+ * to the pool worker of one online CPU of the queue's mask (affinity.c:
+ * the (index mod weight)-th, so a single-CPU mask from virtio_vdpa gives
+ * that CPU and an unset mask spreads the queues), and reset detaches them.
+ * A pool worker is created the first time a queue is attached to its CPU
+ * and lives until the module is unloaded: the thread count is at most the
+ * number of CPUs ever used, whatever the number of devices
+ * (/sys/module/vdpa_blk_sw/parameters/pool_threads).  It runs on its CPU
+ * (set_cpus_allowed_ptr(), not kthread_bind(): when its CPU goes offline
+ * it moves to the other online CPUs and keeps serving its queues, and
+ * comes back with the CPU; its queues are re-homed at the next DRIVER_OK).
  * Likewise a queue's mask changed while it runs (cpu_list) takes effect at
  * the next DRIVER_OK.
  *
@@ -71,24 +59,22 @@
 #include <linux/moduleparam.h>
 #include <linux/mutex.h>
 #include <linux/sched.h>
-#include <linux/sched/isolation.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
-#include <linux/stringify.h>
 
 #include "vdpa_blk_sw.h"
 
 /**
- * struct vbs_pool_worker - a shared polling thread, of one CPU or unbound
+ * struct vbs_pool_worker - the shared polling thread of one CPU
  * @w: the thread and its window; @w.dev is NULL
- * @cpu: the CPU it serves, or -1 for an unbound worker
+ * @cpu: the CPU it serves
  * @pass_lock: held by the thread over a pass, and by attach and detach
  * @vqs: the attached queues, linked by their @pool_node
  * @nvqs: number of @vqs
  */
 struct vbs_pool_worker {
 	struct vbs_worker w;
-	int cpu;
+	unsigned int cpu;
 	struct mutex pass_lock;	/* see above */
 	struct list_head vqs;
 	unsigned int nvqs;
@@ -97,14 +83,10 @@ struct vbs_pool_worker {
 static DEFINE_MUTEX(vbs_pool_mutex);
 /* nr_cpu_ids entries, under vbs_pool_mutex */
 static struct vbs_pool_worker **vbs_pool;
-/* the unbound workers, under vbs_pool_mutex */
-#define VBS_POOL_UNBOUND	4
-static struct vbs_pool_worker *vbs_pool_unbound[VBS_POOL_UNBOUND];
 static unsigned int vbs_pool_threads;
 module_param_named(pool_threads, vbs_pool_threads, uint, 0444);
 MODULE_PARM_DESC(pool_threads,
-		 "Polling threads of the shared pool (one per CPU used so far, and up to "
-		 __stringify(VBS_POOL_UNBOUND) " unbound)");
+		 "Polling threads of the shared pool (one per CPU used so far)");
 
 enum vbs_pool_pass {
 	VBS_POOL_SERVE,		/* serve each queue */
@@ -194,15 +176,14 @@ static int vbs_pool_fn(void *data)
 	return 0;
 }
 
-/*
- * A new pool worker: @cpu's (@cpu >= 0), or the unbound one of slot
- * @slot.  Under vbs_pool_mutex.
- */
-static struct vbs_pool_worker *vbs_pool_new(int cpu, unsigned int slot)
+/* @cpu's pool worker, created if need be; under vbs_pool_mutex. */
+static struct vbs_pool_worker *vbs_pool_get(unsigned int cpu)
 {
-	struct vbs_pool_worker *pw;
+	struct vbs_pool_worker *pw = vbs_pool[cpu];
 	struct task_struct *t;
 
+	if (pw)
+		return pw;
 	pw = kzalloc(sizeof(*pw), GFP_KERNEL);
 	if (!pw)
 		return NULL;
@@ -210,64 +191,21 @@ static struct vbs_pool_worker *vbs_pool_new(int cpu, unsigned int slot)
 	mutex_init(&pw->pass_lock);
 	INIT_LIST_HEAD(&pw->vqs);
 	atomic_set(&pw->w.kicked, 0);
-	pw->w.index = cpu >= 0 ? cpu : slot;
+	pw->w.index = cpu;
 	pw->w.adaptive = true;
-	if (cpu >= 0)
-		t = kthread_create(vbs_pool_fn, pw, "vbs_pool/%d", cpu);
-	else
-		t = kthread_create(vbs_pool_fn, pw, "vbs_pool/u%u", slot);
+	t = kthread_create(vbs_pool_fn, pw, "vbs_pool/%u", cpu);
 	if (IS_ERR(t)) {
 		kfree(pw);
 		return NULL;
 	}
 	/* Preferred, not bound: see the top of the file. */
-	if (cpu >= 0)
-		set_cpus_allowed_ptr(t, cpumask_of(cpu));
+	set_cpus_allowed_ptr(t, cpumask_of(cpu));
 	get_task_struct(t);
 	pw->w.task = t;
+	vbs_pool[cpu] = pw;
 	vbs_pool_threads++;
 	wake_up_process(t);
 	return pw;
-}
-
-/* @cpu's pool worker, created if need be; under vbs_pool_mutex. */
-static struct vbs_pool_worker *vbs_pool_get(unsigned int cpu)
-{
-	if (!vbs_pool[cpu])
-		vbs_pool[cpu] = vbs_pool_new(cpu, 0);
-	return vbs_pool[cpu];
-}
-
-/*
- * The unbound worker for one more queue: of the first min(online CPUs
- * that kthreads may use, VBS_POOL_UNBOUND) slots (CPUs isolated with
- * isolcpus would not run them), the worker with the fewest queues, or a
- * new one in the next empty slot while each has some; if that cannot be
- * created, the one with the fewest queues all the same (NULL if there is
- * none).  Under vbs_pool_mutex and the CPU hotplug lock.
- */
-static struct vbs_pool_worker *vbs_pool_get_unbound(void)
-{
-	/* the CPUs it may run on: online, and not isolated from kthreads */
-	unsigned int cpus = cpumask_weight_and(cpu_online_mask,
-					       housekeeping_cpumask(HK_TYPE_KTHREAD));
-	unsigned int n = clamp_t(unsigned int, cpus, 1, VBS_POOL_UNBOUND);
-	struct vbs_pool_worker *best = NULL, *pw;
-	unsigned int i;
-
-	for (i = 0; i < n; i++) {
-		pw = vbs_pool_unbound[i];
-		if (!pw) {
-			if (best && !best->nvqs)
-				break;
-			pw = vbs_pool_new(-1, i);
-			vbs_pool_unbound[i] = pw;
-			return pw ?: best;
-		}
-		if (!best || pw->nvqs < best->nvqs)
-			best = pw;
-	}
-	return best;
 }
 
 /**
@@ -275,10 +213,8 @@ static struct vbs_pool_worker *vbs_pool_get_unbound(void)
  * @dev: the device, at DRIVER_OK; no lock of it held
  *
  * Each queue not attached yet goes to the worker of the CPU
- * vbs_affinity_pick_cpu() gives, or to an unbound worker if its queue has
- * no CPU mask.  A queue left without a worker (its CPU's cannot be
- * created, or no unbound one exists and none can be) stays unserved and
- * the device needs a reset.
+ * vbs_affinity_pick_cpu() gives.  A worker that cannot be created leaves
+ * its queue unserved and the device needing a reset.
  */
 void vbs_pool_attach(struct vbs_dev *dev)
 {
@@ -292,12 +228,10 @@ void vbs_pool_attach(struct vbs_dev *dev)
 	for (i = 0; i < dev->nvqs; i++) {
 		struct vbs_vq *vq = &dev->vqs[i];
 		struct vbs_pool_worker *pw;
-		int cpu;
 
 		if (vq->pool)
 			continue;
-		cpu = vbs_affinity_pick_cpu(dev, i);
-		pw = cpu < 0 ? vbs_pool_get_unbound() : vbs_pool_get(cpu);
+		pw = vbs_pool_get(vbs_affinity_pick_cpu(dev, i));
 		if (!pw) {
 			failed = true;
 			continue;
@@ -372,8 +306,7 @@ static u64 vbs_pool_window(struct vbs_pool_worker *pw)
 /**
  * vbs_pool_vq_show() - the pool worker of a queue, for sysfs
  * @vq: a queue of a pooled device
- * @what: its PID, its CPU (for an unbound worker, the one it last ran on)
- *	or its window in ns
+ * @what: its PID, its CPU or its window in ns
  *
  * Return: the value; 0 (PID, window) or -1 (CPU) for a queue not
  * attached.
@@ -390,7 +323,7 @@ long long vbs_pool_vq_show(struct vbs_vq *vq, enum vbs_worker_attr what)
 	else if (what == VBS_WORKER_PID)
 		val = task_pid_nr(pw->w.task);
 	else if (what == VBS_WORKER_CPU)
-		val = pw->cpu >= 0 ? pw->cpu : task_cpu(pw->w.task);
+		val = pw->cpu;
 	else
 		val = vbs_pool_window(pw);
 	mutex_unlock(&vbs_pool_mutex);
@@ -456,17 +389,6 @@ int vbs_pool_module_init(void)
 	return 0;
 }
 
-static void vbs_pool_free(struct vbs_pool_worker *pw)
-{
-	if (!pw)
-		return;
-	WARN_ON_ONCE(!list_empty(&pw->vqs));
-	kthread_stop(pw->w.task);
-	put_task_struct(pw->w.task);
-	mutex_destroy(&pw->pass_lock);
-	kfree(pw);
-}
-
 /**
  * vbs_pool_module_exit() - stop the pool workers
  *
@@ -474,14 +396,19 @@ static void vbs_pool_free(struct vbs_pool_worker *pw)
  */
 void vbs_pool_module_exit(void)
 {
-	unsigned int i;
+	unsigned int cpu;
 
 	cpuhp_remove_state_nocalls(vbs_pool_hp_state);
-	for (i = 0; i < nr_cpu_ids; i++)
-		vbs_pool_free(vbs_pool[i]);
-	for (i = 0; i < VBS_POOL_UNBOUND; i++) {
-		vbs_pool_free(vbs_pool_unbound[i]);
-		vbs_pool_unbound[i] = NULL;
+	for (cpu = 0; cpu < nr_cpu_ids; cpu++) {
+		struct vbs_pool_worker *pw = vbs_pool[cpu];
+
+		if (!pw)
+			continue;
+		WARN_ON_ONCE(!list_empty(&pw->vqs));
+		kthread_stop(pw->w.task);
+		put_task_struct(pw->w.task);
+		mutex_destroy(&pw->pass_lock);
+		kfree(pw);
 	}
 	kfree(vbs_pool);
 	vbs_pool = NULL;

@@ -74,7 +74,7 @@
  * @direct: open the backing with O_DIRECT
  * @num_queues: number of request virtqueues
  * @num_workers: dedicated polling threads; queue i is served by thread
- *	i % num_workers; 0: the queues are served by the shared pool
+ *	i % num_workers; 0: the queues are served by the shared per-CPU pool
  *	(pool.c), or by one dedicated thread per queue with @use_va
  * @queue_size: maximum virtqueue size reported to drivers
  * @block_size: logical block size reported to the guest
