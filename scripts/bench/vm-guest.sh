@@ -13,9 +13,10 @@
 # (BENCH_VM_L2_MEM), 1 vCPU, 1 queue of BENCH_VM_QSIZE entries (1024; see
 # qsize below):
 #   pa         ours, -device vhost-vdpa-device-pci, use_va=0, private RAM
-#              (its queue has no CPU mask: an unbound pool thread serves it)
-#   pa-cpu0    the same with cpu_list 0: the pool thread of CPU 0, as pa
-#              ran before unbound pool threads
+#              (its queue has no CPU mask: CPU 0's pool thread serves it)
+#   pa-cpu0    the same with cpu_list 0 written by hand: the same thread,
+#              for comparing placements (2026-12-05: pa on an unbound
+#              pool thread against it, which was slower and reverted)
 #   pa-w1      the same with num_workers=1: its own thread, on any CPU, as
 #              in VA mode, instead of a pool thread
 #   va         ours, the same, use_va=1, memfd share=on RAM
