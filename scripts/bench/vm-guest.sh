@@ -409,7 +409,7 @@ run_cell()
 	      -nodefaults -display none -no-reboot
 	      -serial "file:$con" -kernel "$KERNEL" -initrd "$INITRD"
 	      -virtfs "local,path=/,mount_tag=l1root,security_model=none,readonly=on,multidevs=remap"
-	      -append "console=ttyS0 panic=-1 loglevel=$loglevel -- ${l2_fio[*]}")
+	      -append "console=ttyS0 panic=-1 no_timer_check loglevel=$loglevel -- ${l2_fio[*]}")
 	[ -z "$profile_hz" ] || args+=(-name "l2,debug-threads=on")
 	case $cfg in
 	pa)

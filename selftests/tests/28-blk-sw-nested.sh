@@ -103,7 +103,7 @@ nested_qemu()
 	local name=$1 memory=$2 form=$3 vhost=$4 seed=$5 args append rc=0
 
 	shift 5
-	append="console=ttyS0 panic=-1 NESTED_SEED=$seed NESTED_BYTES=$BYTES"
+	append="console=ttyS0 panic=-1 no_timer_check NESTED_SEED=$seed NESTED_BYTES=$BYTES"
 	args=(-accel tcg -m "${MEM_MB}M" -smp 1 -bios "$QBOOT"
 	      -nodefaults -display none -no-reboot
 	      -serial "file:$RESULTS_DIR/$name.console" -pidfile "$RESULTS_DIR/$name.pid"
@@ -111,7 +111,7 @@ nested_qemu()
 	      -trace vhost_vdpa_set_vring_num "${NESTED_QEMU_ARGS[@]}")
 	if [ $# -gt 0 ]; then
 		# the kernel hands the words after "--" to /init as arguments
-		append="console=ttyS0 panic=-1 loglevel=4 -- $*"
+		append="console=ttyS0 panic=-1 no_timer_check loglevel=4 -- $*"
 		[ "$NESTED_INITRD" != "$INITRD" ] ||
 			args+=(-virtfs "local,path=/,mount_tag=l1root,security_model=none,readonly=on,multidevs=remap")
 	fi
