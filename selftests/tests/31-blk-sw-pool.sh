@@ -29,6 +29,8 @@ ncpu=$(nproc)
 nq=$((ncpu < 16 ? ncpu : 16))
 ndev=3
 param=/sys/module/vdpa_blk_sw/parameters/pool_threads
+# worker_pids of a device whose queues have no worker: a 0 per queue
+no_workers=$(printf '0 %.0s' $(seq "$nq") | sed 's/ $//')
 S=$VDPA_SYSFS/devices
 
 allowed()
@@ -65,7 +67,7 @@ for ((i = 0; i < ndev; i++)); do
 	bsw_add "pool$i" size=$((64 << 20))
 	expect_eq "pool$i num_workers" "$(bsw_attr "pool$i" num_workers)" 0
 	expect_eq "pool$i worker_pids unbound" "$(bsw_attr "pool$i" worker_pids)" \
-		"$(printf '0 %.0s' $(seq "$nq") | sed 's/ $//')"
+		"$no_workers"
 	expect_eq "pool$i q0 worker_cpu unbound" "$(bsw_qstat "pool$i" 0 worker_cpu)" -1
 done
 expect_eq "dedicated threads" "$(pgrep -c '^vbs-' || true)" 0
@@ -183,7 +185,7 @@ done
 for ((i = 0; i < ndev; i++)); do
 	vdpa_unbind "pool$i"
 	expect_eq "pool$i worker_pids after unbind" "$(bsw_attr "pool$i" worker_pids)" \
-		"$(printf '0 %.0s' $(seq "$nq") | sed 's/ $//')"
+		"$no_workers"
 done
 for ((i = 0; i < ndev; i++)); do
 	vdpa_dev_del "pool$i"
@@ -231,7 +233,7 @@ done
 stop_bench "on the CPUs' threads"
 expect_eq "pool threads with vh0" "$(pool_count)" "$ncpu"
 expect_eq "vh0 worker_pids after reset" "$(bsw_attr vh0 worker_pids)" \
-	"$(printf '0 %.0s' $(seq "$nq") | sed 's/ $//')"
+	"$no_workers"
 
 # the administrator's list moves queue 0 to the last CPU's thread
 echo "$last" > "$S/vh0/blk_sw_q0/cpu_list" || fail "cannot write vh0 cpu_list"
