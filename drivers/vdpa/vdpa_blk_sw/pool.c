@@ -52,8 +52,8 @@
  * VBS_SPILL_PASSES deep passes, each within VBS_SPILL_GAP_NS of the
  * last, end with another task waiting for the worker's CPU (the
  * submitter, woken by those completions), the worker hands that queue,
- * if it is one of its own, to the worker of another online CPU that
- * serves queues of its own, is asleep, and is not outside an
+ * if it is one of its own and it holds none of another worker's, to the
+ * worker of an idle CPU (vbs_pool_may_take()) that is not outside an
  * administrator's cpu_list for the queue (vbs_affinity_may_spill()).
  * A spilled queue never moves on from there, which would bounce it
  * between two busy CPUs.  Served elsewhere, the queue is no longer deep:
@@ -242,6 +242,20 @@ static void vbs_pool_move(struct vbs_vq *vq, struct vbs_pool_worker *from,
 }
 
 /*
+ * May @pw take a spilled queue?  Under vbs_pool_mutex.  Its CPU is online
+ * and it serves queues of its own there, none of another worker's; it is
+ * asleep and found no work for VBS_SPILL_HOME_NS: a worker that sleeps
+ * only between the requests of its own busy queue shares its CPU with
+ * their submitter, and would just trade places with the one spilling.
+ */
+static bool vbs_pool_may_take(struct vbs_pool_worker *pw, u64 now)
+{
+	return pw && cpu_online(pw->cpu) && pw->nvqs && !pw->guests &&
+	       READ_ONCE(pw->asleep) &&
+	       now - READ_ONCE(pw->w.last_busy) > VBS_SPILL_HOME_NS;
+}
+
+/*
  * @pw's CPU is contended while a deep queue of its own keeps it busy:
  * hand that queue to a worker that may take it, if there is one.
  * From @pw's thread, between passes; gives up rather than wait for
@@ -250,6 +264,7 @@ static void vbs_pool_move(struct vbs_vq *vq, struct vbs_pool_worker *from,
 static void vbs_pool_spill_one(struct vbs_pool_worker *pw)
 {
 	struct vbs_pool_worker *to = NULL;
+	u64 now = ktime_get_ns();
 	unsigned int i, cpu;
 	struct vbs_vq *vq;
 
@@ -263,8 +278,7 @@ static void vbs_pool_spill_one(struct vbs_pool_worker *pw)
 	/* Start after @pw's CPU, so that spills spread over the CPUs. */
 	for (i = 1; i < nr_cpu_ids && !to; i++) {
 		cpu = (pw->cpu + i) % nr_cpu_ids;
-		if (vbs_pool[cpu] && cpu_online(cpu) && vbs_pool[cpu]->nvqs &&
-		    READ_ONCE(vbs_pool[cpu]->asleep) &&
+		if (vbs_pool_may_take(vbs_pool[cpu], now) &&
 		    vbs_affinity_may_spill(vq->dev, vq->index, cpu))
 			to = vbs_pool[cpu];
 	}
@@ -315,14 +329,16 @@ static bool vbs_pool_send_home(struct vbs_pool_worker *pw)
 
 /*
  * After a pass: count the deep passes at whose end another task waits for
- * the CPU, and spill at VBS_SPILL_PASSES of them in close succession.
+ * the CPU, and spill at VBS_SPILL_PASSES of them in close succession.  A
+ * worker serving another's queue does not spill its own: that queue is
+ * what keeps it busy.
  */
 static void vbs_pool_contention(struct vbs_pool_worker *pw)
 {
 	u64 now;
 
-	if (!READ_ONCE(pw->hot) || single_task_running() ||
-	    !READ_ONCE(vbs_pool_spill))
+	if (!READ_ONCE(pw->hot) || READ_ONCE(pw->guests) ||
+	    single_task_running() || !READ_ONCE(vbs_pool_spill))
 		return;
 	now = ktime_get_ns();
 	if (now - pw->contended_ns > VBS_SPILL_GAP_NS)

@@ -171,7 +171,8 @@ enum vbs_worker_attr {
  *	of its queues' devices, in ns, as of its last pass
  * @adaptive: a pool worker's window adapts: every device it serves has
  *	poll_adaptive, as of its last pass
- * @last_busy: when a pass last found work (ktime_get_ns()); the thread's own
+ * @last_busy: when a pass last found work (ktime_get_ns()); written by
+ *	the thread alone, read by other pool workers as a hint (pool.c)
  * @idle_since: when the current idle period began, 0 if none; the thread's
  *	own
  */
