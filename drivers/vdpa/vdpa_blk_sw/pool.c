@@ -56,9 +56,11 @@
  * worker of an idle CPU (vbs_pool_may_take()) that is not outside an
  * administrator's cpu_list for the queue (vbs_affinity_may_spill()).
  * A spilled queue never moves on from there, which would bounce it
- * between two busy CPUs.  Served elsewhere, the queue is no longer deep:
- * its submitter has a CPU to itself and the other worker takes each
- * request as it comes.  So it goes home once it has been idle (nothing in
+ * between two busy CPUs, but it goes home when the worker it went to
+ * counts such passes for a queue of its own, whose submitter now competes
+ * for that CPU.  Served elsewhere, the queue is no longer deep: its
+ * submitter has a CPU to itself and the other worker takes each request
+ * as it comes.  So it goes home once it has been idle (nothing in
  * flight, no pass finding work on it) for VBS_SPILL_HOME_NS, or at once
  * with nothing in flight if pool_spill is turned off: the worker serving
  * it looks when it is about to sleep, then after sleeping that long
@@ -292,13 +294,14 @@ unlock_pool:
 }
 
 /*
- * @pw found all its queues idle: send home those that spilled to it and
- * have been idle for VBS_SPILL_HOME_NS, or all those with nothing in
- * flight once pool_spill is off.  Returns true if it should look again
- * after that long: a queue was left only because it has not been idle
- * long enough, or vbs_pool_mutex was busy.
+ * Send home the queues that spilled to @pw: with @force all of them (its
+ * CPU is contended with its own work), else those that have been idle for
+ * VBS_SPILL_HOME_NS, or all those with nothing in flight once pool_spill
+ * is off (it found all its queues idle).  Returns true if it should look
+ * again after that long: a queue was left only because it has not been
+ * idle long enough, or vbs_pool_mutex was busy.
  */
-static bool vbs_pool_send_home(struct vbs_pool_worker *pw)
+static bool vbs_pool_send_home(struct vbs_pool_worker *pw, bool force)
 {
 	bool spill = READ_ONCE(vbs_pool_spill), later = false;
 	struct vbs_vq *vq, *guest;
@@ -311,7 +314,13 @@ static bool vbs_pool_send_home(struct vbs_pool_worker *pw)
 		guest = NULL;
 		mutex_lock(&pw->pass_lock);
 		list_for_each_entry(vq, &pw->vqs, pool_node) {
-			if (vq->home == pw || READ_ONCE(vq->inflight))
+			if (vq->home == pw)
+				continue;
+			if (force) {
+				guest = vq;
+				break;
+			}
+			if (READ_ONCE(vq->inflight))
 				continue;
 			if (!spill || now - vq->busy_ns > VBS_SPILL_HOME_NS) {
 				guest = vq;
@@ -328,17 +337,17 @@ static bool vbs_pool_send_home(struct vbs_pool_worker *pw)
 }
 
 /*
- * After a pass: count the deep passes at whose end another task waits for
- * the CPU, and spill at VBS_SPILL_PASSES of them in close succession.  A
- * worker serving another's queue does not spill its own: that queue is
- * what keeps it busy.
+ * After a pass: count the deep passes of its own queues at whose end
+ * another task waits for the CPU; at VBS_SPILL_PASSES of them in close
+ * succession, send home the queues that spilled here, if any (their
+ * submitters now compete with its own), else spill.
  */
 static void vbs_pool_contention(struct vbs_pool_worker *pw)
 {
 	u64 now;
 
-	if (!READ_ONCE(pw->hot) || READ_ONCE(pw->guests) ||
-	    single_task_running() || !READ_ONCE(vbs_pool_spill))
+	if (!READ_ONCE(pw->hot) || single_task_running() ||
+	    !READ_ONCE(vbs_pool_spill))
 		return;
 	now = ktime_get_ns();
 	if (now - pw->contended_ns > VBS_SPILL_GAP_NS)
@@ -347,7 +356,10 @@ static void vbs_pool_contention(struct vbs_pool_worker *pw)
 	if (++pw->contended < VBS_SPILL_PASSES)
 		return;
 	pw->contended = 0;
-	vbs_pool_spill_one(pw);
+	if (READ_ONCE(pw->guests))
+		vbs_pool_send_home(pw, true);
+	else
+		vbs_pool_spill_one(pw);
 }
 
 /* The loop of worker.c's vbs_worker_fn(), over several devices. */
@@ -372,7 +384,7 @@ static int vbs_pool_fn(void *data)
 		/* Polling may never let it sleep: look now and then too. */
 		if (!busy && READ_ONCE(pw->guests) &&
 		    ktime_get_ns() - pw->home_ns > VBS_SPILL_GAP_NS)
-			vbs_pool_send_home(pw);
+			vbs_pool_send_home(pw, false);
 		if (vbs_worker_keep_polling(w, busy, window))
 			continue;
 
@@ -381,7 +393,7 @@ static int vbs_pool_fn(void *data)
 		notify_off = false;
 		if (busy)
 			continue;
-		later = READ_ONCE(pw->guests) && vbs_pool_send_home(pw);
+		later = READ_ONCE(pw->guests) && vbs_pool_send_home(pw, false);
 
 		WRITE_ONCE(w->kick_ns, 0);
 		set_current_state(TASK_INTERRUPTIBLE);
