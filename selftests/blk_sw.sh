@@ -91,6 +91,19 @@ bsw_stat()
 	echo "$sum"
 }
 
+# bsw_stat_is NAME COUNTER OP VALUE, bsw_qstat_is NAME Q STAT OP VALUE:
+# test(1) on a counter, read when called: for wait_for, which runs its
+# command again and again (an argument "$(bsw_stat ...)" is read once)
+bsw_stat_is()
+{
+	test "$(bsw_stat "$1" "$2")" "$3" "$4"
+}
+
+bsw_qstat_is()
+{
+	test "$(bsw_qstat "$1" "$2" "$3")" "$4" "$5"
+}
+
 expect_eq()
 {
 	[ "$2" = "$3" ] || fail "$1: got '$2', expected '$3'"

@@ -112,7 +112,8 @@ vb_args()
 
 # systems_for BACKING: the systems to run on it, BENCH_SYSTEMS (in its
 # order) if set. Variants of ours: a suffix -pN sets the poll window to N
-# us, -wN the number of workers; on any system -cN pins the device's
+# us, -wN the number of workers, -ns turns the pool's spilling off (the
+# module's pool_spill=N while it runs); on any system -cN pins the device's
 # threads (ours, vduse) and the fio jobs to CPU N, -kN only the device's
 # threads (ours-p200, ours-np-w2, ours-np-c0, vduse-c0, raw-c0).
 systems_for()
@@ -227,6 +228,10 @@ ours_up()
 	else
 		attrs=("backing=${backing_path[$b]}" direct=1 "iopoll=$iopoll")
 	fi
+	if [[ $s == *-ns* ]]; then
+		echo N > /sys/module/vdpa_blk_sw/parameters/pool_spill ||
+			bail "pool_spill N" || return
+	fi
 	mkdir "$BSW_CFS/bench0" || bail "mkdir $BSW_CFS/bench0" || return
 	for kv in "${attrs[@]}" "num_queues=$nq" "num_workers=$nw" \
 		"poll_idle_us=$poll"; do
@@ -333,6 +338,8 @@ sys_down()
 		wait_for 10 test ! -e "$VDPA_SYSFS/devices/$vdev"
 	fi
 	[ -d "$BSW_CFS/bench0" ] && rmdir "$BSW_CFS/bench0"
+	[ -e /sys/module/vdpa_blk_sw/parameters/pool_spill ] &&
+		echo Y > /sys/module/vdpa_blk_sw/parameters/pool_spill
 	if [ -n "$qsd_pid" ]; then
 		kill "$qsd_pid" 2> /dev/null
 		wait "$qsd_pid" 2> /dev/null

@@ -192,6 +192,7 @@ expect_rc 0 "" "$T" stats m0 --json
 jq_eq "stats queues" "$OUT" '.queues | length' 2
 jq_eq "stats requests > 0" "$OUT" '([.queues[].requests] | add) > 0' true
 jq_eq "stats write_bytes > 0" "$OUT" '([.queues[].write_bytes] | add) > 0' true
+jq_eq "stats spills" "$OUT" "[.queues[].spills] == [$(cat "$VDPA_SYSFS"/devices/m0/blk_sw_q0/spills),$(cat "$VDPA_SYSFS"/devices/m0/blk_sw_q1/spills)]" true
 expect_rc 0 "" "$T" stats m0
 grep -q '^QUEUE' <<< "$OUT" || fail "stats: $OUT"
 dd if="$dev" of=/dev/null bs=64k count=256 iflag=direct status=none &

@@ -303,7 +303,7 @@ fio_ended killed
 note "server killed mid-write: fio exited $fio_rc with error=$fio_err after $ms ms"
 expect_eq "fio error after the kill" "$fio_err" 5
 [ "$fio_rc" != 0 ] || fail "fio exited 0 after the server was killed"
-wait_for 10 test "$(bsw_stat net0 inflight)" = 0 ||
+wait_for 10 bsw_stat_is net0 inflight = 0 ||
 	fail "requests still in flight: $(bsw_stat net0 inflight)"
 errs1=$(bsw_stat net0 errors)
 # fio stops at its first error: at most its queue depth (16) failed
@@ -400,7 +400,7 @@ expect_eq "fio error, server gone" "$fio_err" 5
 # nothing fails before the dead-connection timeout has run out
 [ "$ms" -ge $((DEAD * 1000)) ] ||
 	fail "EIO after $ms ms, before the dead-connection timeout ($DEAD s)"
-wait_for 10 test "$(bsw_stat net0 inflight)" = 0 ||
+wait_for 10 bsw_stat_is net0 inflight = 0 ||
 	fail "requests still in flight: $(bsw_stat net0 inflight)"
 [ "$(bsw_stat net0 errors)" -gt "$errs4" ] || fail "no error counted, server gone"
 

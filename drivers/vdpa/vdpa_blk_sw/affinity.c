@@ -391,6 +391,32 @@ out:
 	return ret;
 }
 
+/**
+ * vbs_affinity_may_spill() - may a queue be served on a CPU outside its
+ *	mask for a while?
+ * @dev: the device
+ * @idx: the virtqueue, one the device has
+ * @cpu: the CPU it would be served on
+ *
+ * A driver's mask and the default are where the queue is best served; an
+ * administrator's cpu_list is where it must be.  Called from a pool
+ * worker holding vbs_pool_mutex, which waits for nobody here.
+ *
+ * Return: true unless @cpu is outside the administrator's list, or the
+ * list is being changed.
+ */
+bool vbs_affinity_may_spill(struct vbs_dev *dev, u16 idx, unsigned int cpu)
+{
+	struct vbs_vq_cpus *q = &dev->aff->q[idx];
+	bool ok;
+
+	if (!mutex_trylock(&vbs_aff_mutex))
+		return false;
+	ok = !q->admin_set || cpumask_test_cpu(cpu, q->admin);
+	mutex_unlock(&vbs_aff_mutex);
+	return ok;
+}
+
 static int vbs_aff_cpu_online(unsigned int cpu)
 {
 	struct vbs_affinity *aff;

@@ -43,6 +43,39 @@
  * vbs_pool_mutex, @pass_lock, @dev->lock.  Callers hold no lock of the
  * device.
  *
+ * Spilling: serving a queue on the CPU that submits to it halves the
+ * wake-ups of a shallow queue, but a deep one then shares that CPU with
+ * its submitter while the others idle.  A pass is deep for a queue when
+ * it completes at least VBS_SPILL_BATCH of its requests or leaves that
+ * many in flight: a submitter at queue depth 1 never makes one, a deep
+ * queue makes them whether its backing completes inline or later.  When
+ * VBS_SPILL_PASSES deep passes, each within VBS_SPILL_GAP_NS of the
+ * last, end with another task waiting for the worker's CPU (the
+ * submitter, woken by those completions), the worker hands that queue,
+ * if it is one of its own and it holds none of another worker's, to the
+ * worker of an idle CPU (vbs_pool_may_take()) that is not outside an
+ * administrator's cpu_list for the queue (vbs_affinity_may_spill()).
+ * A spilled queue never moves on from there, which would bounce it
+ * between two busy CPUs, but it goes home when the worker it went to
+ * counts such passes for a queue of its own, whose submitter now competes
+ * for that CPU.  Served elsewhere, the queue is no longer deep: its
+ * submitter has a CPU to itself and the other worker takes each request
+ * as it comes.  So it goes home once it has been idle (nothing in
+ * flight, no pass finding work on it) for VBS_SPILL_HOME_NS, or at once
+ * with nothing in flight if pool_spill is turned off: the worker serving
+ * it looks when it is about to sleep, then after sleeping that long
+ * (schedule_timeout()), and every VBS_SPILL_GAP_NS while it polls.  Its
+ * lock is vbs_pool_mutex, which attach holds across allocations and
+ * thread creation: a pool worker only ever tries it
+ * (mutex_trylock()), and tries again later.
+ * A queue is on one worker's list at a time, moved under vbs_pool_mutex,
+ * the old worker's @pass_lock and then the new one's, so it is never in
+ * two passes at once.  Moving publishes the new @vq->worker and issues a
+ * full barrier before the new worker can look at the queue: a completion
+ * (llist_add(), a full barrier, then READ_ONCE(@vq->worker)) or a kick
+ * that still found the old worker added its work before that barrier,
+ * so the new worker's first pass, which the move forces, sees it.
+ *
  * VA mode (use_va) keeps dedicated workers: a VA-mode ring is read
  * through the vhost-vdpa owner's address space, which a worker adopts
  * (kthread_use_mm()) and keeps while busy; switching it for every queue
@@ -60,17 +93,38 @@
 #include <linux/mutex.h>
 #include <linux/sched.h>
 #include <linux/sched/mm.h>
+#include <linux/sched/stat.h>
 #include <linux/slab.h>
 
 #include "vdpa_blk_sw.h"
+
+/* Requests a pass completes, or leaves in flight, to count as deep. */
+#define VBS_SPILL_BATCH		8
+/* Deep passes ending with the CPU contended, each within the gap: spill. */
+#define VBS_SPILL_PASSES	4
+#define VBS_SPILL_GAP_NS	(10 * NSEC_PER_MSEC)
+/* A spilled queue idle this long goes home. */
+#define VBS_SPILL_HOME_NS	(2 * NSEC_PER_MSEC)
 
 /**
  * struct vbs_pool_worker - the shared polling thread of one CPU
  * @w: the thread and its window; @w.dev is NULL
  * @cpu: the CPU it serves
- * @pass_lock: held by the thread over a pass, and by attach and detach
- * @vqs: the attached queues, linked by their @pool_node
- * @nvqs: number of @vqs
+ * @pass_lock: held by the thread over a pass, and by attach, detach and
+ *	moves
+ * @vqs: the queues it serves, linked by their @pool_node
+ * @nvqs: number of @vqs; changed under vbs_pool_mutex and @pass_lock
+ * @guests: how many of @vqs spilled here from another worker; written
+ *	under @pass_lock, read by the thread without it
+ * @hot: a queue of its own (@home is this worker) that its last pass
+ *	found deep, NULL if none; written under @pass_lock, which the thread
+ *	alone may skip to test it for NULL
+ * @contended: deep passes that ended with another task waiting for @cpu,
+ *	each within VBS_SPILL_GAP_NS of the last; the thread's own
+ * @contended_ns: when the last of them ended; the thread's own
+ * @home_ns: when it last looked for queues to send home; the thread's own
+ * @asleep: the thread is (about to be) asleep with nothing to do, so
+ *	another worker may spill to it; read without a lock, as a hint
  */
 struct vbs_pool_worker {
 	struct vbs_worker w;
@@ -78,6 +132,12 @@ struct vbs_pool_worker {
 	struct mutex pass_lock;	/* see above */
 	struct list_head vqs;
 	unsigned int nvqs;
+	unsigned int guests;
+	struct vbs_vq *hot;
+	unsigned int contended;
+	u64 contended_ns;
+	u64 home_ns;
+	bool asleep;
 };
 
 static DEFINE_MUTEX(vbs_pool_mutex);
@@ -87,6 +147,10 @@ static unsigned int vbs_pool_threads;
 module_param_named(pool_threads, vbs_pool_threads, uint, 0444);
 MODULE_PARM_DESC(pool_threads,
 		 "Polling threads of the shared pool (one per CPU used so far)");
+static bool vbs_pool_spill = true;
+module_param_named(pool_spill, vbs_pool_spill, bool, 0644);
+MODULE_PARM_DESC(pool_spill,
+		 "Hand a busy queue to an idle CPU's pool thread while its own CPU is contended (default: Y)");
 
 enum vbs_pool_pass {
 	VBS_POOL_SERVE,		/* serve each queue */
@@ -102,8 +166,8 @@ static bool vbs_pool_pass(struct vbs_pool_worker *pw, enum vbs_pool_pass how,
 			  bool polling)
 {
 	bool busy = false, adaptive = true;
-	struct vbs_vq *vq;
-	u64 max = 0;
+	struct vbs_vq *vq, *hot = NULL;
+	u64 max = 0, now = 0, done;
 	int idx;
 
 	mutex_lock(&pw->pass_lock);
@@ -127,15 +191,175 @@ static bool vbs_pool_pass(struct vbs_pool_worker *pw, enum vbs_pool_pass how,
 		} else {
 			if (how == VBS_POOL_QUIET)
 				vbs_vq_set_notify(vq, false);
-			busy |= vbs_vq_serve(vq, true, polling);
+			done = vq->stats.requests;
+			if (vbs_vq_serve(vq, true, polling)) {
+				busy = true;
+				if (!now)
+					now = ktime_get_ns();
+				vq->busy_ns = now;
+			}
+			if (vq->home == pw &&
+			    (vq->stats.requests - done >= VBS_SPILL_BATCH ||
+			     vq->inflight >= VBS_SPILL_BATCH))
+				hot = vq;
 		}
 		srcu_read_unlock(&dev->iotlb_srcu, idx);
 		up_read(&dev->lock);
 	}
+	WRITE_ONCE(pw->hot, hot);
 	mutex_unlock(&pw->pass_lock);
 	WRITE_ONCE(pw->w.max_ns, max);
 	WRITE_ONCE(pw->w.adaptive, adaptive);
 	return busy;
+}
+
+/*
+ * Move @vq from @from's list to @to's, under vbs_pool_mutex; neither
+ * worker is in a pass when it holds its @pass_lock (see the top of the
+ * file for the barrier).
+ */
+static void vbs_pool_move(struct vbs_vq *vq, struct vbs_pool_worker *from,
+			  struct vbs_pool_worker *to)
+{
+	lockdep_assert_held(&vbs_pool_mutex);
+	mutex_lock(&from->pass_lock);
+	list_del_init(&vq->pool_node);
+	from->nvqs--;
+	if (vq->home != from)
+		WRITE_ONCE(from->guests, from->guests - 1);
+	if (from->hot == vq)
+		WRITE_ONCE(from->hot, NULL);
+	mutex_unlock(&from->pass_lock);
+
+	vq->pool = to;
+	WRITE_ONCE(vq->worker, &to->w);
+	smp_mb();	/* vq->worker before @to's passes; see the top */
+	mutex_lock(&to->pass_lock);
+	list_add_tail(&vq->pool_node, &to->vqs);
+	to->nvqs++;
+	if (vq->home != to)
+		WRITE_ONCE(to->guests, to->guests + 1);
+	mutex_unlock(&to->pass_lock);
+	vbs_worker_kick(&to->w);
+}
+
+/*
+ * May @pw take a spilled queue?  Under vbs_pool_mutex.  Its CPU is online
+ * and it serves queues of its own there, none of another worker's; it is
+ * asleep and found no work for VBS_SPILL_HOME_NS: a worker that sleeps
+ * only between the requests of its own busy queue shares its CPU with
+ * their submitter, and would just trade places with the one spilling.
+ */
+static bool vbs_pool_may_take(struct vbs_pool_worker *pw, u64 now)
+{
+	return pw && cpu_online(pw->cpu) && pw->nvqs && !pw->guests &&
+	       READ_ONCE(pw->asleep) &&
+	       now - READ_ONCE(pw->w.last_busy) > VBS_SPILL_HOME_NS;
+}
+
+/*
+ * @pw's CPU is contended while a deep queue of its own keeps it busy:
+ * hand that queue to a worker that may take it, if there is one.
+ * From @pw's thread, between passes; gives up rather than wait for
+ * vbs_pool_mutex.
+ */
+static void vbs_pool_spill_one(struct vbs_pool_worker *pw)
+{
+	struct vbs_pool_worker *to = NULL;
+	u64 now = ktime_get_ns();
+	unsigned int i, cpu;
+	struct vbs_vq *vq;
+
+	if (!mutex_trylock(&vbs_pool_mutex))
+		return;
+	mutex_lock(&pw->pass_lock);
+	vq = pw->hot;
+	mutex_unlock(&pw->pass_lock);
+	if (!vq)
+		goto unlock_pool;
+	/* Start after @pw's CPU, so that spills spread over the CPUs. */
+	for (i = 1; i < nr_cpu_ids && !to; i++) {
+		cpu = (pw->cpu + i) % nr_cpu_ids;
+		if (vbs_pool_may_take(vbs_pool[cpu], now) &&
+		    vbs_affinity_may_spill(vq->dev, vq->index, cpu))
+			to = vbs_pool[cpu];
+	}
+	if (!to)
+		goto unlock_pool;
+	WRITE_ONCE(to->asleep, false);
+	vbs_pool_move(vq, pw, to);
+	WRITE_ONCE(vq->stats.spills, vq->stats.spills + 1);
+unlock_pool:
+	mutex_unlock(&vbs_pool_mutex);
+}
+
+/*
+ * Send home the queues that spilled to @pw: with @force all of them (its
+ * CPU is contended with its own work), else those that have been idle for
+ * VBS_SPILL_HOME_NS, or all those with nothing in flight once pool_spill
+ * is off (it found all its queues idle).  Returns true if it should look
+ * again after that long: a queue was left only because it has not been
+ * idle long enough, or vbs_pool_mutex was busy.
+ */
+static bool vbs_pool_send_home(struct vbs_pool_worker *pw, bool force)
+{
+	bool spill = READ_ONCE(vbs_pool_spill), later = false;
+	struct vbs_vq *vq, *guest;
+	u64 now = ktime_get_ns();
+
+	pw->home_ns = now;
+	if (!mutex_trylock(&vbs_pool_mutex))
+		return true;
+	do {
+		guest = NULL;
+		mutex_lock(&pw->pass_lock);
+		list_for_each_entry(vq, &pw->vqs, pool_node) {
+			if (vq->home == pw)
+				continue;
+			if (force) {
+				guest = vq;
+				break;
+			}
+			if (READ_ONCE(vq->inflight))
+				continue;
+			if (!spill || now - vq->busy_ns > VBS_SPILL_HOME_NS) {
+				guest = vq;
+				break;
+			}
+			later = true;
+		}
+		mutex_unlock(&pw->pass_lock);
+		if (guest)
+			vbs_pool_move(guest, pw, guest->home);
+	} while (guest);
+	mutex_unlock(&vbs_pool_mutex);
+	return later;
+}
+
+/*
+ * After a pass: count the deep passes of its own queues at whose end
+ * another task waits for the CPU; at VBS_SPILL_PASSES of them in close
+ * succession, send home the queues that spilled here, if any (their
+ * submitters now compete with its own), else spill.
+ */
+static void vbs_pool_contention(struct vbs_pool_worker *pw)
+{
+	u64 now;
+
+	if (!READ_ONCE(pw->hot) || single_task_running() ||
+	    !READ_ONCE(vbs_pool_spill))
+		return;
+	now = ktime_get_ns();
+	if (now - pw->contended_ns > VBS_SPILL_GAP_NS)
+		pw->contended = 0;
+	pw->contended_ns = now;
+	if (++pw->contended < VBS_SPILL_PASSES)
+		return;
+	pw->contended = 0;
+	if (READ_ONCE(pw->guests))
+		vbs_pool_send_home(pw, true);
+	else
+		vbs_pool_spill_one(pw);
 }
 
 /* The loop of worker.c's vbs_worker_fn(), over several devices. */
@@ -143,7 +367,7 @@ static int vbs_pool_fn(void *data)
 {
 	struct vbs_pool_worker *pw = data;
 	struct vbs_worker *w = &pw->w;
-	bool notify_off = false;
+	bool notify_off = false, later;
 
 	memalloc_noio_save();
 	while (!kthread_should_stop()) {
@@ -156,6 +380,11 @@ static int vbs_pool_fn(void *data)
 			notify_off = true;
 		}
 		busy = vbs_pool_pass(pw, how, notify_off);
+		vbs_pool_contention(pw);
+		/* Polling may never let it sleep: look now and then too. */
+		if (!busy && READ_ONCE(pw->guests) &&
+		    ktime_get_ns() - pw->home_ns > VBS_SPILL_GAP_NS)
+			vbs_pool_send_home(pw, false);
 		if (vbs_worker_keep_polling(w, busy, window))
 			continue;
 
@@ -164,6 +393,7 @@ static int vbs_pool_fn(void *data)
 		notify_off = false;
 		if (busy)
 			continue;
+		later = READ_ONCE(pw->guests) && vbs_pool_send_home(pw, false);
 
 		WRITE_ONCE(w->kick_ns, 0);
 		set_current_state(TASK_INTERRUPTIBLE);
@@ -171,7 +401,12 @@ static int vbs_pool_fn(void *data)
 			__set_current_state(TASK_RUNNING);
 			continue;
 		}
-		schedule();
+		WRITE_ONCE(pw->asleep, true);
+		if (later)
+			schedule_timeout(nsecs_to_jiffies(VBS_SPILL_HOME_NS) + 1);
+		else
+			schedule();
+		WRITE_ONCE(pw->asleep, false);
 	}
 	return 0;
 }
@@ -236,6 +471,7 @@ void vbs_pool_attach(struct vbs_dev *dev)
 			failed = true;
 			continue;
 		}
+		vq->home = pw;
 		mutex_lock(&pw->pass_lock);
 		list_add_tail(&vq->pool_node, &pw->vqs);
 		pw->nvqs++;
@@ -277,8 +513,13 @@ void vbs_pool_detach(struct vbs_dev *dev)
 		mutex_lock(&pw->pass_lock);
 		list_del_init(&vq->pool_node);
 		pw->nvqs--;
+		if (vq->home != pw)
+			WRITE_ONCE(pw->guests, pw->guests - 1);
+		if (pw->hot == vq)
+			WRITE_ONCE(pw->hot, NULL);
 		mutex_unlock(&pw->pass_lock);
 		vq->pool = NULL;
+		vq->home = NULL;
 	}
 	mutex_unlock(&vbs_pool_mutex);
 }
@@ -399,6 +640,7 @@ void vbs_pool_module_exit(void)
 	unsigned int cpu;
 
 	cpuhp_remove_state_nocalls(vbs_pool_hp_state);
+	/* All stopped before any is freed: a worker looks at the others. */
 	for (cpu = 0; cpu < nr_cpu_ids; cpu++) {
 		struct vbs_pool_worker *pw = vbs_pool[cpu];
 
@@ -406,6 +648,12 @@ void vbs_pool_module_exit(void)
 			continue;
 		WARN_ON_ONCE(!list_empty(&pw->vqs));
 		kthread_stop(pw->w.task);
+	}
+	for (cpu = 0; cpu < nr_cpu_ids; cpu++) {
+		struct vbs_pool_worker *pw = vbs_pool[cpu];
+
+		if (!pw)
+			continue;
 		put_task_struct(pw->w.task);
 		mutex_destroy(&pw->pass_lock);
 		kfree(pw);

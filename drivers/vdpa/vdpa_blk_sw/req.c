@@ -69,8 +69,8 @@ static void vbs_req_complete(struct vbs_req *req)
 
 	/*
 	 * A dedicated worker is freed only after a grace period (see
-	 * vbs_worker_stop()); a pool worker lives as long as the module, and
-	 * a queue with a request in flight stays attached to it.  Not
+	 * vbs_worker_stop()); a pool worker lives as long as the module, so
+	 * one that a spilled queue just left is only woken for nothing.  Not
 	 * vbs_vq_wake(): a completion is not the driver's kick, which the
 	 * adaptive window times.
 	 */

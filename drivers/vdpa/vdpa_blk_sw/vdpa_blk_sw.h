@@ -171,7 +171,8 @@ enum vbs_worker_attr {
  *	of its queues' devices, in ns, as of its last pass
  * @adaptive: a pool worker's window adapts: every device it serves has
  *	poll_adaptive, as of its last pass
- * @last_busy: when a pass last found work (ktime_get_ns()); the thread's own
+ * @last_busy: when a pass last found work (ktime_get_ns()); written by
+ *	the thread alone, read by other pool workers as a hint (pool.c)
  * @idle_since: when the current idle period began, 0 if none; the thread's
  *	own
  */
@@ -198,6 +199,8 @@ struct vbs_worker {
  * @polls: passes that found work while notifications were off
  * @interrupts: used-buffer notifications sent to the driver
  * @notifies: kicks received from the driver (any context, hence atomic)
+ * @spills: times the queue was handed from its CPU's pool worker to an
+ *	idle CPU's (pool.c; under vbs_pool_mutex)
  */
 struct vbs_stats {
 	u64 requests;
@@ -207,6 +210,7 @@ struct vbs_stats {
 	u64 polls;
 	u64 interrupts;
 	atomic64_t notifies;
+	u64 spills;
 };
 
 /**
@@ -285,8 +289,12 @@ struct vbs_req {
  *	NULL, written under vbs_pool_mutex and read with READ_ONCE() (pool
  *	workers live as long as the module, so a stale one is only woken for
  *	nothing)
- * @pool: the pool worker the queue is attached to, NULL if none; under
- *	vbs_pool_mutex
+ * @pool: the pool worker serving the queue now, NULL if none: @home, or
+ *	another CPU's while the queue spills (pool.c); under vbs_pool_mutex
+ * @home: the pool worker of the queue's CPU, chosen at DRIVER_OK, NULL if
+ *	not attached; under vbs_pool_mutex
+ * @busy_ns: when a pass of a pool worker last found work on the queue
+ *	(pool.c); the serving worker's
  * @pool_node: in @pool's list of queues, under its pass_lock
  * @index: virtqueue index
  * @vring: vringh state; touched only by @worker (and by control ops, which
@@ -325,6 +333,8 @@ struct vbs_vq {
 	struct vbs_dev *dev;
 	struct vbs_worker *worker;
 	struct vbs_pool_worker *pool;
+	struct vbs_pool_worker *home;
+	u64 busy_ns;
 	struct list_head pool_node;
 	u16 index;
 	struct vringh vring;
@@ -598,6 +608,7 @@ int vbs_set_vq_affinity(struct vdpa_device *vdpa, u16 idx,
 			const struct cpumask *cpu_mask);
 const struct cpumask *vbs_get_vq_affinity(struct vdpa_device *vdpa, u16 idx);
 int vbs_affinity_pick_cpu(struct vbs_dev *dev, u16 idx);
+bool vbs_affinity_may_spill(struct vbs_dev *dev, u16 idx, unsigned int cpu);
 ssize_t vbs_affinity_show(struct vbs_dev *dev, u16 idx, bool effective,
 			  char *buf);
 int vbs_affinity_store(struct vbs_dev *dev, u16 idx, const char *buf);

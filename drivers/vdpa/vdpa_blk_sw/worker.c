@@ -129,7 +129,7 @@ bool vbs_worker_keep_polling(struct vbs_worker *w, bool busy, u64 window)
 				vbs_worker_adapt(w, end - w->idle_since, max);
 			w->idle_since = 0;
 		}
-		w->last_busy = now;
+		WRITE_ONCE(w->last_busy, now);
 		cond_resched();
 		return true;
 	}
