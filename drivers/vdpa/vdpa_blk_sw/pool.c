@@ -214,6 +214,32 @@ static bool vbs_pool_pass(struct vbs_pool_worker *pw, enum vbs_pool_pass how,
 }
 
 /*
+ * Put @vq on @pw's list, or take it off (which waits for @pw's current
+ * pass); under vbs_pool_mutex.  @vq->home must be set.
+ */
+static void vbs_pool_link(struct vbs_vq *vq, struct vbs_pool_worker *pw)
+{
+	mutex_lock(&pw->pass_lock);
+	list_add_tail(&vq->pool_node, &pw->vqs);
+	pw->nvqs++;
+	if (vq->home != pw)
+		WRITE_ONCE(pw->guests, pw->guests + 1);
+	mutex_unlock(&pw->pass_lock);
+}
+
+static void vbs_pool_unlink(struct vbs_vq *vq, struct vbs_pool_worker *pw)
+{
+	mutex_lock(&pw->pass_lock);
+	list_del_init(&vq->pool_node);
+	pw->nvqs--;
+	if (vq->home != pw)
+		WRITE_ONCE(pw->guests, pw->guests - 1);
+	if (pw->hot == vq)
+		WRITE_ONCE(pw->hot, NULL);
+	mutex_unlock(&pw->pass_lock);
+}
+
+/*
  * Move @vq from @from's list to @to's, under vbs_pool_mutex; neither
  * worker is in a pass when it holds its @pass_lock (see the top of the
  * file for the barrier).
@@ -222,24 +248,11 @@ static void vbs_pool_move(struct vbs_vq *vq, struct vbs_pool_worker *from,
 			  struct vbs_pool_worker *to)
 {
 	lockdep_assert_held(&vbs_pool_mutex);
-	mutex_lock(&from->pass_lock);
-	list_del_init(&vq->pool_node);
-	from->nvqs--;
-	if (vq->home != from)
-		WRITE_ONCE(from->guests, from->guests - 1);
-	if (from->hot == vq)
-		WRITE_ONCE(from->hot, NULL);
-	mutex_unlock(&from->pass_lock);
-
+	vbs_pool_unlink(vq, from);
 	vq->pool = to;
 	WRITE_ONCE(vq->worker, &to->w);
 	smp_mb();	/* vq->worker before @to's passes; see the top */
-	mutex_lock(&to->pass_lock);
-	list_add_tail(&vq->pool_node, &to->vqs);
-	to->nvqs++;
-	if (vq->home != to)
-		WRITE_ONCE(to->guests, to->guests + 1);
-	mutex_unlock(&to->pass_lock);
+	vbs_pool_link(vq, to);
 	vbs_worker_kick(&to->w);
 }
 
@@ -472,10 +485,7 @@ void vbs_pool_attach(struct vbs_dev *dev)
 			continue;
 		}
 		vq->home = pw;
-		mutex_lock(&pw->pass_lock);
-		list_add_tail(&vq->pool_node, &pw->vqs);
-		pw->nvqs++;
-		mutex_unlock(&pw->pass_lock);
+		vbs_pool_link(vq, pw);
 		vq->pool = pw;
 		WRITE_ONCE(vq->worker, &pw->w);
 	}
@@ -509,15 +519,7 @@ void vbs_pool_detach(struct vbs_dev *dev)
 		if (!pw)
 			continue;
 		WARN_ON_ONCE(READ_ONCE(vq->inflight));
-		/* Waits for the worker's current pass. */
-		mutex_lock(&pw->pass_lock);
-		list_del_init(&vq->pool_node);
-		pw->nvqs--;
-		if (vq->home != pw)
-			WRITE_ONCE(pw->guests, pw->guests - 1);
-		if (pw->hot == vq)
-			WRITE_ONCE(pw->hot, NULL);
-		mutex_unlock(&pw->pass_lock);
+		vbs_pool_unlink(vq, pw);
 		vq->pool = NULL;
 		vq->home = NULL;
 	}
