@@ -35,8 +35,8 @@
 #   queue without interrupts, and fio submits with hipri, io_uring IOPOLL,
 #   which reaps by polling the used ring: ours-gp, ours-mem-gp, vduse-gp)
 # CPU: scripts/bench/hook snapshots /proc/stat and the device's own threads
-# (vbs-* kthreads, qemu-storage-daemon, the vdpa_sim worker) before and
-# after each job. Profiles (BENCH_PROFILE=HZ): each job also runs under
+# (vbs-* and vbs_pool/* kthreads, qemu-storage-daemon, the vdpa_sim
+# worker) before and after each job. Profiles (BENCH_PROFILE=HZ): each job also runs under
 # perf record -a at HZ samples per second per vCPU (scripts/bench/profile).
 
 . /repo/selftests/lib.sh
@@ -150,7 +150,8 @@ dev_pids()
 dev_regex()
 {
 	case $1 in
-	ours* | vb-ours*) echo '^vbs-' ;;
+	# a device's own threads (vbs-NAME/N) or the shared pool's (vbs_pool/N)
+	ours* | vb-ours*) echo '^vbs[-_]' ;;
 	vduse* | vb-vduse*) echo '^qemu-storage' ;;
 	sim) echo '^vDPA sim' ;;
 	*) echo '' ;;
