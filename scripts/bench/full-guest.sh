@@ -36,8 +36,9 @@
 #   which reaps by polling the used ring: ours-gp, ours-mem-gp, vduse-gp)
 # CPU: scripts/bench/hook snapshots /proc/stat and the device's own threads
 # (vbs-* and vbs_pool/* kthreads, qemu-storage-daemon, the vdpa_sim
-# worker) before and after each job. Profiles (BENCH_PROFILE=HZ): each job also runs under
-# perf record -a at HZ samples per second per vCPU (scripts/bench/profile).
+# worker) before and after each job. Profiles (BENCH_PROFILE=HZ): each job
+# also runs under perf record -a at HZ samples per second per vCPU
+# (scripts/bench/profile).
 
 . /repo/selftests/lib.sh
 . /repo/selftests/blk_sw.sh

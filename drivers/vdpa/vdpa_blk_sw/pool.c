@@ -61,7 +61,7 @@
  * for that CPU.  Served elsewhere, the queue is no longer deep: its
  * submitter has a CPU to itself and the other worker takes each request
  * as it comes.  So it goes home once it has been idle (nothing in
- * flight, no pass finding work on it) for VBS_SPILL_HOME_NS, or at once
+ * flight, no pass finding work on it) for VBS_SPILL_IDLE_NS, or at once
  * with nothing in flight if pool_spill is turned off: the worker serving
  * it looks when it is about to sleep, then after sleeping that long
  * (schedule_timeout()), and every VBS_SPILL_GAP_NS while it polls.  Its
@@ -103,8 +103,11 @@
 /* Deep passes ending with the CPU contended, each within the gap: spill. */
 #define VBS_SPILL_PASSES	4
 #define VBS_SPILL_GAP_NS	(10 * NSEC_PER_MSEC)
-/* A spilled queue idle this long goes home. */
-#define VBS_SPILL_HOME_NS	(2 * NSEC_PER_MSEC)
+/*
+ * Idle this long: a spilled queue goes home, and a worker may take one
+ * (vbs_pool_may_take()).
+ */
+#define VBS_SPILL_IDLE_NS	(2 * NSEC_PER_MSEC)
 
 /**
  * struct vbs_pool_worker - the shared polling thread of one CPU
@@ -259,7 +262,7 @@ static void vbs_pool_move(struct vbs_vq *vq, struct vbs_pool_worker *from,
 /*
  * May @pw take a spilled queue?  Under vbs_pool_mutex.  Its CPU is online
  * and it serves queues of its own there, none of another worker's; it is
- * asleep and found no work for VBS_SPILL_HOME_NS: a worker that sleeps
+ * asleep and found no work for VBS_SPILL_IDLE_NS: a worker that sleeps
  * only between the requests of its own busy queue shares its CPU with
  * their submitter, and would just trade places with the one spilling.
  */
@@ -267,7 +270,7 @@ static bool vbs_pool_may_take(struct vbs_pool_worker *pw, u64 now)
 {
 	return pw && cpu_online(pw->cpu) && pw->nvqs && !pw->guests &&
 	       READ_ONCE(pw->asleep) &&
-	       now - READ_ONCE(pw->w.last_busy) > VBS_SPILL_HOME_NS;
+	       now - READ_ONCE(pw->w.last_busy) > VBS_SPILL_IDLE_NS;
 }
 
 /*
@@ -309,7 +312,7 @@ unlock_pool:
 /*
  * Send home the queues that spilled to @pw: with @force all of them (its
  * CPU is contended with its own work), else those that have been idle for
- * VBS_SPILL_HOME_NS, or all those with nothing in flight once pool_spill
+ * VBS_SPILL_IDLE_NS, or all those with nothing in flight once pool_spill
  * is off (it found all its queues idle).  Returns true if it should look
  * again after that long: a queue was left only because it has not been
  * idle long enough, or vbs_pool_mutex was busy.
@@ -335,7 +338,7 @@ static bool vbs_pool_send_home(struct vbs_pool_worker *pw, bool force)
 			}
 			if (READ_ONCE(vq->inflight))
 				continue;
-			if (!spill || now - vq->busy_ns > VBS_SPILL_HOME_NS) {
+			if (!spill || now - vq->busy_ns > VBS_SPILL_IDLE_NS) {
 				guest = vq;
 				break;
 			}
@@ -416,7 +419,7 @@ static int vbs_pool_fn(void *data)
 		}
 		WRITE_ONCE(pw->asleep, true);
 		if (later)
-			schedule_timeout(nsecs_to_jiffies(VBS_SPILL_HOME_NS) + 1);
+			schedule_timeout(nsecs_to_jiffies(VBS_SPILL_IDLE_NS) + 1);
 		else
 			schedule();
 		WRITE_ONCE(pw->asleep, false);
