@@ -15,7 +15,7 @@ import re
 
 COLUMNS = ('rep', 'backing', 'system', 'job', 'iops', 'lat_mean_us',
            'lat_p99_us', 'cpu_pct', 'dev_cpu_pct', 'ctxt_per_io',
-           'intr_per_io', 'ipi_per_io')
+           'intr_per_io', 'ipi_per_io', 'spills')
 VALUES = COLUMNS[4:]
 BACKINGS = ('ext4', 'nullb', 'vdisk', 'mem', 'tmpfs')
 NONE = '-'
@@ -99,15 +99,16 @@ def fio_results(doc):
 
 def load_snaps(path):
     """{job: (first pre, last post)} of a hook file, each a list of ints:
-    busy, total, dev, ctxt, intr, ipi."""
+    busy, total, dev, ctxt, intr, ipi, spills (None in a file from before
+    the hook counted spills)."""
     pre, post = {}, {}
     try:
         with open(path) as f:
             for line in f:
                 w = line.split()
-                if len(w) != 8:
+                if len(w) not in (8, 9):
                     continue
-                vals = [int(x) for x in w[2:]]
+                vals = [int(x) for x in w[2:]] + [None] * (9 - len(w))
                 if w[1] == 'pre':
                     pre.setdefault(w[0], vals)
                 elif w[1] == 'post':
@@ -118,14 +119,15 @@ def load_snaps(path):
 
 
 def cpu_of(snap, has_dev, iops, runtime):
-    """cpu_pct dev_cpu_pct ctxt_per_io intr_per_io ipi_per_io of a job
-    from its (pre, post) snapshots."""
+    """cpu_pct dev_cpu_pct ctxt_per_io intr_per_io ipi_per_io spills of a
+    job from its (pre, post) snapshots; spills is how many times the
+    device's queues moved to another CPU's worker during the job."""
     if snap is None:
-        return [NONE] * 5
-    (b0, t0, d0, c0, i0, x0), (b1, t1, d1, c1, i1, x1) = snap
+        return [NONE] * 6
+    (b0, t0, d0, c0, i0, x0, s0), (b1, t1, d1, c1, i1, x1, s1) = snap
     t = t1 - t0
     if t <= 0:
-        return [NONE] * 5
+        return [NONE] * 6
     out = ['%.1f' % (100 * (b1 - b0) / t),
            '%.1f' % (100 * (d1 - d0) / t) if has_dev else NONE]
     n = (num(iops) or 0) * runtime
@@ -134,6 +136,7 @@ def cpu_of(snap, has_dev, iops, runtime):
                 '%.2f' % ((x1 - x0) / n)]
     else:
         out += [NONE] * 3
+    out.append(str(s1 - s0) if None not in (s0, s1) else NONE)
     return out
 
 

@@ -89,9 +89,11 @@ class Runs(unittest.TestCase):
             fio_job('randwrite-qd1-1j', 0, 800, 300000, 0),
             fio_job('randread-qd32-1j', 5, 0, 1, 1, error=5)])
         with open(self.path('ext4-ours-1.snap'), 'w') as f:
-            f.write('randread-qd1-1j pre 100 1000 10 0 0 0\n'
-                    'randread-qd1-1j pre 101 1001 11 1 1 1\n'
-                    'randread-qd1-1j post 300 1200 60 4002 2001 1000\n')
+            f.write('randread-qd1-1j pre 100 1000 10 0 0 0 7\n'
+                    'randread-qd1-1j pre 101 1001 11 1 1 1 8\n'
+                    'randread-qd1-1j post 300 1200 60 4002 2001 1000 12\n'
+                    'randwrite-qd1-1j pre 0 100 0 0 0 0\n'
+                    'randwrite-qd1-1j post 50 200 0 0 0 0\n')
         with open(self.path('nullb-vb-ours-bp-2-read-128k-qd8-1j.txt'), 'w') as f:
             f.write('ios=9000 errors=0 iops=4500 MB/s=562.50 lat_mean_us=1.5 '
                     'lat_p50_us=1 lat_p99_us=3\n')
@@ -105,12 +107,14 @@ class Runs(unittest.TestCase):
         self.assertEqual((r['iops'], r['lat_mean_us'], r['lat_p99_us']),
                          ('1000.5', '250', '512'))
         # first pre to last post: 200 of 200 jiffies busy, 50 for the
-        # device; 2001 I/Os (1000.5 IOPS for 2 s)
+        # device; 2001 I/Os (1000.5 IOPS for 2 s); 5 spills
         self.assertEqual([r[c] for c in bd.COLUMNS[7:]],
-                         ['100.0', '25.0', '2.00', '1.00', '0.50'])
+                         ['100.0', '25.0', '2.00', '1.00', '0.50', '5'])
+        # a hook line from before spills were counted
         w = runs[1]
-        self.assertEqual((w['job'], w['iops'], w['lat_p99_us'], w['cpu_pct']),
-                         ('randwrite-qd1-1j', '800', '0', '-'))
+        self.assertEqual((w['job'], w['iops'], w['lat_p99_us'], w['cpu_pct'],
+                          w['spills']),
+                         ('randwrite-qd1-1j', '800', '0', '50.0', '-'))
         v = runs[2]
         self.assertEqual((v['rep'], v['backing'], v['system'], v['job']),
                          ('2', 'nullb', 'vb-ours-bp', 'read-128k-qd8-1j'))
@@ -141,7 +145,7 @@ class Runs(unittest.TestCase):
     def test_tsv_round_trip(self):
         runs = [dict(zip(bd.COLUMNS, ['1', 'mem', 'sim', 'randread-qd1-1j',
                                       '10.5', '2', '3', '50.0', '-', '1.00',
-                                      '2.00', '0.00']))]
+                                      '2.00', '0.00', '3']))]
         bd.write_tsv(runs, self.path('r.tsv'))
         self.assertEqual(bd.read_tsv(self.path('r.tsv')), runs)
 
