@@ -126,6 +126,9 @@
  *	each within VBS_SPILL_GAP_NS of the last; the thread's own
  * @contended_ns: when the last of them ended; the thread's own
  * @home_ns: when it last looked for queues to send home; the thread's own
+ * @waiting: a queue of its own had requests in flight at the end of its
+ *	last pass: its submitter waits for them, and will want the CPU back
+ *	as soon as they complete; written by the thread, a hint to others
  * @asleep: the thread is (about to be) asleep with nothing to do, so
  *	another worker may spill to it; read without a lock, as a hint
  */
@@ -140,6 +143,7 @@ struct vbs_pool_worker {
 	unsigned int contended;
 	u64 contended_ns;
 	u64 home_ns;
+	bool waiting;
 	bool asleep;
 };
 
@@ -168,7 +172,7 @@ enum vbs_pool_pass {
 static bool vbs_pool_pass(struct vbs_pool_worker *pw, enum vbs_pool_pass how,
 			  bool polling)
 {
-	bool busy = false, adaptive = true;
+	bool busy = false, adaptive = true, waiting = false;
 	struct vbs_vq *vq, *hot = NULL;
 	u64 max = 0, now = 0, done;
 	int idx;
@@ -206,10 +210,13 @@ static bool vbs_pool_pass(struct vbs_pool_worker *pw, enum vbs_pool_pass how,
 			     vq->inflight >= VBS_SPILL_BATCH))
 				hot = vq;
 		}
+		if (vq->home == pw && vq->inflight)
+			waiting = true;
 		srcu_read_unlock(&dev->iotlb_srcu, idx);
 		up_read(&dev->lock);
 	}
 	WRITE_ONCE(pw->hot, hot);
+	WRITE_ONCE(pw->waiting, waiting);
 	mutex_unlock(&pw->pass_lock);
 	WRITE_ONCE(pw->w.max_ns, max);
 	WRITE_ONCE(pw->w.adaptive, adaptive);
@@ -262,14 +269,16 @@ static void vbs_pool_move(struct vbs_vq *vq, struct vbs_pool_worker *from,
 /*
  * May @pw take a spilled queue?  Under vbs_pool_mutex.  Its CPU is online
  * and it serves queues of its own there, none of another worker's; it is
- * asleep and found no work for VBS_SPILL_IDLE_NS: a worker that sleeps
- * only between the requests of its own busy queue shares its CPU with
- * their submitter, and would just trade places with the one spilling.
+ * asleep, found no work for VBS_SPILL_IDLE_NS and has none of its own
+ * queues' requests in flight: a worker that sleeps only between the
+ * requests of its own busy queue, or while a slow backing serves them,
+ * shares its CPU with their submitter, and would just trade places with
+ * the one spilling.
  */
 static bool vbs_pool_may_take(struct vbs_pool_worker *pw, u64 now)
 {
 	return pw && cpu_online(pw->cpu) && pw->nvqs && !pw->guests &&
-	       READ_ONCE(pw->asleep) &&
+	       READ_ONCE(pw->asleep) && !READ_ONCE(pw->waiting) &&
 	       now - READ_ONCE(pw->w.last_busy) > VBS_SPILL_IDLE_NS;
 }
 
