@@ -13,10 +13,12 @@
 # (BENCH_VM_L2_MEM), 1 vCPU, 1 queue of BENCH_VM_QSIZE entries (1024; see
 # qsize below):
 #   pa         ours, -device vhost-vdpa-device-pci, use_va=0, private RAM
-#              (its queue has no CPU mask: CPU 0's pool thread serves it)
+#              (its queue has no CPU mask: CPU 0's pool thread serves it,
+#              and it may spill to CPU 1's while CPU 0 is contended)
 #   pa-cpu0    the same with cpu_list 0 written by hand: the same thread,
-#              for comparing placements (2026-12-05: pa on an unbound
-#              pool thread against it, which was slower and reverted)
+#              which the queue never leaves (cpu_list binds, so no
+#              spilling), for comparing placements (2026-12-05: pa on an
+#              unbound pool thread against it, slower and reverted)
 #   pa-w1      the same with num_workers=1: its own thread, on any CPU, as
 #              in VA mode, instead of a pool thread
 #   va         ours, the same, use_va=1, memfd share=on RAM
@@ -44,6 +46,7 @@
 #   REP-CONFIG.cmd       the command lines of that cell (QEMU, daemon, setup)
 #   REP-CONFIG.json      fio's JSON
 #   REP-CONFIG.marks     MARK JOB L1_EPOCH cpu-line-of-/proc/stat
+#   REP-CONFIG.spills    ours: blk_sw_q0/spills once L2 has ended
 #   REP-CONFIG.console   L2's console; .qemu, .qsd: their messages
 #   dmesg.txt
 # Results go to tmpfs and are copied to /results (9p) after every L2 boot
@@ -401,6 +404,7 @@ prof_close()
 run_cell()
 {
 	local rep=$1 cfg=$2 tag=$1-$2 args memory=shared rc=0 t0 status con watch qpid aio
+	local spills
 
 	CMD=$out/$tag.cmd
 	: > "$CMD"
@@ -516,7 +520,13 @@ run_cell()
 	printf '%s\t%s\t%s\t%s\n' "$rep" "$cfg" "${status// /,}" \
 		"$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')" \
 		>> "$out/cells.tsv"
-	log "bench-vm: rep $rep $cfg: $status ($(wc -l < "$out/$tag.marks") marks, $((SECONDS - run_t0)) s into the run)"
+	spills=
+	if [ -r "$VDPA_SYSFS/devices/bv/blk_sw_q0/spills" ]; then
+		read -r spills < "$VDPA_SYSFS/devices/bv/blk_sw_q0/spills"
+		echo "$spills" > "$out/$tag.spills"
+		spills=", spills $spills"
+	fi
+	log "bench-vm: rep $rep $cfg: $status ($(wc -l < "$out/$tag.marks") marks, $((SECONDS - run_t0)) s into the run$spills)"
 	grep -v '^$' "$out/$tag.qemu" | head -n 5 | sed "s/^/  qemu $tag: /" >&2
 	cell_cleanup
 	cp -r "$out"/. "$final_out"/
