@@ -113,10 +113,11 @@ vb_args()
 
 # systems_for BACKING: the systems to run on it, BENCH_SYSTEMS (in its
 # order) if set. Variants of ours: a suffix -pN sets the poll window to N
-# us, -wN the number of workers, -ns turns the pool's spilling off (the
-# module's pool_spill=N while it runs); on any system -cN pins the device's
-# threads (ours, vduse) and the fio jobs to CPU N, -kN only the device's
-# threads (ours-p200, ours-np-w2, ours-np-c0, vduse-c0, raw-c0).
+# us, -wN the number of workers, -qN the queue_size, -ns turns the pool's
+# spilling off (the module's pool_spill=N while it runs); on any system
+# -cN pins the device's threads (ours, vduse) and the fio jobs to CPU N,
+# -kN only the device's threads (ours-p200, ours-np-w2, ours-q128,
+# ours-np-c0, vduse-c0, raw-c0).
 systems_for()
 {
 	local all s
@@ -218,11 +219,13 @@ bail()
 ours_up()
 {
 	local b=$1 s=$2 poll=$poll_us iopoll=0 nw=$workers nq=$queues kv attrs
+	local qs=()
 
 	[[ $s == *-np* ]] && poll=0
 	[[ $s == *-iopoll* ]] && iopoll=1
 	[[ $s =~ -p([0-9]+) ]] && poll=${BASH_REMATCH[1]}
 	[[ $s =~ -w([0-9]+) ]] && nw=${BASH_REMATCH[1]}
+	[[ $s =~ -q([0-9]+) ]] && qs=("queue_size=${BASH_REMATCH[1]}")
 	# -gp: a queue for the guest to poll, besides one with interrupts
 	[[ $s == *-gp* && $nq -lt 2 ]] && nq=2
 	if [[ $s == ours-mem* ]]; then
@@ -235,7 +238,7 @@ ours_up()
 			bail "pool_spill N" || return
 	fi
 	mkdir "$BSW_CFS/bench0" || bail "mkdir $BSW_CFS/bench0" || return
-	for kv in "${attrs[@]}" "num_queues=$nq" "num_workers=$nw" \
+	for kv in "${attrs[@]}" "${qs[@]}" "num_queues=$nq" "num_workers=$nw" \
 		"poll_idle_us=$poll"; do
 		echo "${kv#*=}" > "$BSW_CFS/bench0/${kv%%=*}" || bail "bench0: $kv" || return
 	done
