@@ -36,12 +36,13 @@ show=$(vdpa dev show blk0) || fail "vdpa dev show failed"
 log "$show"
 grep -q "type block mgmtdev $BSW_MGMTDEV" <<< "$show" || fail "bad vdpa dev show"
 grep -q "max_vqs $nq " <<< "$show" || fail "max_vqs is not $nq"
+# queue_size 0: 1024 to any driver but virtio_vdpa (none yet)
 grep -q 'max_vq_size 1024' <<< "$show" || fail "max_vq_size is not 1024"
 
 expect_eq capacity "$(bsw_attr blk0 capacity)" $((128 << 11))
 expect_eq backing "$(bsw_attr blk0 backing)" ""
 expect_eq backing_type "$(bsw_attr blk0 backing_type)" memory
-expect_eq queue_size "$(bsw_attr blk0 queue_size)" 1024
+expect_eq queue_size "$(bsw_attr blk0 queue_size)" 0
 expect_eq num_queues "$(bsw_attr blk0 num_queues)" "$nq"
 # 0: the queues are served by the shared per-CPU pool
 expect_eq num_workers "$(bsw_attr blk0 num_workers)" 0
@@ -60,6 +61,15 @@ expect_eq poll_window_ns "$(bsw_attr blk0 poll_window_ns)" \
 	"$(printf '0 %.0s' $(seq "$nq") | sed 's/ $//')"
 
 dev0=$(vdpa_bind_virtio blk0) || exit
+# to virtio_vdpa, rings of 128: as many blk-mq requests per queue as
+# loop's, and seg_max 126 (room for the header and the status)
+blk0sys=/sys/block/$(basename "$dev0")
+expect_eq "max_vq_size bound to virtio_vdpa" \
+	"$(vdpa -j dev show blk0 | jq -r '.dev.blk0.max_vq_size')" 128
+expect_eq "$dev0 nr_tags per hardware queue" \
+	"$(cat "$blk0sys"/mq/*/nr_tags | sort -u | tr '\n' ' ')" "128 "
+expect_eq "$dev0 hardware queues" "$(ls -d "$blk0sys"/mq/*/ | wc -l)" "$nq"
+expect_eq "$dev0 max_segments" "$(cat "$blk0sys/queue/max_segments")" 126
 expect_eq "$dev0 size" "$(bsw_sectors "$dev0")" $((128 << 11))
 expect_eq "$dev0 serial" "$(cat "/sys/block/$(basename "$dev0")/serial")" blk0
 fio_verify "$dev0" 32M
@@ -115,6 +125,12 @@ done
 for p in "${pids[@]}"; do
 	wait "$p" || fail "concurrent verification failed"
 done
+
+# to vhost_vdpa, 1024 again: its user picks the size (QEMU 10.0's
+# vhost-vdpa-device-pci needs 1024)
+vdpa_bind blk0 vhost_vdpa
+expect_eq "max_vq_size bound to vhost_vdpa" \
+	"$(vdpa -j dev show blk0 | jq -r '.dev.blk0.max_vq_size')" 1024
 
 for n in blk0 blk1 blk2 blk3; do
 	vdpa_unbind "$n"

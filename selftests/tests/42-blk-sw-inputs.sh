@@ -41,7 +41,8 @@ accept()
 bsw_stage in0
 c=$BSW_CFS/in0
 for v in "${bad_num[@]}" 0 17 65536; do reject "$c/num_queues" "$v"; done
-for v in "${bad_num[@]}" 0 1 3 1000 2048 4096 65536; do reject "$c/queue_size" "$v"; done
+# queue_size: 0 is the device's choice, 1 a power of two but too small
+for v in "${bad_num[@]}" 1 3 1000 2048 4096 65536; do reject "$c/queue_size" "$v"; done
 for v in "${bad_num[@]}" 0 256 511 513 1000 8192 65536; do reject "$c/block_size" "$v"; done
 for v in "${bad_num[@]}" 1000001 4294967295; do reject "$c/poll_idle_us" "$v"; done
 # size is a u64: 4294967296 is a valid size
@@ -65,6 +66,7 @@ reject "$c/live" 1
 accept "$c/num_queues" 0x10 16
 accept "$c/num_queues" 2 2
 accept "$c/queue_size" 64 64
+accept "$c/queue_size" 0 0
 accept "$c/block_size" 4096 4096
 accept "$c/size" $((4 << 20)) $((4 << 20))
 accept "$c/serial" "12345678901234567890" "12345678901234567890"

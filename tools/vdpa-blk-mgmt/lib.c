@@ -463,6 +463,10 @@ static int param_set(struct vbm_spec *s, int id, bool negate, const char *key,
 		v->num = negate ? !b : b;
 		break;
 	case VBS_PT_U32:
+		if ((pm->flags & VBS_PF_AUTO) && !strcmp(val, "0")) {
+			v->num = 0;
+			break;
+		}
 		if (vbm_parse_u32(val, (uint32_t)pm->min, (uint32_t)pm->max, &u, e, sizeof(e)))
 			return errf(err, errlen, "%s: %s", key, e);
 		if ((pm->flags & VBS_PF_POW2) && (u & (u - 1)))
@@ -939,7 +943,7 @@ int vbm_qemu_args(const struct vbm_qemu_req *r, const struct vbm_qemu_host *h,
 			  q.memory_size / h->hugepage_size);
 	}
 	if (q.form == VBM_FORM_GENERIC && q.queue_size && q.queue_size < 1024)
-		qemu_warn(o, "create the device with --queue-size 1024 (the default), or use --form blkio",
+		qemu_warn(o, "create the device with --queue-size 1024 or 0 (the default), or use --form blkio",
 			  "the device's rings hold at most %" PRIu32 " entries; QEMU 10.0 gives the guest 1024-entry rings whatever queue-size says, and vhost-vdpa-device-pci then stops with 'vhost_set_vring_num failed: Invalid argument'",
 			  q.queue_size);
 	return 0;

@@ -172,7 +172,7 @@ struct vbm_qemu_req {
 	enum vbm_form form;
 	enum vbm_memory memory;
 	uint64_t memory_size;	/* guest RAM in bytes */
-	uint32_t queue_size;	/* the device's largest ring; 0: unknown */
+	uint32_t queue_size;	/* the device's largest ring; 0: unknown or the device's choice */
 };
 
 /* What the host's settings say; 0 for a value not known. */

@@ -178,6 +178,9 @@ static void test_create_args(void)
 	CHECK(parse("x --queue-size 1000", &s) && strstr(e, "power of two"),
 	      "create: queue size not a power of two");
 	CHECK(parse("x --queue-size 2048", &s), "create: queue size too big");
+	CHECK(!parse("x --queue-size 0", &s) && VBM_NUM(&s, queue_size) == 0,
+	      "create: queue size 0, the device's choice");
+	CHECK(parse("x --queue-size 1", &s), "create: queue size 1");
 	CHECK(parse("x --block-size 256", &s), "create: block size too small");
 	CHECK(parse("x --block-size 1536", &s), "create: block size not a power of two");
 	CHECK(parse("x --size 1M --block-size 4096", &s) == 0, "create: size multiple of block");

@@ -15,6 +15,59 @@
 #include "vdpa_blk_sw.h"
 
 /**
+ * vbs_config_queue_size() - the largest ring the bound driver may set up
+ * @dev: the device
+ *
+ * queue_size if set.  Otherwise (0, the default) VBS_QUEUE_SIZE_KERNEL
+ * while virtio_vdpa is bound, else VBS_QUEUE_SIZE_MAX.  virtio_vdpa gives
+ * every ring the largest size offered, and virtio_blk then allocates a
+ * blk-mq request for each entry of each ring up front: an idle disk with
+ * two rings of 1024 held some 930 KiB for that.  A vhost-vdpa user picks
+ * its rings' size itself, up to this one, and QEMU 10.0's
+ * vhost-vdpa-device-pci needs 1024 (Documentation/vhost-vdpa.rst).
+ *
+ * The driver core sets the driver before calling its probe and clears it
+ * after its remove, so a driver's calls all see itself here.
+ *
+ * Return: a power of two from VBS_QUEUE_SIZE_MIN to VBS_QUEUE_SIZE_MAX.
+ */
+u32 vbs_config_queue_size(struct vbs_dev *dev)
+{
+	const struct device_driver *drv = READ_ONCE(dev->vdpa.dev.driver);
+
+	if (dev->p.queue_size)
+		return dev->p.queue_size;
+	if (drv && !strcmp(drv->name, "virtio_vdpa"))
+		return VBS_QUEUE_SIZE_KERNEL;
+	return VBS_QUEUE_SIZE_MAX;
+}
+
+/*
+ * Room for the header and the status in a full ring; under config_lock,
+ * or before the device is registered.
+ */
+static void vbs_config_seg_max(struct vbs_dev *dev)
+{
+	dev->seg_max = min_t(u32, VBS_SEG_MAX, vbs_config_queue_size(dev) - 2);
+	dev->config.seg_max = __cpu_to_virtio32(true, dev->seg_max);
+}
+
+/**
+ * vbs_config_reset() - size the config space for the driver now bound
+ * @dev: the device, being reset: no request in flight
+ *
+ * seg_max follows the largest ring (vbs_config_queue_size()), which may
+ * depend on the driver, and every driver resets the device before it
+ * reads the config space.
+ */
+void vbs_config_reset(struct vbs_dev *dev)
+{
+	spin_lock(&dev->config_lock);
+	vbs_config_seg_max(dev);
+	spin_unlock(&dev->config_lock);
+}
+
+/**
  * vbs_config_fill() - build the virtio-blk config space
  * @dev: the device, with its backing open and @dev->capacity set
  */
@@ -36,9 +89,7 @@ void vbs_config_fill(struct vbs_dev *dev)
 	memset(c, 0, sizeof(*c));
 	c->capacity = __cpu_to_virtio64(true, dev->capacity);
 	c->size_max = __cpu_to_virtio32(true, VBS_SIZE_MAX);
-	/* Room for the header and the status in a full ring. */
-	dev->seg_max = min_t(u32, VBS_SEG_MAX, dev->p.queue_size - 2);
-	c->seg_max = __cpu_to_virtio32(true, dev->seg_max);
+	vbs_config_seg_max(dev);
 	c->blk_size = __cpu_to_virtio32(true, bs);
 	c->physical_block_exp = ilog2(pbs / bs);
 	c->alignment_offset = 0;

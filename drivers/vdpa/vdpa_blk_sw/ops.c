@@ -63,7 +63,7 @@ static u16 vbs_get_vq_size(struct vdpa_device *vdpa, u16 idx)
 
 	if (vq && (READ_ONCE(dev->status) & VIRTIO_CONFIG_S_DRIVER_OK))
 		return READ_ONCE(vq->num);
-	return dev->p.queue_size;
+	return vbs_config_queue_size(dev);
 }
 
 /*
@@ -128,7 +128,7 @@ static void vbs_set_vq_ready(struct vdpa_device *vdpa, u16 idx, bool ready)
 	down_write(&dev->lock);
 	if (ready && !vq->ready) {
 		if (!vq->num || !is_power_of_2(vq->num) ||
-		    vq->num > dev->p.queue_size) {
+		    vq->num > vbs_config_queue_size(dev)) {
 			dev_dbg(&vdpa->dev, "vq %u: bad size %u\n", idx,
 				vq->num);
 			goto unlock;
@@ -265,7 +265,7 @@ static void vbs_set_config_cb(struct vdpa_device *vdpa,
 
 static u16 vbs_get_vq_num_max(struct vdpa_device *vdpa)
 {
-	return vdpa_to_vbs(vdpa)->p.queue_size;
+	return vbs_config_queue_size(vdpa_to_vbs(vdpa));
 }
 
 static u16 vbs_get_vq_num_min(struct vdpa_device *vdpa)
@@ -350,6 +350,7 @@ int vbs_dev_reset(struct vbs_dev *dev, u32 flags)
 	dev->driver_features = 0;
 	dev->suspended = false;
 	vbs_cache_init(dev, 0);
+	vbs_config_reset(dev);
 	memset(&dev->config_cb, 0, sizeof(dev->config_cb));
 	atomic_set(&dev->announce, 0);
 	spin_lock(&dev->config_lock);

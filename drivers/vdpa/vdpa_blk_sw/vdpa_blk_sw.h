@@ -28,6 +28,12 @@
 
 #include "compat.h"
 
+/*
+ * Largest ring offered to virtio_vdpa when queue_size is 0 (the default),
+ * which is also virtio_blk's blk-mq queue depth: loop's 128 requests, on
+ * each of our queues (vbs_config_queue_size()).
+ */
+#define VBS_QUEUE_SIZE_KERNEL	128
 /* Data segments per request; the guest is told seg_max = this (at most). */
 #define VBS_SEG_MAX		254
 /*
@@ -581,6 +587,8 @@ int vbs_req_start(struct vbs_vq *vq, struct vbs_req *req);
 bool vbs_req_retire(struct vbs_req *req, bool publish);
 
 /* config.c */
+u32 vbs_config_queue_size(struct vbs_dev *dev);
+void vbs_config_reset(struct vbs_dev *dev);
 void vbs_config_fill(struct vbs_dev *dev);
 void vbs_cache_init(struct vbs_dev *dev, u64 features);
 int vbs_config_resize(struct vbs_dev *dev);

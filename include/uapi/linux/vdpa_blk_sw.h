@@ -16,6 +16,7 @@
 /* Bounds and defaults the module also needs as constants. */
 #define VBS_MAX_QUEUES		16
 #define VBS_QUEUE_SIZE_MIN	2
+#define VBS_QUEUE_SIZE_MAX	1024
 #define VBS_SIZE_DEFAULT	(128ULL << 20)
 #define VBS_BACKING_MAX		4095	/* PATH_MAX - 1 */
 #define VBS_SERIAL_MAX		20	/* VIRTIO_BLK_ID_BYTES */
@@ -34,6 +35,7 @@ enum vbs_param_type {
 #define VBS_PF_LIVE	0x04	/* writable in sysfs while the device exists */
 #define VBS_PF_NOSTAGE	0x08	/* not in configfs: set in sysfs after creation */
 #define VBS_PF_NOSHOW	0x10	/* not in sysfs */
+#define VBS_PF_AUTO	0x20	/* a number: 0 too, the device's choice */
 
 enum vbs_param_id {
 #define VBS_PARAM(name, ...) VBS_P_##name,

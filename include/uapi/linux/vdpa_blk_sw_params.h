@@ -19,7 +19,9 @@
  *            gives virtio-blk-pci, taken when a configfs item is made
  *            or a device created without one; num_workers' 0 is the
  *            shared per-CPU pool (one worker per queue with use_va),
- *            taken when the device is created
+ *            taken when the device is created; queue_size's 0 is a
+ *            ring size for the driver bound at the time (see
+ *            vbs_config_queue_size())
  *   flags    VBS_PF_* (vdpa_blk_sw.h)
  *
  * A number out of range is refused with EINVAL, as is a string too long,
@@ -36,7 +38,7 @@ VBS_PARAM(read_only,	 BOOL, 0, 1, 0, 0)
 VBS_PARAM(direct,	 BOOL, 0, 1, 1, 0)
 VBS_PARAM(num_queues,	 U32, 1, VBS_MAX_QUEUES, 0, 0)
 VBS_PARAM(num_workers,	 U32, 0, VBS_MAX_QUEUES, 0, 0)
-VBS_PARAM(queue_size,	 U32, VBS_QUEUE_SIZE_MIN, 1024, 1024, VBS_PF_POW2)
+VBS_PARAM(queue_size,	 U32, VBS_QUEUE_SIZE_MIN, VBS_QUEUE_SIZE_MAX, 0, VBS_PF_POW2 | VBS_PF_AUTO)
 VBS_PARAM(block_size,	 U32, 512, 4096, 512, VBS_PF_POW2)
 VBS_PARAM(serial,	 TEXT, 0, VBS_SERIAL_MAX, "", 0)
 VBS_PARAM(poll_idle_us,	 U32, 0, 1000000, 50, VBS_PF_LIVE)
