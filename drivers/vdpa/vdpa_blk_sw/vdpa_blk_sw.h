@@ -48,8 +48,12 @@
 #define VBS_MAX_BVECS		1024
 /* 64 KiB in pages; as large as @dwz, which shares its room */
 #define VBS_INLINE_BVECS	16
-/* Arrays of VBS_MAX_BVECS bio_vecs a running device keeps in reserve */
-#define VBS_BVEC_POOL_MIN	4
+/*
+ * Arrays of VBS_MAX_BVECS bio_vecs a running device keeps in reserve: one
+ * lets its requests progress, one at a time, when kmalloc() fails (each
+ * array is 16 KiB that every idle bound device holds).
+ */
+#define VBS_BVEC_POOL_MIN	1
 /* Ranges in one DISCARD or WRITE_ZEROES request. */
 #define VBS_MAX_DWZ_SEGS	16
 #define VBS_MAX_DWZ_SECTORS	(UINT_MAX >> SECTOR_SHIFT << SECTOR_SHIFT)
