@@ -61,15 +61,15 @@ expect_eq poll_window_ns "$(bsw_attr blk0 poll_window_ns)" \
 	"$(printf '0 %.0s' $(seq "$nq") | sed 's/ $//')"
 
 dev0=$(vdpa_bind_virtio blk0) || exit
-# to virtio_vdpa, rings of 128: as many blk-mq requests per queue as
-# loop's, and seg_max 126 (room for the header and the status)
+# to virtio_vdpa, rings of 64: as many blk-mq requests per queue, and
+# seg_max 62 (room for the header and the status)
 blk0sys=/sys/block/$(basename "$dev0")
 expect_eq "max_vq_size bound to virtio_vdpa" \
-	"$(vdpa -j dev show blk0 | jq -r '.dev.blk0.max_vq_size')" 128
+	"$(vdpa -j dev show blk0 | jq -r '.dev.blk0.max_vq_size')" 64
 expect_eq "$dev0 nr_tags per hardware queue" \
-	"$(cat "$blk0sys"/mq/*/nr_tags | sort -u | tr '\n' ' ')" "128 "
+	"$(cat "$blk0sys"/mq/*/nr_tags | sort -u | tr '\n' ' ')" "64 "
 expect_eq "$dev0 hardware queues" "$(ls -d "$blk0sys"/mq/*/ | wc -l)" "$nq"
-expect_eq "$dev0 max_segments" "$(cat "$blk0sys/queue/max_segments")" 126
+expect_eq "$dev0 max_segments" "$(cat "$blk0sys/queue/max_segments")" 62
 expect_eq "$dev0 size" "$(bsw_sectors "$dev0")" $((128 << 11))
 expect_eq "$dev0 serial" "$(cat "/sys/block/$(basename "$dev0")/serial")" blk0
 fio_verify "$dev0" 32M

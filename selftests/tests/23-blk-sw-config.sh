@@ -35,7 +35,7 @@ nq=$(nproc)
 nq=$((nq < 16 ? nq : 16))
 expect_eq "default num_queues" "$(bsw_cfg cfg num_queues)" "$nq"
 expect_eq "default num_workers" "$(bsw_cfg cfg num_workers)" 0
-# queue_size 0: 128 to virtio_vdpa, 1024 to vhost_vdpa (test 20)
+# queue_size 0: 64 to virtio_vdpa, 1024 to vhost_vdpa (test 20)
 expect_eq "default queue_size" "$(bsw_cfg cfg queue_size)" 0
 expect_eq "default block_size" "$(bsw_cfg cfg block_size)" 512
 expect_eq "default size" "$(bsw_cfg cfg size)" $((128 << 20))

@@ -58,7 +58,7 @@ MODULE_PARM_DESC(default_size_mb,
 VBS_DEFAULT_PARAM(num_queues, uint,
 		  "Request virtqueues per device (1-16), 0 for one per online CPU up to 16. Default: 0");
 VBS_DEFAULT_PARAM(queue_size, uint,
-		  "Maximum virtqueue size, a power of two (2-1024), 0 for 128 to virtio_vdpa and 1024 to other drivers. Default: 0");
+		  "Maximum virtqueue size, a power of two (2-1024), 0 for 64 to virtio_vdpa and 1024 to other drivers. Default: 0");
 VBS_DEFAULT_PARAM(block_size, uint, "Logical block size, a power of two (512-4096). Default: 512");
 VBS_DEFAULT_PARAM(poll_idle_us, uint,
 		  "Busy-poll window in microseconds, 0 for notifications only. Default: 50");

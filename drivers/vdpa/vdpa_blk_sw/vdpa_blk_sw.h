@@ -30,10 +30,11 @@
 
 /*
  * Largest ring offered to virtio_vdpa when queue_size is 0 (the default),
- * which is also virtio_blk's blk-mq queue depth: loop's 128 requests, on
- * each of our queues (vbs_config_queue_size()).
+ * which is also virtio_blk's blk-mq queue depth per queue, as null_blk's
+ * default (vbs_config_queue_size()).  make bench measured no IOPS lost
+ * against 1024 from QD1 to four jobs at QD32; seg_max is then 62.
  */
-#define VBS_QUEUE_SIZE_KERNEL	128
+#define VBS_QUEUE_SIZE_KERNEL	64
 /* Data segments per request; the guest is told seg_max = this (at most). */
 #define VBS_SEG_MAX		254
 /*
