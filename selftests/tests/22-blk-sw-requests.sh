@@ -29,7 +29,9 @@ img=$BSW_MNT/req.img
 truncate -s 64M "$img" || fail "truncate failed"
 serial=SN-VDPA-BLK-SW-00001
 
-bsw_add req backing="$img" direct=0 serial="$serial"
+# queue_size 1024: rings of 1024 and seg_max 254, the largest requests
+# (the default's 64 and 62 bound to virtio_vdpa: test 20)
+bsw_add req backing="$img" direct=0 serial="$serial" queue_size=1024
 dev=$(vdpa_bind_virtio req) || exit
 q=/sys/block/$(basename "$dev")/queue
 
