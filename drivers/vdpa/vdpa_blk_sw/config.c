@@ -27,7 +27,12 @@
  * vhost-vdpa-device-pci needs 1024 (Documentation/vhost-vdpa.rst).
  *
  * The driver core sets the driver before calling its probe and clears it
- * after its remove, so a driver's calls all see itself here.
+ * after its remove, and both drivers reset the device before they ask
+ * (virtio_vdpa in register_virtio_device(), vhost_vdpa at every open):
+ * vbs_config_reset() notes then whether the driver is virtio_vdpa, by
+ * name, from the driver's own call.  Here the bound driver is only
+ * compared with that note, never dereferenced: the netlink query (vdpa
+ * dev show) may run while the driver unbinds and its module goes away.
  *
  * Return: a power of two from VBS_QUEUE_SIZE_MIN to VBS_QUEUE_SIZE_MAX.
  */
@@ -37,7 +42,7 @@ u32 vbs_config_queue_size(struct vbs_dev *dev)
 
 	if (dev->p.queue_size)
 		return dev->p.queue_size;
-	if (drv && !strcmp(drv->name, "virtio_vdpa"))
+	if (drv && drv == READ_ONCE(dev->kernel_drv))
 		return VBS_QUEUE_SIZE_KERNEL;
 	return VBS_QUEUE_SIZE_MAX;
 }
@@ -58,10 +63,16 @@ static void vbs_config_seg_max(struct vbs_dev *dev)
  *
  * seg_max follows the largest ring (vbs_config_queue_size()), which may
  * depend on the driver, and every driver resets the device before it
- * reads the config space.
+ * reads the config space.  Called from the bound driver's own reset, or
+ * with none bound (the device going away), so the driver, if any, is
+ * there to look at.
  */
 void vbs_config_reset(struct vbs_dev *dev)
 {
+	const struct device_driver *drv = READ_ONCE(dev->vdpa.dev.driver);
+
+	WRITE_ONCE(dev->kernel_drv,
+		   drv && !strcmp(drv->name, "virtio_vdpa") ? drv : NULL);
 	spin_lock(&dev->config_lock);
 	vbs_config_seg_max(dev);
 	spin_unlock(&dev->config_lock);

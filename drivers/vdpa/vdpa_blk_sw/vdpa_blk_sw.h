@@ -391,6 +391,9 @@ struct vbs_vq {
  * @seg_max: data segments per request the guest is told (seg_max): a
  *	longer chain, or more than @seg_max * VBS_SIZE_MAX bytes of data, is
  *	a bad request
+ * @kernel_drv: the bus driver that reset the device last if it was
+ *	virtio_vdpa, else NULL; only compared with the bound driver, never
+ *	dereferenced (vbs_config_queue_size())
  * @features: device features offered (after provisioning)
  * @driver_features: features the driver accepted
  * @status: virtio device status; read with READ_ONCE()
@@ -466,6 +469,7 @@ struct vbs_dev {
 	bool writethrough;
 	u64 capacity;
 	u32 seg_max;
+	const struct device_driver *kernel_drv;
 	u64 features;
 	u64 driver_features;
 	u8 status;
