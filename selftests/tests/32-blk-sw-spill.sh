@@ -15,7 +15,10 @@
 #   on CPU 0 never spills it;
 # - an administrator's cpu_list of CPU 0 alone keeps it there under QD32;
 # - the device is deleted while its queue is spilled and fio still runs,
-#   and a new device on the same threads verifies afterwards.
+#   and a new device on the same threads verifies afterwards;
+# - many shallow queues: one fio job on CPU 0 at QD16 over 4 devices,
+#   round robin (QD4 each, which alone never spills), moves some of their
+#   queue 0s off CPU 0 and verifies; with pool_spill=N none moves.
 # timeout=600
 
 . "$(dirname "$0")/../lib.sh"
@@ -127,4 +130,45 @@ deep sp1 "$vd" randwrite 60 --verify=crc32c --do_verify=1 --verify_fatal=1 \
 	--verify_dump=1 || fail "fio verify on sp1 after the delete failed"
 log "sp1 q0: $(bsw_qstat sp1 0 spills) spills"
 vdpa_dev_del sp1
+
+# --- many shallow queues on one CPU -----------------------------------------
+# sum_spills: the spills of m0-m3's queue 0
+sum_spills()
+{
+	local n t=0
+
+	for n in m0 m1 m2 m3; do
+		t=$((t + $(bsw_qstat "$n" 0 spills)))
+	done
+	echo "$t"
+}
+files=
+for n in m0 m1 m2 m3; do
+	bsw_add "$n" size=$((32 << 20))
+	files+=${files:+:}$(vdpa_bind_virtio "$n") || exit
+done
+shallow()
+{
+	taskset -c 0 fio --name=shallow --filename="$files" \
+		--file_service_type=roundrobin --bs=4k --iodepth=16 \
+		--ioengine=io_uring --direct=1 --output-format=json "$@"
+}
+echo N > "$param" || fail "cannot write pool_spill"
+shallow --rw=randread --size=16M --time_based --runtime=5 \
+	--output="$RESULTS_DIR/spill-shallow-N.json" ||
+	fail "fio over 4 devices (pool_spill=N) failed"
+expect_eq "m0-m3 q0 spills with pool_spill=N" "$(sum_spills)" 0
+echo Y > "$param" || fail "cannot write pool_spill"
+shallow --rw=randwrite --size=8M --verify=crc32c --do_verify=1 \
+	--verify_fatal=1 --verify_dump=1 --loops=8 \
+	--output="$RESULTS_DIR/spill-shallow.json" ||
+	fail "fio verify over 4 devices at QD4 each on CPU 0 failed"
+log "m0-m3 q0 spills: $(for n in m0 m1 m2 m3; do bsw_qstat "$n" 0 spills; done | tr '\n' ' ')"
+[ "$(sum_spills)" -gt 0 ] ||
+	fail "4 devices at QD4 each from CPU 0 never spilled a queue"
+for n in m0 m1 m2 m3; do
+	wait_for 5 bsw_qstat_is "$n" 0 worker_cpu = 0 ||
+		fail "$n q0 not home once idle: worker_cpu $(bsw_qstat "$n" 0 worker_cpu)"
+	vdpa_dev_del "$n"
+done
 exit 0

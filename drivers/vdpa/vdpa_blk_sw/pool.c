@@ -45,16 +45,20 @@
  *
  * Spilling: serving a queue on the CPU that submits to it halves the
  * wake-ups of a shallow queue, but a deep one then shares that CPU with
- * its submitter while the others idle.  A pass is deep for a queue when
- * it completes at least VBS_SPILL_BATCH of its requests or leaves that
- * many in flight: a submitter at queue depth 1 never makes one, a deep
- * queue makes them whether its backing completes inline or later.  When
+ * its submitter while the others idle.  A queue's depth in a pass is the
+ * larger of the requests the pass completes and those it leaves in
+ * flight; a pass is deep when its own queues' depths add up to at least
+ * VBS_SPILL_BATCH: a submitter at queue depth 1 never makes one, one
+ * deep queue makes them whether its backing completes inline or later,
+ * and so do many shallow ones (many devices used from one CPU).  When
  * VBS_SPILL_PASSES deep passes, each within VBS_SPILL_GAP_NS of the
  * last, end with another task waiting for the worker's CPU (the
- * submitter, woken by those completions), the worker hands that queue,
- * if it is one of its own and it holds none of another worker's, to the
- * worker of an idle CPU (vbs_pool_may_take()) that is not outside an
- * administrator's cpu_list for the queue (vbs_affinity_may_spill()).
+ * submitter, woken by those completions), the worker, if it holds none
+ * of another worker's queues, hands its busiest queue, and every other
+ * one of its queues that found work within VBS_SPILL_GAP_NS up to half
+ * of those, to the worker of an idle CPU (vbs_pool_may_take()), each
+ * unless outside an administrator's cpu_list for the queue
+ * (vbs_affinity_may_spill()).
  * A spilled queue never moves on from there, which would bounce it
  * between two busy CPUs, but it goes home when the worker it went to
  * counts such passes for a queue of its own, whose submitter now competes
@@ -119,9 +123,9 @@
  * @nvqs: number of @vqs; changed under vbs_pool_mutex and @pass_lock
  * @guests: how many of @vqs spilled here from another worker; written
  *	under @pass_lock, read by the thread without it
- * @hot: a queue of its own (@home is this worker) that its last pass
- *	found deep, NULL if none; written under @pass_lock, which the thread
- *	alone may skip to test it for NULL
+ * @hot: the busiest queue of its own (@home is this worker) if its last
+ *	pass found its own queues deep together, NULL if not; written under
+ *	@pass_lock, which the thread alone may skip to test it for NULL
  * @contended: deep passes that ended with another task waiting for @cpu,
  *	each within VBS_SPILL_GAP_NS of the last; the thread's own
  * @contended_ns: when the last of them ended; the thread's own
@@ -173,8 +177,8 @@ static bool vbs_pool_pass(struct vbs_pool_worker *pw, enum vbs_pool_pass how,
 			  bool polling)
 {
 	bool busy = false, adaptive = true, waiting = false;
-	struct vbs_vq *vq, *hot = NULL;
-	u64 max = 0, now = 0, done;
+	struct vbs_vq *vq, *top = NULL;
+	u64 max = 0, now = 0, done, depth = 0, most = 0, n;
 	int idx;
 
 	mutex_lock(&pw->pass_lock);
@@ -205,17 +209,21 @@ static bool vbs_pool_pass(struct vbs_pool_worker *pw, enum vbs_pool_pass how,
 					now = ktime_get_ns();
 				vq->busy_ns = now;
 			}
-			if (vq->home == pw &&
-			    (vq->stats.requests - done >= VBS_SPILL_BATCH ||
-			     vq->inflight >= VBS_SPILL_BATCH))
-				hot = vq;
+			n = max_t(u64, vq->stats.requests - done, vq->inflight);
+			if (vq->home == pw && n) {
+				depth += n;
+				if (n > most) {
+					most = n;
+					top = vq;
+				}
+			}
 		}
 		if (vq->home == pw && vq->inflight)
 			waiting = true;
 		srcu_read_unlock(&dev->iotlb_srcu, idx);
 		up_read(&dev->lock);
 	}
-	WRITE_ONCE(pw->hot, hot);
+	WRITE_ONCE(pw->hot, depth >= VBS_SPILL_BATCH ? top : NULL);
 	WRITE_ONCE(pw->waiting, waiting);
 	mutex_unlock(&pw->pass_lock);
 	WRITE_ONCE(pw->w.max_ns, max);
@@ -282,23 +290,35 @@ static bool vbs_pool_may_take(struct vbs_pool_worker *pw, u64 now)
 	       now - READ_ONCE(pw->w.last_busy) > VBS_SPILL_IDLE_NS;
 }
 
+/* Most queues one spill collects to move at once (vbs_pool_spill_some()). */
+#define VBS_SPILL_MAX_MOVE	32
+
 /*
- * @pw's CPU is contended while a deep queue of its own keeps it busy:
- * hand that queue to a worker that may take it, if there is one.
- * From @pw's thread, between passes; gives up rather than wait for
- * vbs_pool_mutex.
+ * @pw's CPU is contended while its own queues keep it busy: hand the
+ * busiest of them to a worker that may take them, if there is one, with
+ * other queues of its own that found work within VBS_SPILL_GAP_NS, so
+ * that about half of those move.  From @pw's thread, between passes;
+ * gives up rather than wait for vbs_pool_mutex, which keeps @pw's list
+ * as it is while held (only moves, attach and detach change it).
  */
-static void vbs_pool_spill_one(struct vbs_pool_worker *pw)
+static void vbs_pool_spill_some(struct vbs_pool_worker *pw)
 {
+	struct vbs_vq *vq, *q, *more[VBS_SPILL_MAX_MOVE];
+	unsigned int i, cpu, busy = 0, nmore = 0, moved = 0;
 	struct vbs_pool_worker *to = NULL;
 	u64 now = ktime_get_ns();
-	unsigned int i, cpu;
-	struct vbs_vq *vq;
 
 	if (!mutex_trylock(&vbs_pool_mutex))
 		return;
 	mutex_lock(&pw->pass_lock);
 	vq = pw->hot;
+	list_for_each_entry(q, &pw->vqs, pool_node) {
+		if (q->home != pw || now - q->busy_ns > VBS_SPILL_GAP_NS)
+			continue;
+		busy++;
+		if (q != vq && nmore < ARRAY_SIZE(more))
+			more[nmore++] = q;
+	}
 	mutex_unlock(&pw->pass_lock);
 	if (!vq)
 		goto unlock_pool;
@@ -312,8 +332,14 @@ static void vbs_pool_spill_one(struct vbs_pool_worker *pw)
 	if (!to)
 		goto unlock_pool;
 	WRITE_ONCE(to->asleep, false);
-	vbs_pool_move(vq, pw, to);
-	WRITE_ONCE(vq->stats.spills, vq->stats.spills + 1);
+	for (i = 0; vq; vq = i < nmore ? more[i++] : NULL) {
+		if (moved && !vbs_affinity_may_spill(vq->dev, vq->index, to->cpu))
+			continue;
+		vbs_pool_move(vq, pw, to);
+		WRITE_ONCE(vq->stats.spills, vq->stats.spills + 1);
+		if (++moved >= busy / 2)
+			break;
+	}
 unlock_pool:
 	mutex_unlock(&vbs_pool_mutex);
 }
@@ -384,7 +410,7 @@ static void vbs_pool_contention(struct vbs_pool_worker *pw)
 	if (READ_ONCE(pw->guests))
 		vbs_pool_send_home(pw, true);
 	else
-		vbs_pool_spill_one(pw);
+		vbs_pool_spill_some(pw);
 }
 
 /* The loop of worker.c's vbs_worker_fn(), over several devices. */
