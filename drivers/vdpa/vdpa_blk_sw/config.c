@@ -59,7 +59,8 @@ static void vbs_config_seg_max(struct vbs_dev *dev)
 
 /**
  * vbs_config_reset() - size the config space for the driver now bound
- * @dev: the device, being reset: no request in flight
+ * @dev: the device, being reset (@dev->lock held for writing): no
+ *	request in flight
  *
  * seg_max follows the largest ring (vbs_config_queue_size()), which may
  * depend on the driver, and every driver resets the device before it
@@ -71,6 +72,7 @@ void vbs_config_reset(struct vbs_dev *dev)
 {
 	const struct device_driver *drv = READ_ONCE(dev->vdpa.dev.driver);
 
+	lockdep_assert_held_write(&dev->lock);
 	WRITE_ONCE(dev->kernel_drv,
 		   drv && !strcmp(drv->name, "virtio_vdpa") ? drv : NULL);
 	spin_lock(&dev->config_lock);

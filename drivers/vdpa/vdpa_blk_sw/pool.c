@@ -46,23 +46,26 @@
  * Spilling: serving a queue on the CPU that submits to it halves the
  * wake-ups of a shallow queue, but a deep one then shares that CPU with
  * its submitter while the others idle.  A queue's depth in a pass is the
- * larger of the requests the pass completes and those it leaves in
- * flight; a pass is deep when its own queues' depths add up to at least
- * VBS_SPILL_BATCH: a submitter at queue depth 1 never makes one, one
- * deep queue makes them whether its backing completes inline or later,
- * and so do many shallow ones (many devices used from one CPU).  When
+ * number of its requests the pass completes, or those it leaves in
+ * flight if that is VBS_SPILL_BATCH or more; a pass is deep when its own
+ * queues' depths add up to at least VBS_SPILL_BATCH: a submitter at
+ * queue depth 1 never makes one, one deep queue makes them whether its
+ * backing completes inline or later, and so do many shallow ones (many
+ * devices used from one CPU) by the work they make, not by requests that
+ * wait for a slow backing and cost the worker nothing.  When
  * VBS_SPILL_PASSES deep passes, each within VBS_SPILL_GAP_NS of the
  * last, end with another task waiting for the worker's CPU (the
  * submitter, woken by those completions), the worker, if it holds none
- * of another worker's queues, hands its busiest queue, and every other
- * one of its queues that found work within VBS_SPILL_GAP_NS up to half
- * of those, to the worker of an idle CPU (vbs_pool_may_take()), each
- * unless outside an administrator's cpu_list for the queue
- * (vbs_affinity_may_spill()).
+ * of another worker's queues, hands its busiest queue, and other queues
+ * of its own that found work within VBS_SPILL_GAP_NS, up to half of
+ * those, to the worker of an idle CPU (vbs_pool_may_take()), none
+ * outside an administrator's cpu_list for it (vbs_affinity_may_spill()):
+ * the first of them in that order that some idle CPU may take chooses
+ * the CPU.
  * A spilled queue never moves on from there, which would bounce it
  * between two busy CPUs, but it goes home when the worker it went to
- * counts such passes for a queue of its own, whose submitter now competes
- * for that CPU.  Served elsewhere, the queue is no longer deep: its
+ * counts such passes of its own queues, whose submitters now compete for
+ * that CPU.  Served elsewhere, the queue is no longer deep: its
  * submitter has a CPU to itself and the other worker takes each request
  * as it comes.  So it goes home once it has been idle (nothing in
  * flight, no pass finding work on it) for VBS_SPILL_IDLE_NS, or at once
@@ -102,7 +105,7 @@
 
 #include "vdpa_blk_sw.h"
 
-/* Requests a pass completes, or leaves in flight, to count as deep. */
+/* Depth a pass must find in a worker's own queues to count as deep. */
 #define VBS_SPILL_BATCH		8
 /* Deep passes ending with the CPU contended, each within the gap: spill. */
 #define VBS_SPILL_PASSES	4
@@ -209,7 +212,9 @@ static bool vbs_pool_pass(struct vbs_pool_worker *pw, enum vbs_pool_pass how,
 					now = ktime_get_ns();
 				vq->busy_ns = now;
 			}
-			n = max_t(u64, vq->stats.requests - done, vq->inflight);
+			n = vq->stats.requests - done;
+			if (vq->inflight >= VBS_SPILL_BATCH)
+				n = max_t(u64, n, vq->inflight);
 			if (vq->home == pw && n) {
 				depth += n;
 				if (n > most) {
@@ -237,6 +242,7 @@ static bool vbs_pool_pass(struct vbs_pool_worker *pw, enum vbs_pool_pass how,
  */
 static void vbs_pool_link(struct vbs_vq *vq, struct vbs_pool_worker *pw)
 {
+	lockdep_assert_held(&vbs_pool_mutex);
 	mutex_lock(&pw->pass_lock);
 	list_add_tail(&vq->pool_node, &pw->vqs);
 	pw->nvqs++;
@@ -247,6 +253,7 @@ static void vbs_pool_link(struct vbs_vq *vq, struct vbs_pool_worker *pw)
 
 static void vbs_pool_unlink(struct vbs_vq *vq, struct vbs_pool_worker *pw)
 {
+	lockdep_assert_held(&vbs_pool_mutex);
 	mutex_lock(&pw->pass_lock);
 	list_del_init(&vq->pool_node);
 	pw->nvqs--;
@@ -290,53 +297,59 @@ static bool vbs_pool_may_take(struct vbs_pool_worker *pw, u64 now)
 	       now - READ_ONCE(pw->w.last_busy) > VBS_SPILL_IDLE_NS;
 }
 
-/* Most queues one spill collects to move at once (vbs_pool_spill_some()). */
+/* Queues one spill looks at, its busiest first (vbs_pool_spill_some()). */
 #define VBS_SPILL_MAX_MOVE	32
 
 /*
  * @pw's CPU is contended while its own queues keep it busy: hand the
- * busiest of them to a worker that may take them, if there is one, with
- * other queues of its own that found work within VBS_SPILL_GAP_NS, so
- * that about half of those move.  From @pw's thread, between passes;
- * gives up rather than wait for vbs_pool_mutex, which keeps @pw's list
- * as it is while held (only moves, attach and detach change it).
+ * busiest of them to a worker that may take it, with other queues of its
+ * own that found work within VBS_SPILL_GAP_NS, so that about half of
+ * those move (list order, at most VBS_SPILL_MAX_MOVE looked at); if an
+ * administrator's cpu_list keeps the busiest where it is, the next that
+ * may go chooses the CPU.  From @pw's thread, between passes; gives up
+ * rather than wait for vbs_pool_mutex, which keeps @pw's list as it is
+ * while held (only moves, attach and detach change it).
  */
 static void vbs_pool_spill_some(struct vbs_pool_worker *pw)
 {
-	struct vbs_vq *vq, *q, *more[VBS_SPILL_MAX_MOVE];
-	unsigned int i, cpu, busy = 0, nmore = 0, moved = 0;
+	unsigned int i, c, cpu, busy = 0, nq = 0, moved = 0;
+	struct vbs_vq *q, *vqs[VBS_SPILL_MAX_MOVE];
 	struct vbs_pool_worker *to = NULL;
-	u64 now = ktime_get_ns();
+	u64 now;
 
 	if (!mutex_trylock(&vbs_pool_mutex))
 		return;
+	now = ktime_get_ns();
 	mutex_lock(&pw->pass_lock);
-	vq = pw->hot;
+	if (pw->hot)
+		vqs[nq++] = pw->hot;
 	list_for_each_entry(q, &pw->vqs, pool_node) {
 		if (q->home != pw || now - q->busy_ns > VBS_SPILL_GAP_NS)
 			continue;
 		busy++;
-		if (q != vq && nmore < ARRAY_SIZE(more))
-			more[nmore++] = q;
+		if (nq && q != vqs[0] && nq < ARRAY_SIZE(vqs))
+			vqs[nq++] = q;
 	}
 	mutex_unlock(&pw->pass_lock);
-	if (!vq)
-		goto unlock_pool;
 	/* Start after @pw's CPU, so that spills spread over the CPUs. */
-	for (i = 1; i < nr_cpu_ids && !to; i++) {
-		cpu = (pw->cpu + i) % nr_cpu_ids;
-		if (vbs_pool_may_take(vbs_pool[cpu], now) &&
-		    vbs_affinity_may_spill(vq->dev, vq->index, cpu))
-			to = vbs_pool[cpu];
+	for (c = 0; c < nq && !to; c++) {
+		for (i = 1; i < nr_cpu_ids && !to; i++) {
+			cpu = (pw->cpu + i) % nr_cpu_ids;
+			if (vbs_pool_may_take(vbs_pool[cpu], now) &&
+			    vbs_affinity_may_spill(vqs[c]->dev, vqs[c]->index,
+						   cpu))
+				to = vbs_pool[cpu];
+		}
 	}
 	if (!to)
 		goto unlock_pool;
 	WRITE_ONCE(to->asleep, false);
-	for (i = 0; vq; vq = i < nmore ? more[i++] : NULL) {
-		if (moved && !vbs_affinity_may_spill(vq->dev, vq->index, to->cpu))
+	for (c--; c < nq; c++) {
+		if (moved &&
+		    !vbs_affinity_may_spill(vqs[c]->dev, vqs[c]->index, to->cpu))
 			continue;
-		vbs_pool_move(vq, pw, to);
-		WRITE_ONCE(vq->stats.spills, vq->stats.spills + 1);
+		vbs_pool_move(vqs[c], pw, to);
+		WRITE_ONCE(vqs[c]->stats.spills, vqs[c]->stats.spills + 1);
 		if (++moved >= busy / 2)
 			break;
 	}
