@@ -283,6 +283,15 @@ _vdpa_sysfs_child()
 	return 1
 }
 
+# " (a regular file is in its place ...)" when PATH exists, or nothing:
+# devtmpfs makes no node where a file already is (a program that opened
+# the path of a deleted disk with O_CREAT made it)
+_dev_squatter()
+{
+	[ -e "$1" ] || return 0
+	printf ' (a %s is in its place: %s)' "$(stat -c %F "$1")" "$(ls -ld "$1")"
+}
+
 vdpa_blkdev()
 {
 	local blk
@@ -290,7 +299,8 @@ vdpa_blkdev()
 	wait_for 10 _vdpa_sysfs_child "$1" 'virtio*/block/*' ||
 		fail "$1: no block device (not bound to virtio_vdpa?)"
 	blk=$(_vdpa_sysfs_child "$1" 'virtio*/block/*')
-	wait_for 5 test -b "/dev/$blk" || fail "$1: /dev/$blk did not appear"
+	wait_for 5 test -b "/dev/$blk" ||
+		fail "$1: /dev/$blk did not appear$(_dev_squatter "/dev/$blk")"
 	echo "/dev/$blk"
 }
 
@@ -301,7 +311,8 @@ vdpa_vhostdev()
 	wait_for 10 _vdpa_sysfs_child "$1" 'vhost-vdpa-*' ||
 		fail "$1: no vhost-vdpa device (not bound to vhost_vdpa?)"
 	chr=$(_vdpa_sysfs_child "$1" 'vhost-vdpa-*')
-	wait_for 5 test -c "/dev/$chr" || fail "$1: /dev/$chr did not appear"
+	wait_for 5 test -c "/dev/$chr" ||
+		fail "$1: /dev/$chr did not appear$(_dev_squatter "/dev/$chr")"
 	echo "/dev/$chr"
 }
 

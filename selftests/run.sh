@@ -16,6 +16,8 @@
 #   - a verdict that includes the kernel log: dmesg is cleared before each
 #     test and scanned after it (the test's dmesg_allow lines excepted);
 #   - vdpa devices a test left behind are deleted (not wedged ones);
+#   - a file a test left where a disk's node goes (/dev/vdX, not a device
+#     node) is removed, and fails the test;
 #   - on a kernel with kmemleak, a last TAP point "kmemleak" unloads the
 #     vdpa modules, scans and fails on any leak since the suite started;
 #   - each test's own timeout ("# timeout=SECONDS" in its first lines, else
@@ -116,6 +118,24 @@ reap_vdpa_devices()
 	done
 }
 
+# Remove what a test left in /dev where a disk's node goes (/dev/vdX,
+# /dev/vhost-vdpa-N) that is no device node: a program that opens the path
+# of a deleted disk with O_CREAT (fio does, at each pass of a time_based
+# job, unless allow_file_create=0) makes a regular file there, and
+# devtmpfs then gives the next disk of that name no node, failing every
+# later test at its first bind. Prints what it removed.
+reap_dev_files()
+{
+	local f
+
+	for f in /dev/vd* /dev/vhost-vdpa-*; do
+		if [ -e "$f" ] && [ ! -b "$f" ] && [ ! -c "$f" ]; then
+			printf '%s ' "$(stat -c %F "$f") $f"
+			rm -rf "$f"
+		fi
+	done
+}
+
 # kmemleak_check N: the last TAP point on a kernel with kmemleak. With
 # the vdpa modules gone, two scans (an object must stay unreferenced
 # across one) report what leaked since the suite started.
@@ -207,6 +227,8 @@ for t in "${tests[@]}"; do
 	note=$(stall_note "$stall_from")
 
 	reap_vdpa_devices "$name"
+	squat=$(reap_dev_files)
+	[ -z "$squat" ] || emit "# $name: left in /dev, removed: ${squat% }"
 	dmesg > "$rdir/dmesg.log"
 	if [ -s "$allow" ]; then
 		bad=$(grep -E "$dmesg_bad" "$rdir/dmesg.log" | grep -vEf "$allow")
@@ -225,6 +247,9 @@ for t in "${tests[@]}"; do
 			sed -n "$first,$((first + 40))p" "$rdir/dmesg.log" |
 			sed 's/^/# dmesg report: /' | tee -a "$tap"
 		emit "not ok $n - $name # kernel log: see tests/$name/dmesg.log (exit $rc, $secs s)$note"
+		fail=$((fail + 1))
+	elif [ "$rc" = 0 ] && [ -n "$squat" ]; then
+		emit "not ok $n - $name # left a file where a disk's node goes ($secs s)$note"
 		fail=$((fail + 1))
 	elif [ "$rc" = 0 ]; then
 		emit "ok $n - $name # $secs s$note"

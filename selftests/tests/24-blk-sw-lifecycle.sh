@@ -118,11 +118,22 @@ vdpa_dev_del sl
 rmdir "$BSW_CFS/sl" || fail "cannot remove the configfs item of sl"
 
 # --- delete while fio runs ------------------------------------------------
-fio --name=busy --filename="$dev" --rw=randrw --bs=4k --iodepth=32 \
-	--ioengine=io_uring --direct=1 --size=64M --time_based --runtime=60 \
-	--output=busy.out > /dev/null 2>&1 &
+# Deleted once the device has served some of fio's requests: fio takes
+# seconds to start under TCG (over 3 s with the debug kernel, where a fixed
+# "sleep 3" deleted lc before fio had opened it). allow_file_create=0: fio
+# must never make a regular file at $dev, which it does when it opens the
+# path after the node went (at its start, or at each pass of a time_based
+# job); it would run on in that file without an error, and devtmpfs would
+# make no node for the next disk of that name.
+before=$(bsw_stat lc requests)
+t0=$SECONDS
+fio --name=busy --filename="$dev" --allow_file_create=0 --rw=randrw --bs=4k \
+	--iodepth=32 --ioengine=io_uring --direct=1 --size=64M --time_based \
+	--runtime=60 --output=busy.out > /dev/null 2>&1 &
 fio_pid=$!
-sleep 3
+wait_for 60 bsw_stat_is lc requests -ge $((before + 64)) ||
+	fail "fio served no I/O on lc: did it start?"
+log "fio's I/O on lc began within $((SECONDS - t0)) s of its start"
 kill -0 "$fio_pid" 2> /dev/null || fail "fio ended before the delete"
 vdpa dev del lc || fail "vdpa dev del during I/O failed"
 wait_for 10 test ! -e "$VDPA_SYSFS/devices/lc" || fail "lc still present"
@@ -131,11 +142,11 @@ fio_gone()
 	! kill -0 "$fio_pid" 2> /dev/null
 }
 wait_for 60 fio_gone || fail "fio hangs after the device was deleted"
-if wait "$fio_pid"; then
-	log "fio exited 0 after the delete"
-else
-	log "fio saw the device go: status $?"
-fi
+rc=0
+wait "$fio_pid" || rc=$?
+[ "$rc" != 0 ] || fail "fio exited 0: the delete under its I/O reached it as no error"
+log "fio saw the device go: status $rc"
+[ ! -e "$dev" ] || fail "$dev is still there after the delete: $(ls -l "$dev")"
 
 # --- add/del cycles ---------------------------------------------------------
 for i in $(seq 100); do

@@ -112,14 +112,19 @@ for ((r = 0; r < 4; r++)); do
 	vdpa_unbind poolx
 	expect_eq "poolx q0 worker_pid unbound" "$(bsw_qstat poolx 0 worker_pid)" 0
 	x=$(vdpa_bind_virtio poolx) || exit
-	# unbind with requests in flight, then delete bound
-	fio --name=bg --filename="$x" --rw=randwrite --bs=4k --iodepth=32 \
-		--ioengine=io_uring --direct=1 --time_based --runtime=30 \
-		--output=/dev/null > /dev/null 2>&1 &
+	# delete bound with requests in flight, once fio's have begun (it
+	# takes seconds to start under TCG); allow_file_create=0: see test
+	# 24 (delete while fio runs)
+	before=$(bsw_stat poolx requests)
+	fio --name=bg --filename="$x" --allow_file_create=0 --rw=randwrite \
+		--bs=4k --iodepth=32 --ioengine=io_uring --direct=1 --time_based \
+		--runtime=30 --output=/dev/null > /dev/null 2>&1 &
 	bg=$!
-	sleep 1
+	wait_for 60 bsw_stat_is poolx requests -ge $((before + 64)) ||
+		fail "fio served no I/O on poolx: did it start?"
 	vdpa_dev_del poolx
 	wait "$bg" || true
+	[ ! -e "$x" ] || fail "$x is still there after the delete: $(ls -l "$x")"
 	_bsw_rmdir "$BSW_CFS/poolx"
 done
 for ((i = 0; i < ndev - 1; i++)); do
