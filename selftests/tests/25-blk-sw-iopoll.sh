@@ -138,9 +138,10 @@ freeze_under_io()
 	bsw_add "$name" backing="$mnt/$name.img" direct=1 iopoll="$iopoll"
 	dev=$(vdpa_bind_virtio "$name") || exit
 	blk=/sys/block/$(basename "$dev")
-	# at most 500 writes a second: still writing after the freeze on a
-	# fast machine, over in seconds on a slow one (the debug kernel)
-	fio_verify "$dev" 8M --bs=4k --iodepth=32 --rate_iops=500 &
+	# at most 500 writes a second (2 MiB/s): 12 s of writes, of which the
+	# freeze takes place after the first MiB. With 8 MiB a loaded host's
+	# freeze outlasted the 3.5 s left, and no write was then in flight.
+	fio_verify "$dev" 24M --bs=4k --iodepth=32 --rate_iops=500 &
 	fio_pid=$!
 	wait_for 60 _written "$name" $((1 << 20)) ||
 		fail "$name: fio did not write 1 MiB in 60 s"
