@@ -111,9 +111,10 @@ expect_eq "sp0 q0 worker CPUs seen with cpu_list 0" "$(cpus_seen sp0 randread)" 
 echo > "$VDPA_SYSFS/devices/sp0/blk_sw_q0/cpu_list" || fail "cannot clear sp0 cpu_list"
 
 # --- delete while spilled ----------------------------------------------------
-taskset -c 0 fio --name=bg --filename="$vd" --rw=randread --bs=4k --iodepth=32 \
-	--ioengine=io_uring --direct=1 --time_based --runtime=60 \
-	--output=/dev/null > /dev/null 2>&1 &
+# allow_file_create=0: see test 24 (delete while fio runs)
+taskset -c 0 fio --name=bg --filename="$vd" --allow_file_create=0 \
+	--rw=randread --bs=4k --iodepth=32 --ioengine=io_uring --direct=1 \
+	--time_based --runtime=60 --output=/dev/null > /dev/null 2>&1 &
 bg=$!
 wait_for 30 bsw_qstat_is sp0 0 spills -gt "$spills" ||
 	fail "sp0 q0 did not spill again under fio QD32"
