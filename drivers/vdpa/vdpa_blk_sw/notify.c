@@ -32,7 +32,7 @@ void vbs_vq_wake(struct vbs_vq *vq)
 	if (!w)
 		return;
 	if (vq->dev->pooled)
-		vbs_pool_wake_vq(vq);
+		vbs_pool_wake_vq(vq, w);
 	if (!READ_ONCE(w->kick_ns))
 		WRITE_ONCE(w->kick_ns, ktime_get_ns());
 	vbs_worker_kick(w);
@@ -69,7 +69,7 @@ void vbs_worker_wake(struct vbs_dev *dev)
 
 			if (!w)
 				continue;
-			vbs_pool_wake_vq(&dev->vqs[i]);
+			vbs_pool_wake_vq(&dev->vqs[i], w);
 			vbs_worker_kick(w);
 		}
 		return;

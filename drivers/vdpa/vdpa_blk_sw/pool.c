@@ -25,21 +25,24 @@
  * polls only while no other task waits for its CPU, and before sleeping it
  * re-enables notifications on every active queue and looks at each once
  * more.  A kick or a completion sets @kicked and wakes it, so the last
- * check before schedule() needs no lock.
+ * check before schedule() needs no lock.  Blocking backing work goes to
+ * the module's workqueue (backend.c): a worker never waits for one
+ * device's flush or buffered write while others have requests.  Its
+ * allocations are GFP_NOIO (memalloc_noio_save()): reclaim must not wait
+ * for I/O that this very worker would have to serve.
  *
- * Active queues: a queue that has found no work and had none in flight
- * for VBS_POOL_RETIRE_NS leaves the passes with its notifications on
- * (vbs_pool_retire()), and the driver's next kick, or any control
- * operation that wakes the device, brings it back (vbs_pool_wake_vq(),
- * under the worker's @wake_lock, a spinlock, since kicks come in any
- * context).  So a pass costs what the queues in use cost: a worker
- * serving one busy device and a thousand idle ones does not look at a
- * thousand rings between two requests, as SPDK's pollers and io_uring's
- * SQPOLL leave an idle ring alone.  Blocking
- * backing work goes to the module's workqueue (backend.c): a worker never
- * waits for one device's flush or buffered write while others have
- * requests.  Its allocations are GFP_NOIO (memalloc_noio_save()): reclaim
- * must not wait for I/O that this very worker would have to serve.
+ * Active queues: a queue with nothing in flight that has found no work
+ * for VBS_POOL_RETIRE_NS (its device's poll_idle_us if longer) leaves the
+ * passes, at the next one, with its notifications on
+ * (vbs_pool_retire()); the driver's next kick, or any control operation
+ * that wakes the device, brings it back (vbs_pool_wake_vq(), counted in
+ * its stats.wakes, under the worker's @wake_lock, a raw spinlock since
+ * kicks come in any context).  So a pass costs what the queues in use
+ * cost: a worker serving one busy device and a thousand idle ones does not
+ * look at a thousand rings between two requests, as SPDK's pollers and
+ * io_uring's SQPOLL leave an idle ring alone.  The window's bound follows
+ * the devices of the queues in use (sysfs's poll_window_ns takes it over
+ * every device of the worker, in use or not).
  *
  * Attach and detach: the queues of a worker are on its list, under its
  * @pass_lock, which the worker holds for a whole pass (and on its active
@@ -142,7 +145,8 @@
  *	@active_node; under @pass_lock, and @wake_lock to add or remove one
  * @woken: idle queues kicked since its last pass, linked by their
  *	@active_node; under @wake_lock
- * @wake_lock: guards @woken and each queue's @pool_idle
+ * @wake_lock: guards @woken and the @idle_on of its queues; raw, for
+ *	kicks from any context
  * @guests: how many of @vqs spilled here from another worker; written
  *	under @pass_lock, read by the thread without it
  * @hot: the busiest queue of its own (@home is this worker) if its last
@@ -166,7 +170,7 @@ struct vbs_pool_worker {
 	unsigned int nvqs;
 	struct list_head active;
 	struct list_head woken;
-	spinlock_t wake_lock;	/* see above */
+	raw_spinlock_t wake_lock;	/* see above */
 	unsigned int guests;
 	struct vbs_vq *hot;
 	unsigned int contended;
@@ -194,44 +198,51 @@ enum vbs_pool_pass {
 	VBS_POOL_ARM,		/* notifications on, and look once more */
 };
 
+/* How long a queue of @dev finds no work before it leaves the passes. */
+static u64 vbs_pool_retire_ns(struct vbs_dev *dev)
+{
+	return max_t(u64, VBS_POOL_RETIRE_NS,
+		     (u64)READ_ONCE(dev->p.poll_idle_us) * NSEC_PER_USEC);
+}
+
 /*
  * Take @vq, with nothing left to do, out of @pw's passes: under
  * @pw->pass_lock and @dev->lock (read), from @pw's thread.  Its
- * notifications are turned on after @pool_idle is published, and the ring
+ * notifications are turned on after @idle_on is published, and the ring
  * looked at once more: the full barrier between pairs with the one in
  * vbs_pool_wake_vq(), so a request the driver made available before that
- * look is either seen by it or kicked to a waker that finds @pool_idle
+ * look is either seen by it or kicked to a waker that finds @idle_on
  * set.  Returns false if the queue had work after all; it is then on
  * @pw->woken for the next pass.
  */
 static bool vbs_pool_retire(struct vbs_pool_worker *pw, struct vbs_vq *vq)
 {
-	bool idle;
-
-	spin_lock_irq(&pw->wake_lock);
+	raw_spin_lock_irq(&pw->wake_lock);
 	list_del_init(&vq->active_node);
-	WRITE_ONCE(vq->pool_idle, true);
-	spin_unlock_irq(&pw->wake_lock);
-	smp_mb();	/* @pool_idle before the ring; see vbs_pool_wake_vq() */
-	idle = vbs_vq_set_notify(vq, true);
-	if (idle)
+	WRITE_ONCE(vq->idle_on, pw);
+	raw_spin_unlock_irq(&pw->wake_lock);
+	smp_mb();	/* @idle_on before the ring; see vbs_pool_wake_vq() */
+	if (vbs_vq_set_notify(vq, true))
 		return true;
-	spin_lock_irq(&pw->wake_lock);
-	if (vq->pool_idle) {
-		WRITE_ONCE(vq->pool_idle, false);
+	raw_spin_lock_irq(&pw->wake_lock);
+	if (vq->idle_on == pw) {
+		WRITE_ONCE(vq->idle_on, NULL);
+		vq->pool_fresh = true;
 		list_add_tail(&vq->active_node, &pw->woken);
 	}
-	spin_unlock_irq(&pw->wake_lock);
+	raw_spin_unlock_irq(&pw->wake_lock);
 	return false;
 }
 
 /*
  * One pass over the active queues of @pw; true if there was anything to
- * do.  First the queues kicked while idle join them; a queue that has
- * found no work, and has none in flight, for VBS_POOL_RETIRE_NS leaves
- * them (vbs_pool_retire()): a pass costs what the queues in use cost, not
- * what every queue of the CPU would.  Also takes the window's bound and
- * mode from the devices of the active queues.
+ * do.  First the queues kicked while idle join them; a queue with
+ * nothing in flight that has found no work for VBS_POOL_RETIRE_NS, or its
+ * device's poll_idle_us if longer, leaves them (vbs_pool_retire()): a
+ * pass costs what the queues in use cost, not what every queue of the
+ * CPU would.  Not sooner: a queue at queue depth 1 would pay a wake-up
+ * for every request.  Also takes the window's bound and mode from the devices of the
+ * active queues.
  */
 static bool vbs_pool_pass(struct vbs_pool_worker *pw, enum vbs_pool_pass how,
 			  bool polling)
@@ -243,9 +254,9 @@ static bool vbs_pool_pass(struct vbs_pool_worker *pw, enum vbs_pool_pass how,
 
 	mutex_lock(&pw->pass_lock);
 	if (!list_empty(&pw->woken)) {
-		spin_lock_irq(&pw->wake_lock);
+		raw_spin_lock_irq(&pw->wake_lock);
 		list_splice_tail_init(&pw->woken, &pw->active);
-		spin_unlock_irq(&pw->wake_lock);
+		raw_spin_unlock_irq(&pw->wake_lock);
 	}
 	list_for_each_entry_safe(vq, next, &pw->active, active_node) {
 		struct vbs_dev *dev = vq->dev;
@@ -292,7 +303,7 @@ static bool vbs_pool_pass(struct vbs_pool_worker *pw, enum vbs_pool_pass how,
 		} else {
 			if (!now)
 				now = ktime_get_ns();
-			if (now - vq->busy_ns > VBS_POOL_RETIRE_NS &&
+			if (now - vq->busy_ns > vbs_pool_retire_ns(dev) &&
 			    !vbs_pool_retire(pw, vq))
 				found = true;
 		}
@@ -315,32 +326,31 @@ static bool vbs_pool_pass(struct vbs_pool_worker *pw, enum vbs_pool_pass how,
  *	passes
  * @vq: a queue of a pooled device, kicked by the driver or woken by a
  *	control operation
+ * @w: its worker as the caller read it (READ_ONCE(@vq->worker)), which
+ *	the caller kicks next
  *
- * Does not wake the worker: the caller kicks it next.  A queue not
- * attached, or attached and not idle, is left as it is.  The full barrier
- * pairs with vbs_pool_retire()'s: if the worker's last look at the ring
- * missed a request the driver made available before this, @pool_idle is
- * seen set here.  Callable from any context but NMI.
+ * A queue not attached, attached and not idle, or idle on another worker
+ * (it moved: its new worker looks at it) is left as it is.  The full
+ * barrier pairs with vbs_pool_retire()'s: if the worker's last look at the
+ * ring missed a request the driver made available before this, @idle_on
+ * is seen set here.  Callable from any context but NMI.
  */
-void vbs_pool_wake_vq(struct vbs_vq *vq)
+void vbs_pool_wake_vq(struct vbs_vq *vq, struct vbs_worker *w)
 {
-	struct vbs_worker *w = READ_ONCE(vq->worker);
-	struct vbs_pool_worker *pw;
+	struct vbs_pool_worker *pw = container_of(w, struct vbs_pool_worker, w);
 	unsigned long flags;
 
-	smp_mb();	/* the driver's ring before @pool_idle */
-	if (!w || !READ_ONCE(vq->pool_idle))
+	smp_mb();	/* the driver's ring before @idle_on */
+	if (READ_ONCE(vq->idle_on) != pw)
 		return;
-	pw = container_of(w, struct vbs_pool_worker, w);
-	spin_lock_irqsave(&pw->wake_lock, flags);
-	/* A stale @pw: the queue moved, and its new worker looks at it. */
-	if (vq->pool_idle && READ_ONCE(vq->pool) == pw) {
-		WRITE_ONCE(vq->pool_idle, false);
+	raw_spin_lock_irqsave(&pw->wake_lock, flags);
+	if (vq->idle_on == pw) {
+		WRITE_ONCE(vq->idle_on, NULL);
 		vq->pool_fresh = true;
 		list_add_tail(&vq->active_node, &pw->woken);
 		WRITE_ONCE(vq->stats.wakes, vq->stats.wakes + 1);
 	}
-	spin_unlock_irqrestore(&pw->wake_lock, flags);
+	raw_spin_unlock_irqrestore(&pw->wake_lock, flags);
 }
 
 /*
@@ -353,11 +363,11 @@ static void vbs_pool_link(struct vbs_vq *vq, struct vbs_pool_worker *pw)
 	mutex_lock(&pw->pass_lock);
 	list_add_tail(&vq->pool_node, &pw->vqs);
 	pw->nvqs++;
-	spin_lock_irq(&pw->wake_lock);
-	WRITE_ONCE(vq->pool_idle, false);
-	vq->pool_fresh = false;
+	raw_spin_lock_irq(&pw->wake_lock);
+	WRITE_ONCE(vq->idle_on, NULL);
+	vq->pool_fresh = true;
 	list_add_tail(&vq->active_node, &pw->active);
-	spin_unlock_irq(&pw->wake_lock);
+	raw_spin_unlock_irq(&pw->wake_lock);
 	if (vq->home != pw)
 		WRITE_ONCE(pw->guests, pw->guests + 1);
 	mutex_unlock(&pw->pass_lock);
@@ -369,10 +379,10 @@ static void vbs_pool_unlink(struct vbs_vq *vq, struct vbs_pool_worker *pw)
 	mutex_lock(&pw->pass_lock);
 	list_del_init(&vq->pool_node);
 	pw->nvqs--;
-	spin_lock_irq(&pw->wake_lock);
-	WRITE_ONCE(vq->pool_idle, false);
+	raw_spin_lock_irq(&pw->wake_lock);
+	WRITE_ONCE(vq->idle_on, NULL);
 	list_del_init(&vq->active_node);
-	spin_unlock_irq(&pw->wake_lock);
+	raw_spin_unlock_irq(&pw->wake_lock);
 	if (vq->home != pw)
 		WRITE_ONCE(pw->guests, pw->guests - 1);
 	if (pw->hot == vq)
@@ -607,7 +617,7 @@ static struct vbs_pool_worker *vbs_pool_get(unsigned int cpu)
 	INIT_LIST_HEAD(&pw->vqs);
 	INIT_LIST_HEAD(&pw->active);
 	INIT_LIST_HEAD(&pw->woken);
-	spin_lock_init(&pw->wake_lock);
+	raw_spin_lock_init(&pw->wake_lock);
 	atomic_set(&pw->w.kicked, 0);
 	pw->w.index = cpu;
 	pw->w.adaptive = true;

@@ -313,8 +313,9 @@ struct vbs_req {
  * @pool_node: in @pool's list of queues, under its pass_lock
  * @active_node: in @pool's list of queues it polls, or of those woken
  *	since its last pass, or in none while the queue is idle (pool.c)
- * @pool_idle: on neither list: a kick must wake it (vbs_pool_wake_vq());
- *	under @pool's wake_lock, read with READ_ONCE() without it
+ * @idle_on: the pool worker whose passes the queue left (on neither of
+ *	its lists: a kick must wake it, vbs_pool_wake_vq()), NULL if none;
+ *	under that worker's wake_lock, read with READ_ONCE() without it
  * @pool_fresh: just woken: the pass turns its notifications off if the
  *	worker polls; written under @pool's wake_lock, then @pool's own
  * @index: virtqueue index
@@ -358,7 +359,7 @@ struct vbs_vq {
 	u64 busy_ns;
 	struct list_head pool_node;
 	struct list_head active_node;
-	bool pool_idle;
+	struct vbs_pool_worker *idle_on;
 	bool pool_fresh;
 	u16 index;
 	struct vringh vring;
@@ -581,7 +582,7 @@ void vbs_pool_module_exit(void);
 void vbs_pool_attach(struct vbs_dev *dev);
 void vbs_pool_detach(struct vbs_dev *dev);
 long long vbs_pool_vq_show(struct vbs_vq *vq, enum vbs_worker_attr what);
-void vbs_pool_wake_vq(struct vbs_vq *vq);
+void vbs_pool_wake_vq(struct vbs_vq *vq, struct vbs_worker *w);
 
 /* queue.c */
 int vbs_queue_module_init(void);
