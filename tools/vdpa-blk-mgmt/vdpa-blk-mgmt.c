@@ -923,7 +923,7 @@ static void json_rt_attr(struct vbm_json *j, size_t i, const char *v)
 
 static const char *const qstats[] = {
 	"requests", "read_bytes", "write_bytes", "errors", "inflight", "polls",
-	"notifies", "interrupts", "spills",
+	"notifies", "interrupts", "spills", "wakes",
 };
 
 #define NQSTATS (sizeof(qstats) / sizeof(qstats[0]))

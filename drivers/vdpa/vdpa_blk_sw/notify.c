@@ -5,7 +5,8 @@
  * A kick from the driver, a control operation or a broken address space
  * wakes the workers; a ring the device cannot use sets DEVICE_NEEDS_RESET
  * and raises a configuration interrupt.  Everything else may call these;
- * they call nothing else of the module.
+ * they call nothing else of the module but vbs_pool_wake_vq(), which
+ * brings a pooled queue that went idle back into its worker's passes.
  */
 
 #include <linux/ktime.h>
@@ -30,6 +31,8 @@ void vbs_vq_wake(struct vbs_vq *vq)
 
 	if (!w)
 		return;
+	if (vq->dev->pooled)
+		vbs_pool_wake_vq(vq, w);
 	if (!READ_ONCE(w->kick_ns))
 		WRITE_ONCE(w->kick_ns, ktime_get_ns());
 	vbs_worker_kick(w);
@@ -53,7 +56,8 @@ void vbs_worker_kick(struct vbs_worker *w)
  * vbs_worker_wake() - make every worker look at the device again
  * @dev: the device
  *
- * For a pooled device, the pool workers its queues are attached to.
+ * For a pooled device, the pool workers its queues are attached to, which
+ * take each queue back into their passes if it went idle.
  */
 void vbs_worker_wake(struct vbs_dev *dev)
 {
@@ -63,8 +67,10 @@ void vbs_worker_wake(struct vbs_dev *dev)
 		for (i = 0; i < dev->nvqs; i++) {
 			struct vbs_worker *w = READ_ONCE(dev->vqs[i].worker);
 
-			if (w)
-				vbs_worker_kick(w);
+			if (!w)
+				continue;
+			vbs_pool_wake_vq(&dev->vqs[i], w);
+			vbs_worker_kick(w);
 		}
 		return;
 	}

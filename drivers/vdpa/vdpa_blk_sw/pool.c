@@ -17,21 +17,36 @@
  * Likewise a queue's mask changed while it runs (cpu_list) takes effect at
  * the next DRIVER_OK.
  *
- * A pass serves every queue of the worker, each under its own device's
- * @dev->lock (read) and iotlb_srcu section, exactly as a dedicated worker
- * does (worker.c), with one adaptive window for the worker: bounded by the
- * largest poll_idle_us of its devices, fixed at that bound if one of them
- * has poll_adaptive off.  It polls only while no other task waits for its
- * CPU, and before sleeping it re-enables notifications on every queue and
- * looks at each once more.  A kick or a completion sets @kicked and wakes
- * it, so the last check before schedule() needs no lock.  Blocking
- * backing work goes to the module's workqueue (backend.c): a worker never
- * waits for one device's flush or buffered write while others have
- * requests.  Its allocations are GFP_NOIO (memalloc_noio_save()): reclaim
- * must not wait for I/O that this very worker would have to serve.
+ * A pass serves every active queue of the worker, each under its own
+ * device's @dev->lock (read) and iotlb_srcu section, exactly as a
+ * dedicated worker does (worker.c), with one adaptive window for the
+ * worker: bounded by the largest poll_idle_us of the active queues'
+ * devices, fixed at that bound if one of them has poll_adaptive off.  It
+ * polls only while no other task waits for its CPU, and before sleeping it
+ * re-enables notifications on every active queue and looks at each once
+ * more.  A kick or a completion sets @kicked and wakes it, so the last
+ * check before schedule() needs no lock.  Blocking backing work goes to
+ * the module's workqueue (backend.c): a worker never waits for one
+ * device's flush or buffered write while others have requests.  Its
+ * allocations are GFP_NOIO (memalloc_noio_save()): reclaim must not wait
+ * for I/O that this very worker would have to serve.
+ *
+ * Active queues: a queue with nothing in flight that has found no work
+ * for VBS_POOL_RETIRE_NS (its device's poll_idle_us if longer) leaves the
+ * passes, at the next one, with its notifications on
+ * (vbs_pool_retire()); the driver's next kick, or any control operation
+ * that wakes the device, brings it back (vbs_pool_wake_vq(), counted in
+ * its stats.wakes, under the worker's @wake_lock, a raw spinlock since
+ * kicks come in any context).  So a pass costs what the queues in use
+ * cost: a worker serving one busy device and a thousand idle ones does not
+ * look at a thousand rings between two requests, as SPDK's pollers and
+ * io_uring's SQPOLL leave an idle ring alone.  The window's bound follows
+ * the devices of the queues in use (sysfs's poll_window_ns takes it over
+ * every device of the worker, in use or not).
  *
  * Attach and detach: the queues of a worker are on its list, under its
- * @pass_lock, which the worker holds for a whole pass; vbs_pool_mutex
+ * @pass_lock, which the worker holds for a whole pass (and on its active
+ * list or its woken list, or idle, under @wake_lock too); vbs_pool_mutex
  * serialises attaching, detaching and creating workers.  Detach takes
  * @pass_lock, so when it returns the worker is not in a pass and will
  * never see the queue again.  It is called once no request is in flight
@@ -40,8 +55,8 @@
  * for nothing, and pool workers outlive every device).  Lock order:
  * the CPU hotplug lock (held by pool.c's own hotplug callbacks),
  * vbs_pool_mutex, vbs_aff_mutex (affinity.c);
- * vbs_pool_mutex, @pass_lock, @dev->lock.  Callers hold no lock of the
- * device.
+ * vbs_pool_mutex, @pass_lock, @dev->lock, @wake_lock.  Callers hold no
+ * lock of the device.
  *
  * Spilling: serving a queue on the CPU that submits to it halves the
  * wake-ups of a shallow queue, but a deep one then shares that CPU with
@@ -115,6 +130,8 @@
  * (vbs_pool_may_take()).
  */
 #define VBS_SPILL_IDLE_NS	(2 * NSEC_PER_MSEC)
+/* A queue that found no work for this long leaves its worker's passes. */
+#define VBS_POOL_RETIRE_NS	(1 * NSEC_PER_MSEC)
 
 /**
  * struct vbs_pool_worker - the shared polling thread of one CPU
@@ -124,6 +141,12 @@
  *	moves
  * @vqs: the queues it serves, linked by their @pool_node
  * @nvqs: number of @vqs; changed under vbs_pool_mutex and @pass_lock
+ * @active: the queues of @vqs its passes look at, linked by their
+ *	@active_node; under @pass_lock, and @wake_lock to add or remove one
+ * @woken: idle queues kicked since its last pass, linked by their
+ *	@active_node; under @wake_lock
+ * @wake_lock: guards @woken and the @idle_on of its queues; raw, for
+ *	kicks from any context
  * @guests: how many of @vqs spilled here from another worker; written
  *	under @pass_lock, read by the thread without it
  * @hot: the busiest queue of its own (@home is this worker) if its last
@@ -145,6 +168,9 @@ struct vbs_pool_worker {
 	struct mutex pass_lock;	/* see above */
 	struct list_head vqs;
 	unsigned int nvqs;
+	struct list_head active;
+	struct list_head woken;
+	raw_spinlock_t wake_lock;	/* see above */
 	unsigned int guests;
 	struct vbs_vq *hot;
 	unsigned int contended;
@@ -172,20 +198,67 @@ enum vbs_pool_pass {
 	VBS_POOL_ARM,		/* notifications on, and look once more */
 };
 
+/* How long a queue of @dev finds no work before it leaves the passes. */
+static u64 vbs_pool_retire_ns(struct vbs_dev *dev)
+{
+	return max_t(u64, VBS_POOL_RETIRE_NS,
+		     (u64)READ_ONCE(dev->p.poll_idle_us) * NSEC_PER_USEC);
+}
+
 /*
- * One pass over every queue of @pw; true if there was anything to do.
- * Also takes the window's bound and mode from the devices it serves.
+ * Take @vq, with nothing left to do, out of @pw's passes: under
+ * @pw->pass_lock and @dev->lock (read), from @pw's thread.  Its
+ * notifications are turned on after @idle_on is published, and the ring
+ * looked at once more: the full barrier between pairs with the one in
+ * vbs_pool_wake_vq(), so a request the driver made available before that
+ * look is either seen by it or kicked to a waker that finds @idle_on
+ * set.  Returns false if the queue had work after all; it is then on
+ * @pw->woken for the next pass.
+ */
+static bool vbs_pool_retire(struct vbs_pool_worker *pw, struct vbs_vq *vq)
+{
+	raw_spin_lock_irq(&pw->wake_lock);
+	list_del_init(&vq->active_node);
+	WRITE_ONCE(vq->idle_on, pw);
+	raw_spin_unlock_irq(&pw->wake_lock);
+	smp_mb();	/* @idle_on before the ring; see vbs_pool_wake_vq() */
+	if (vbs_vq_set_notify(vq, true))
+		return true;
+	raw_spin_lock_irq(&pw->wake_lock);
+	if (vq->idle_on == pw) {
+		WRITE_ONCE(vq->idle_on, NULL);
+		vq->pool_fresh = true;
+		list_add_tail(&vq->active_node, &pw->woken);
+	}
+	raw_spin_unlock_irq(&pw->wake_lock);
+	return false;
+}
+
+/*
+ * One pass over the active queues of @pw; true if there was anything to
+ * do.  First the queues kicked while idle join them; a queue with
+ * nothing in flight that has found no work for VBS_POOL_RETIRE_NS, or its
+ * device's poll_idle_us if longer, leaves them (vbs_pool_retire()): a
+ * pass costs what the queues in use cost, not what every queue of the
+ * CPU would.  Not sooner: a queue at queue depth 1 would pay a wake-up
+ * for every request.  Also takes the window's bound and mode from the devices of the
+ * active queues.
  */
 static bool vbs_pool_pass(struct vbs_pool_worker *pw, enum vbs_pool_pass how,
 			  bool polling)
 {
-	bool busy = false, adaptive = true, waiting = false;
-	struct vbs_vq *vq, *top = NULL;
+	bool busy = false, adaptive = true, waiting = false, found;
+	struct vbs_vq *vq, *next, *top = NULL;
 	u64 max = 0, now = 0, done, depth = 0, most = 0, n;
 	int idx;
 
 	mutex_lock(&pw->pass_lock);
-	list_for_each_entry(vq, &pw->vqs, pool_node) {
+	if (!list_empty(&pw->woken)) {
+		raw_spin_lock_irq(&pw->wake_lock);
+		list_splice_tail_init(&pw->woken, &pw->active);
+		raw_spin_unlock_irq(&pw->wake_lock);
+	}
+	list_for_each_entry_safe(vq, next, &pw->active, active_node) {
 		struct vbs_dev *dev = vq->dev;
 
 		max = max_t(u64, max,
@@ -198,20 +271,17 @@ static bool vbs_pool_pass(struct vbs_pool_worker *pw, enum vbs_pool_pass how,
 		if (atomic_read(&dev->announce) &&
 		    atomic_xchg(&dev->announce, 0) && dev->config_cb.callback)
 			dev->config_cb.callback(dev->config_cb.private);
+		found = false;
 		if (how == VBS_POOL_ARM) {
 			if (!vbs_vq_set_notify(vq, true) ||
 			    !llist_empty(&vq->done))
-				busy = true;
+				found = true;
 		} else {
-			if (how == VBS_POOL_QUIET)
+			if (how == VBS_POOL_QUIET ||
+			    (polling && vq->pool_fresh))
 				vbs_vq_set_notify(vq, false);
 			done = vq->stats.requests;
-			if (vbs_vq_serve(vq, true, polling)) {
-				busy = true;
-				if (!now)
-					now = ktime_get_ns();
-				vq->busy_ns = now;
-			}
+			found = vbs_vq_serve(vq, true, polling);
 			n = vq->stats.requests - done;
 			if (vq->inflight >= VBS_SPILL_BATCH)
 				n = max_t(u64, n, vq->inflight);
@@ -223,6 +293,21 @@ static bool vbs_pool_pass(struct vbs_pool_worker *pw, enum vbs_pool_pass how,
 				}
 			}
 		}
+		vq->pool_fresh = false;
+		if (found || vq->inflight || !llist_empty(&vq->done) ||
+		    !list_empty(&vq->polled)) {
+			if (!now)
+				now = ktime_get_ns();
+			if (found)
+				vq->busy_ns = now;
+		} else {
+			if (!now)
+				now = ktime_get_ns();
+			if (now - vq->busy_ns > vbs_pool_retire_ns(dev) &&
+			    !vbs_pool_retire(pw, vq))
+				found = true;
+		}
+		busy |= found;
 		if (vq->home == pw && vq->inflight)
 			waiting = true;
 		srcu_read_unlock(&dev->iotlb_srcu, idx);
@@ -236,6 +321,38 @@ static bool vbs_pool_pass(struct vbs_pool_worker *pw, enum vbs_pool_pass how,
 	return busy;
 }
 
+/**
+ * vbs_pool_wake_vq() - bring an idle pooled queue back into its worker's
+ *	passes
+ * @vq: a queue of a pooled device, kicked by the driver or woken by a
+ *	control operation
+ * @w: its worker as the caller read it (READ_ONCE(@vq->worker)), which
+ *	the caller kicks next
+ *
+ * A queue not attached, attached and not idle, or idle on another worker
+ * (it moved: its new worker looks at it) is left as it is.  The full
+ * barrier pairs with vbs_pool_retire()'s: if the worker's last look at the
+ * ring missed a request the driver made available before this, @idle_on
+ * is seen set here.  Callable from any context but NMI.
+ */
+void vbs_pool_wake_vq(struct vbs_vq *vq, struct vbs_worker *w)
+{
+	struct vbs_pool_worker *pw = container_of(w, struct vbs_pool_worker, w);
+	unsigned long flags;
+
+	smp_mb();	/* the driver's ring before @idle_on */
+	if (READ_ONCE(vq->idle_on) != pw)
+		return;
+	raw_spin_lock_irqsave(&pw->wake_lock, flags);
+	if (vq->idle_on == pw) {
+		WRITE_ONCE(vq->idle_on, NULL);
+		vq->pool_fresh = true;
+		list_add_tail(&vq->active_node, &pw->woken);
+		WRITE_ONCE(vq->stats.wakes, vq->stats.wakes + 1);
+	}
+	raw_spin_unlock_irqrestore(&pw->wake_lock, flags);
+}
+
 /*
  * Put @vq on @pw's list, or take it off (which waits for @pw's current
  * pass); under vbs_pool_mutex.  @vq->home must be set.
@@ -246,6 +363,11 @@ static void vbs_pool_link(struct vbs_vq *vq, struct vbs_pool_worker *pw)
 	mutex_lock(&pw->pass_lock);
 	list_add_tail(&vq->pool_node, &pw->vqs);
 	pw->nvqs++;
+	raw_spin_lock_irq(&pw->wake_lock);
+	WRITE_ONCE(vq->idle_on, NULL);
+	vq->pool_fresh = true;
+	list_add_tail(&vq->active_node, &pw->active);
+	raw_spin_unlock_irq(&pw->wake_lock);
 	if (vq->home != pw)
 		WRITE_ONCE(pw->guests, pw->guests + 1);
 	mutex_unlock(&pw->pass_lock);
@@ -257,6 +379,10 @@ static void vbs_pool_unlink(struct vbs_vq *vq, struct vbs_pool_worker *pw)
 	mutex_lock(&pw->pass_lock);
 	list_del_init(&vq->pool_node);
 	pw->nvqs--;
+	raw_spin_lock_irq(&pw->wake_lock);
+	WRITE_ONCE(vq->idle_on, NULL);
+	list_del_init(&vq->active_node);
+	raw_spin_unlock_irq(&pw->wake_lock);
 	if (vq->home != pw)
 		WRITE_ONCE(pw->guests, pw->guests - 1);
 	if (pw->hot == vq)
@@ -274,7 +400,7 @@ static void vbs_pool_move(struct vbs_vq *vq, struct vbs_pool_worker *from,
 {
 	lockdep_assert_held(&vbs_pool_mutex);
 	vbs_pool_unlink(vq, from);
-	vq->pool = to;
+	WRITE_ONCE(vq->pool, to);
 	WRITE_ONCE(vq->worker, &to->w);
 	smp_mb();	/* vq->worker before @to's passes; see the top */
 	vbs_pool_link(vq, to);
@@ -489,6 +615,9 @@ static struct vbs_pool_worker *vbs_pool_get(unsigned int cpu)
 	pw->cpu = cpu;
 	mutex_init(&pw->pass_lock);
 	INIT_LIST_HEAD(&pw->vqs);
+	INIT_LIST_HEAD(&pw->active);
+	INIT_LIST_HEAD(&pw->woken);
+	raw_spin_lock_init(&pw->wake_lock);
 	atomic_set(&pw->w.kicked, 0);
 	pw->w.index = cpu;
 	pw->w.adaptive = true;
@@ -536,8 +665,8 @@ void vbs_pool_attach(struct vbs_dev *dev)
 			continue;
 		}
 		vq->home = pw;
+		WRITE_ONCE(vq->pool, pw);
 		vbs_pool_link(vq, pw);
-		vq->pool = pw;
 		WRITE_ONCE(vq->worker, &pw->w);
 	}
 	mutex_unlock(&vbs_pool_mutex);
@@ -571,7 +700,7 @@ void vbs_pool_detach(struct vbs_dev *dev)
 			continue;
 		WARN_ON_ONCE(READ_ONCE(vq->inflight));
 		vbs_pool_unlink(vq, pw);
-		vq->pool = NULL;
+		WRITE_ONCE(vq->pool, NULL);
 		vq->home = NULL;
 	}
 	mutex_unlock(&vbs_pool_mutex);

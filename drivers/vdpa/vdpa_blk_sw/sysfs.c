@@ -230,6 +230,7 @@ VBS_QSTAT(polls, READ_ONCE(vq->stats.polls))
 VBS_QSTAT(notifies, atomic64_read(&vq->stats.notifies))
 VBS_QSTAT(interrupts, READ_ONCE(vq->stats.interrupts))
 VBS_QSTAT(spills, READ_ONCE(vq->stats.spills))
+VBS_QSTAT(wakes, READ_ONCE(vq->stats.wakes))
 
 static ssize_t vbs_q_cpu_list_show(struct device *d,
 				   struct device_attribute *attr, char *buf)
@@ -286,6 +287,7 @@ static const struct {
 	{ "notifies", 0444, vbs_q_notifies_show },
 	{ "interrupts", 0444, vbs_q_interrupts_show },
 	{ "spills", 0444, vbs_q_spills_show },
+	{ "wakes", 0444, vbs_q_wakes_show },
 	{ "cpu_list", 0644, vbs_q_cpu_list_show, vbs_q_cpu_list_store },
 	{ "effective_cpu_list", 0444, vbs_q_effective_cpu_list_show },
 	{ "worker_pid", 0444, vbs_q_worker_pid_show },

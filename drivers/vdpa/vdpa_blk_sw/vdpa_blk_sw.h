@@ -212,6 +212,9 @@ struct vbs_worker {
  * @notifies: kicks received from the driver (any context, hence atomic)
  * @spills: times the queue was handed from its CPU's pool worker to an
  *	idle CPU's (pool.c; under vbs_pool_mutex)
+ * @wakes: times a kick, or a control operation, brought the queue back
+ *	into its pool worker's passes after it went idle (pool.c; under the
+ *	worker's wake_lock)
  */
 struct vbs_stats {
 	u64 requests;
@@ -222,6 +225,7 @@ struct vbs_stats {
 	u64 interrupts;
 	atomic64_t notifies;
 	u64 spills;
+	u64 wakes;
 };
 
 /**
@@ -307,6 +311,13 @@ struct vbs_req {
  * @busy_ns: when a pass of a pool worker last found work on the queue
  *	(pool.c); the serving worker's
  * @pool_node: in @pool's list of queues, under its pass_lock
+ * @active_node: in @pool's list of queues it polls, or of those woken
+ *	since its last pass, or in none while the queue is idle (pool.c)
+ * @idle_on: the pool worker whose passes the queue left (on neither of
+ *	its lists: a kick must wake it, vbs_pool_wake_vq()), NULL if none;
+ *	under that worker's wake_lock, read with READ_ONCE() without it
+ * @pool_fresh: just woken: the pass turns its notifications off if the
+ *	worker polls; written under @pool's wake_lock, then @pool's own
  * @index: virtqueue index
  * @vring: vringh state; touched only by @worker (and by control ops, which
  *	hold @dev->lock for writing)
@@ -347,6 +358,9 @@ struct vbs_vq {
 	struct vbs_pool_worker *home;
 	u64 busy_ns;
 	struct list_head pool_node;
+	struct list_head active_node;
+	struct vbs_pool_worker *idle_on;
+	bool pool_fresh;
 	u16 index;
 	struct vringh vring;
 	struct vringh_kiov riov;
@@ -568,6 +582,7 @@ void vbs_pool_module_exit(void);
 void vbs_pool_attach(struct vbs_dev *dev);
 void vbs_pool_detach(struct vbs_dev *dev);
 long long vbs_pool_vq_show(struct vbs_vq *vq, enum vbs_worker_attr what);
+void vbs_pool_wake_vq(struct vbs_vq *vq, struct vbs_worker *w);
 
 /* queue.c */
 int vbs_queue_module_init(void);
