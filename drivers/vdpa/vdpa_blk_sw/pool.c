@@ -241,8 +241,8 @@ static bool vbs_pool_retire(struct vbs_pool_worker *pw, struct vbs_vq *vq)
  * device's poll_idle_us if longer, leaves them (vbs_pool_retire()): a
  * pass costs what the queues in use cost, not what every queue of the
  * CPU would.  Not sooner: a queue at queue depth 1 would pay a wake-up
- * for every request.  Also takes the window's bound and mode from the devices of the
- * active queues.
+ * for every request.  Also takes the window's bound and mode from the
+ * devices of the active queues.
  */
 static bool vbs_pool_pass(struct vbs_pool_worker *pw, enum vbs_pool_pass how,
 			  bool polling)
@@ -294,19 +294,15 @@ static bool vbs_pool_pass(struct vbs_pool_worker *pw, enum vbs_pool_pass how,
 			}
 		}
 		vq->pool_fresh = false;
-		if (found || vq->inflight || !llist_empty(&vq->done) ||
-		    !list_empty(&vq->polled)) {
-			if (!now)
-				now = ktime_get_ns();
-			if (found)
-				vq->busy_ns = now;
-		} else {
-			if (!now)
-				now = ktime_get_ns();
-			if (now - vq->busy_ns > vbs_pool_retire_ns(dev) &&
-			    !vbs_pool_retire(pw, vq))
-				found = true;
-		}
+		if (!now)
+			now = ktime_get_ns();
+		if (found)
+			vq->busy_ns = now;
+		else if (!vq->inflight && llist_empty(&vq->done) &&
+			 list_empty(&vq->polled) &&
+			 now - vq->busy_ns > vbs_pool_retire_ns(dev) &&
+			 !vbs_pool_retire(pw, vq))
+			found = true;
 		busy |= found;
 		if (vq->home == pw && vq->inflight)
 			waiting = true;
