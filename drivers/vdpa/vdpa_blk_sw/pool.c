@@ -198,11 +198,20 @@ enum vbs_pool_pass {
 	VBS_POOL_ARM,		/* notifications on, and look once more */
 };
 
-/* How long a queue of @dev finds no work before it leaves the passes. */
-static u64 vbs_pool_retire_ns(struct vbs_dev *dev)
+/*
+ * Put @vq, idle on @pw, on @pw's woken list for its next pass, under
+ * @pw->wake_lock; false if it is not idle there (woken already, or moved
+ * to another worker, which looks at it).
+ */
+static bool vbs_pool_unidle(struct vbs_pool_worker *pw, struct vbs_vq *vq)
 {
-	return max_t(u64, VBS_POOL_RETIRE_NS,
-		     (u64)READ_ONCE(dev->p.poll_idle_us) * NSEC_PER_USEC);
+	lockdep_assert_held(&pw->wake_lock);
+	if (vq->idle_on != pw)
+		return false;
+	WRITE_ONCE(vq->idle_on, NULL);
+	vq->pool_fresh = true;
+	list_add_tail(&vq->active_node, &pw->woken);
+	return true;
 }
 
 /*
@@ -225,11 +234,7 @@ static bool vbs_pool_retire(struct vbs_pool_worker *pw, struct vbs_vq *vq)
 	if (vbs_vq_set_notify(vq, true))
 		return true;
 	raw_spin_lock_irq(&pw->wake_lock);
-	if (vq->idle_on == pw) {
-		WRITE_ONCE(vq->idle_on, NULL);
-		vq->pool_fresh = true;
-		list_add_tail(&vq->active_node, &pw->woken);
-	}
+	vbs_pool_unidle(pw, vq);
 	raw_spin_unlock_irq(&pw->wake_lock);
 	return false;
 }
@@ -249,7 +254,7 @@ static bool vbs_pool_pass(struct vbs_pool_worker *pw, enum vbs_pool_pass how,
 {
 	bool busy = false, adaptive = true, waiting = false, found;
 	struct vbs_vq *vq, *next, *top = NULL;
-	u64 max = 0, now = 0, done, depth = 0, most = 0, n;
+	u64 max = 0, now = 0, done, depth = 0, most = 0, n, idle_ns;
 	int idx;
 
 	mutex_lock(&pw->pass_lock);
@@ -261,8 +266,8 @@ static bool vbs_pool_pass(struct vbs_pool_worker *pw, enum vbs_pool_pass how,
 	list_for_each_entry_safe(vq, next, &pw->active, active_node) {
 		struct vbs_dev *dev = vq->dev;
 
-		max = max_t(u64, max,
-			    (u64)READ_ONCE(dev->p.poll_idle_us) * NSEC_PER_USEC);
+		idle_ns = (u64)READ_ONCE(dev->p.poll_idle_us) * NSEC_PER_USEC;
+		max = max(max, idle_ns);
 		adaptive &= READ_ONCE(dev->p.poll_adaptive);
 
 		down_read(&dev->lock);
@@ -299,10 +304,9 @@ static bool vbs_pool_pass(struct vbs_pool_worker *pw, enum vbs_pool_pass how,
 		if (found)
 			vq->busy_ns = now;
 		else if (!vq->inflight && llist_empty(&vq->done) &&
-			 list_empty(&vq->polled) &&
-			 now - vq->busy_ns > vbs_pool_retire_ns(dev) &&
-			 !vbs_pool_retire(pw, vq))
-			found = true;
+			 list_empty(&vq->polled) && now - vq->busy_ns >
+			 max_t(u64, VBS_POOL_RETIRE_NS, idle_ns))
+			found = !vbs_pool_retire(pw, vq);
 		busy |= found;
 		if (vq->home == pw && vq->inflight)
 			waiting = true;
@@ -340,12 +344,8 @@ void vbs_pool_wake_vq(struct vbs_vq *vq, struct vbs_worker *w)
 	if (READ_ONCE(vq->idle_on) != pw)
 		return;
 	raw_spin_lock_irqsave(&pw->wake_lock, flags);
-	if (vq->idle_on == pw) {
-		WRITE_ONCE(vq->idle_on, NULL);
-		vq->pool_fresh = true;
-		list_add_tail(&vq->active_node, &pw->woken);
+	if (vbs_pool_unidle(pw, vq))
 		WRITE_ONCE(vq->stats.wakes, vq->stats.wakes + 1);
-	}
 	raw_spin_unlock_irqrestore(&pw->wake_lock, flags);
 }
 
