@@ -37,13 +37,14 @@ for n in $names busy; do
 done
 udevadm settle 2> /dev/null || true
 
-# wakes: queue 0's wakes of every device, in $names order
+# wakes [NAME]: queue 0's wakes of every device ($names, then busy) but
+# NAME, on one line
 wakes()
 {
 	local n
 
 	for n in $names busy; do
-		bsw_qstat "$n" 0 wakes
+		[ "$n" = "${1-}" ] || bsw_qstat "$n" 0 wakes
 	done | tr '\n' ' '
 }
 
@@ -70,14 +71,12 @@ expect_eq "wakes of idle queues over 1 s" "$(wakes)" "$before"
 
 # --- one read wakes its queue once ------------------------------------------
 before=$(bsw_qstat i3 0 wakes)
-others=$(for n in i0 i1 i2 i4 i5 i6 i7 busy; do bsw_qstat "$n" 0 wakes; done)
+others=$(wakes i3)
 taskset -c 0 dd if="${vd[i3]}" of=/dev/null bs=4k count=1 iflag=direct \
 	status=none || fail "read of ${vd[i3]} failed"
 expect_eq "i3 q0 wakes after one read" "$(bsw_qstat i3 0 wakes)" \
 	$((before + 1))
-expect_eq "other queues' wakes after one read of i3" \
-	"$(for n in i0 i1 i2 i4 i5 i6 i7 busy; do bsw_qstat "$n" 0 wakes; done)" \
-	"$others"
+expect_eq "other queues' wakes after one read of i3" "$(wakes i3)" "$others"
 
 # --- think times around the retirement delay, next to a busy queue ---------
 job=$RESULTS_DIR/idle.fio
@@ -90,7 +89,7 @@ job=$RESULTS_DIR/idle.fio
 		printf '[%s]\nfilename=%s\nrw=randwrite\niodepth=1\nsize=2M\n' \
 			"$n" "${vd[$n]}"
 		printf 'thinktime=%s\nverify=crc32c\ndo_verify=1\n' \
-			"$(((500 + t * 350)))"
+			"$((500 + t * 350))"
 		printf 'verify_fatal=1\nverify_dump=1\n'
 		t=$((t + 1))
 	done
