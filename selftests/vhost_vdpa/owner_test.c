@@ -950,6 +950,95 @@ TEST_F_TIMEOUT(owner, owner_ro_avail_event, 60)
 	ro_used(_metadata, self, RO_AVAIL_EVENT);
 }
 
+/* ---- 2b: the used ring unmapped while its queue goes idle (PA mode) --- */
+
+#define GAP_ROUNDS	5
+#define GAP_MS		500
+#define GAP_KICK_MS	3000
+
+/*
+ * A queue that goes idle turns its notifications on by clearing
+ * VRING_USED_F_NO_NOTIFY in used->flags.  If its owner unmapped the used
+ * ring just then (QEMU does between a region_del and a region_add), that
+ * write fails; once the ring is mapped again the flag must not stay set,
+ * or a driver that honours it never kicks again.  Each round: requests,
+ * so that the device polls with the flag set (the device is made with
+ * poll_idle_us=200000 poll_adaptive=0), the used ring's page unmapped for
+ * longer than that window, then mapped again.  The flag must then be
+ * clear, and one more request, kicked only if the flag allows it, must
+ * complete; the device must not need a reset.
+ */
+TEST_F_TIMEOUT(owner, owner_used_gap, 120)
+{
+	uint64_t w_iova = pick_iova(2), t0;
+	unsigned int round, i, polled = 0;
+	volatile uint16_t *flags;
+	struct vd_region *w;
+	struct vd_io io;
+	uint8_t *buf, st;
+
+	if (!owner_open(_metadata, self, VD_DEFAULT_FEATURES, 1, RING_QSIZE,
+			1UL << 16))
+		return;
+	ASSERT_EQ(0, vd_vq_setup(self->dev, 0, self->qsize, self->ring))
+		TH_LOG("%s", vd_last_error);
+	self->vq = &self->dev->vqs[0];
+	/* The used ring on a page of its own, which the rounds unmap. */
+	ASSERT_EQ(0, vd_region_create(self->dev, PG, &w));
+	ASSERT_EQ(0, vd_region_map(w, w_iova, VHOST_ACCESS_RW))
+		TH_LOG("%s", vd_last_error);
+	ASSERT_EQ(0, vd_vq_set_used(self->vq, w->va))
+		TH_LOG("%s", vd_last_error);
+	vd_vq_set_interrupts(self->vq, true);
+	ASSERT_EQ(0, vd_driver_ok(self->dev));
+	flags = (volatile uint16_t *)w->va;
+	buf = vd_alloc(self->data, PG, 512);
+	ASSERT_NE(NULL, buf);
+
+	for (round = 0; round < GAP_ROUNDS; round++) {
+		for (i = 0; i < 16; i++) {
+			vd_io_init(&io, VIRTIO_BLK_T_IN, i * 8, buf, PG, 1);
+			ASSERT_EQ(0, vd_io_sync(self->vq, &io, IO_TIMEOUT_MS))
+				TH_LOG("round %u: %s", round, vd_last_error);
+			ASSERT_EQ(VIRTIO_BLK_S_OK, io.status);
+		}
+		polled += !!(le16toh(*flags) & VRING_USED_F_NO_NOTIFY);
+		ASSERT_EQ(0, vd_iotlb_invalidate(self->dev, w_iova, PG))
+			TH_LOG("unmap: %s", vd_last_error);
+		usleep(GAP_MS * 1000);
+		ASSERT_EQ(0, vd_iotlb_update(self->dev, w_iova, PG,
+					     (uintptr_t)w->va, VHOST_ACCESS_RW))
+			TH_LOG("map again: %s", vd_last_error);
+		usleep(GAP_MS * 1000);
+		ASSERT_EQ(0, vd_get_status(self->dev, &st));
+		ASSERT_EQ(0, st & VIRTIO_CONFIG_S_NEEDS_RESET)
+			TH_LOG("round %u: the device needs a reset after an unmap it may see",
+			       round);
+		EXPECT_EQ(0, le16toh(*flags) & VRING_USED_F_NO_NOTIFY)
+			TH_LOG("round %u: VRING_USED_F_NO_NOTIFY still set %d ms after the used ring came back",
+			       round, GAP_MS);
+
+		/* A driver that honours the flag. */
+		vd_io_init(&io, VIRTIO_BLK_T_IN, 0, buf, PG, 1);
+		ASSERT_EQ(0, vd_submit(self->vq, &io));
+		if (!(le16toh(*flags) & VRING_USED_F_NO_NOTIFY))
+			ASSERT_EQ(0, vd_kick(self->vq));
+		t0 = vd_now_ns();
+		while (!io.done && ms_since(t0) < GAP_KICK_MS)
+			if (!vd_used_wait(self->vq, 100))
+				vd_reap(self->vq, NULL, 0);
+		ASSERT_TRUE(io.done)
+			TH_LOG("round %u: a request made after the gap did not complete in %d ms",
+			       round, GAP_KICK_MS);
+		ASSERT_EQ(VIRTIO_BLK_S_OK, io.status);
+	}
+	TH_LOG("the device polled (NO_NOTIFY set) when the ring went away in %u of %u rounds",
+	       polled, GAP_ROUNDS);
+	/* Else the gap never met a polling queue: the case did not run. */
+	ASSERT_LT(0, polled)
+		TH_LOG("NO_NOTIFY was never set after a request: does the device poll (poll_idle_us=200000 poll_adaptive=0)?");
+}
+
 /* ---- 3: VA mode, the rings of a process that is gone ------------------ */
 
 #define VA_REQS		8
