@@ -80,7 +80,9 @@
  * A spilled queue never moves on from there, which would bounce it
  * between two busy CPUs, but it goes home when the worker it went to
  * counts such passes of its own queues, whose submitters now compete for
- * that CPU.  Served elsewhere, the queue is no longer deep: its
+ * that CPU; that worker then takes no queue for VBS_SPILL_COOLDOWN_NS, as
+ * every CPU has submitters (several fio jobs spread over the CPUs would
+ * otherwise send queues to and fro).  Served elsewhere, the queue is no longer deep: its
  * submitter has a CPU to itself and the other worker takes each request
  * as it comes.  So it goes home once it has been idle (nothing in
  * flight, no pass finding work on it) for VBS_SPILL_IDLE_NS, or at once
@@ -130,6 +132,12 @@
  * (vbs_pool_may_take()).
  */
 #define VBS_SPILL_IDLE_NS	(2 * NSEC_PER_MSEC)
+/*
+ * A worker that sent its guests home because its own queues contended
+ * its CPU takes none for this long: every CPU has submitters, and taking
+ * one again would only start the next round trip.
+ */
+#define VBS_SPILL_COOLDOWN_NS	(1000 * NSEC_PER_MSEC)
 /* A queue that found no work for this long leaves its worker's passes. */
 #define VBS_POOL_RETIRE_NS	(1 * NSEC_PER_MSEC)
 
@@ -156,6 +164,8 @@
  *	each within VBS_SPILL_GAP_NS of the last; the thread's own
  * @contended_ns: when the last of them ended; the thread's own
  * @home_ns: when it last looked for queues to send home; the thread's own
+ * @evicted_ns: when it last sent its guests home because its own queues
+ *	contended its CPU; written by the thread, a hint to others
  * @waiting: a queue of its own had requests in flight at the end of its
  *	last pass: its submitter waits for them, and will want the CPU back
  *	as soon as they complete; written by the thread, a hint to others
@@ -176,6 +186,7 @@ struct vbs_pool_worker {
 	unsigned int contended;
 	u64 contended_ns;
 	u64 home_ns;
+	u64 evicted_ns;
 	bool waiting;
 	bool asleep;
 };
@@ -410,13 +421,15 @@ static void vbs_pool_move(struct vbs_vq *vq, struct vbs_pool_worker *from,
  * queues' requests in flight: a worker that sleeps only between the
  * requests of its own busy queue, or while a slow backing serves them,
  * shares its CPU with their submitter, and would just trade places with
- * the one spilling.
+ * the one spilling.  Nor within VBS_SPILL_COOLDOWN_NS of sending guests
+ * home for its own queues' sake.
  */
 static bool vbs_pool_may_take(struct vbs_pool_worker *pw, u64 now)
 {
 	return pw && cpu_online(pw->cpu) && pw->nvqs && !pw->guests &&
 	       READ_ONCE(pw->asleep) && !READ_ONCE(pw->waiting) &&
-	       now - READ_ONCE(pw->w.last_busy) > VBS_SPILL_IDLE_NS;
+	       now - READ_ONCE(pw->w.last_busy) > VBS_SPILL_IDLE_NS &&
+	       now - READ_ONCE(pw->evicted_ns) > VBS_SPILL_COOLDOWN_NS;
 }
 
 /* Queues one spill looks at, its busiest first (vbs_pool_spill_some()). */
@@ -543,10 +556,12 @@ static void vbs_pool_contention(struct vbs_pool_worker *pw)
 	if (++pw->contended < VBS_SPILL_PASSES)
 		return;
 	pw->contended = 0;
-	if (READ_ONCE(pw->guests))
+	if (READ_ONCE(pw->guests)) {
+		WRITE_ONCE(pw->evicted_ns, now);
 		vbs_pool_send_home(pw, true);
-	else
+	} else {
 		vbs_pool_spill_some(pw);
+	}
 }
 
 /* The loop of worker.c's vbs_worker_fn(), over several devices. */
