@@ -11,9 +11,9 @@
 #    owner_ro_used also against vdpa_sim_blk, first with the stock vringh
 #    (which writes the file: the upstream bug, an expected finding), then
 #    with vringh built with upstream/0001-vringh-*.patch (which does not);
-#  - owner_used_gap: the used ring unmapped while its queue goes idle,
-#    then mapped again; on a pooled device and on one with a thread of
-#    its own, both polling for 200 ms;
+#  - owner_used_gap, owner_used_gap_event_idx: the used ring unmapped
+#    while its queue goes idle, then mapped again; on a pooled device and
+#    on one with a thread of its own, both polling for 200 ms;
 #  - owner_indirect_huge, owner_indirect_seg_max, owner_huge_request, and
 #    owner_indirect_memory on 16 queues;
 #  - owner_huge_alias: one 1 GiB huge page at five IOVAs, a 5 GiB read
@@ -260,8 +260,10 @@ if want gap; then
 		echo 0 > "$VDPA_SYSFS/devices/ogap$nw/blk_sw/poll_adaptive" ||
 			fail "ogap$nw: cannot turn poll_adaptive off"
 		chown "$RO_USER" "$vhost" || fail "chown $vhost"
-		AS=$RO_USER TAG=-w$nw run_owner owner_used_gap "$vhost"
-		note "owner_used_gap, num_workers=$nw" "$rc" "$out"
+		for c in owner_used_gap owner_used_gap_event_idx; do
+			AS=$RO_USER TAG=-w$nw run_owner "$c" "$vhost"
+			note "$c, num_workers=$nw" "$rc" "$out"
+		done
 		owner_dev_del ogap$nw
 	done
 fi

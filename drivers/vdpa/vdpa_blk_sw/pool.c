@@ -80,15 +80,16 @@
  * A spilled queue never moves on from there, which would bounce it
  * between two busy CPUs, but it goes home when the worker it went to
  * counts such passes of its own queues, whose submitters now compete for
- * that CPU; that worker then takes no queue for VBS_SPILL_COOLDOWN_NS, as
- * every CPU has submitters (several fio jobs spread over the CPUs would
- * otherwise send queues to and fro).  Served elsewhere, the queue is no longer deep: its
+ * that CPU.  Served elsewhere, the queue is no longer deep: its
  * submitter has a CPU to itself and the other worker takes each request
  * as it comes.  So it goes home once it has been idle (nothing in
  * flight, no pass finding work on it) for VBS_SPILL_IDLE_NS, or at once
  * with nothing in flight if pool_spill is turned off: the worker serving
  * it looks when it is about to sleep, then after sleeping that long
- * (schedule_timeout()), and every VBS_SPILL_GAP_NS while it polls.  Its
+ * (schedule_timeout()), and every VBS_SPILL_GAP_NS while it polls.
+ * A worker that sent its guests home for its own queues' sake takes none
+ * for VBS_SPILL_COOLDOWN_NS: every CPU has submitters, and several fio
+ * jobs spread over the CPUs would otherwise send queues to and fro.  Its
  * lock is vbs_pool_mutex, which attach holds across allocations and
  * thread creation: a pool worker only ever tries it
  * (mutex_trylock()), and tries again later.
@@ -164,8 +165,9 @@
  *	each within VBS_SPILL_GAP_NS of the last; the thread's own
  * @contended_ns: when the last of them ended; the thread's own
  * @home_ns: when it last looked for queues to send home; the thread's own
- * @evicted_ns: when it last sent its guests home because its own queues
- *	contended its CPU; written by the thread, a hint to others
+ * @evicted_ns: when it last sent (or tried to send) its guests home
+ *	because its own queues contended its CPU; written by the thread
+ *	before it takes vbs_pool_mutex, read by others under it
  * @waiting: a queue of its own had requests in flight at the end of its
  *	last pass: its submitter waits for them, and will want the CPU back
  *	as soon as they complete; written by the thread, a hint to others
@@ -429,7 +431,7 @@ static bool vbs_pool_may_take(struct vbs_pool_worker *pw, u64 now)
 	return pw && cpu_online(pw->cpu) && pw->nvqs && !pw->guests &&
 	       READ_ONCE(pw->asleep) && !READ_ONCE(pw->waiting) &&
 	       now - READ_ONCE(pw->w.last_busy) > VBS_SPILL_IDLE_NS &&
-	       now - READ_ONCE(pw->evicted_ns) > VBS_SPILL_COOLDOWN_NS;
+	       (s64)(now - READ_ONCE(pw->evicted_ns)) > VBS_SPILL_COOLDOWN_NS;
 }
 
 /* Queues one spill looks at, its busiest first (vbs_pool_spill_some()). */
