@@ -133,11 +133,7 @@
  * (vbs_pool_may_take()).
  */
 #define VBS_SPILL_IDLE_NS	(2 * NSEC_PER_MSEC)
-/*
- * A worker that sent its guests home because its own queues contended
- * its CPU takes none for this long: every CPU has submitters, and taking
- * one again would only start the next round trip.
- */
+/* A worker that sent its guests home takes none for this long (see top). */
 #define VBS_SPILL_COOLDOWN_NS	(1000 * NSEC_PER_MSEC)
 /* A queue that found no work for this long leaves its worker's passes. */
 #define VBS_POOL_RETIRE_NS	(1 * NSEC_PER_MSEC)
