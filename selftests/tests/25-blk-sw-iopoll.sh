@@ -5,10 +5,12 @@
 # such a null_blk, submits with IOCB_HIPRI and reaps with ->iopoll(); data
 # verifies. Backings that cannot poll (buffered, or a file system without
 # ->iopoll such as tmpfs) are refused at creation. A guest that polls its
-# own queue (virtio_blk poll_queues) gets no interrupt on it. Freezing the
-# file system under a device's backing file (fsfreeze) while the guest
-# writes completes, polled or not, the device keeps serving reads while
-# the writes wait for the thaw, and every write is there after it.
+# own queue (virtio_blk poll_queues) gets no interrupt on it. A polled
+# request the block layer fails with -EAGAIN is issued again, blocking,
+# and verifies (the reissue storm). Freezing the file system under a
+# device's backing file (fsfreeze) while the guest writes completes,
+# polled or not, the device keeps serving reads while the writes wait for
+# the thaw, and every write is there after it.
 # timeout=900
 
 . "$(dirname "$0")/../lib.sh"
@@ -75,6 +77,57 @@ poll_over_tags()
 }
 
 poll_over_tags pollq "$BSW_NULLB"
+
+# Reissue storm: a second null_blk whose requests are at most 4 KiB
+# (max_sectors=8). The block layer cannot split a REQ_NOWAIT bio, so every
+# larger polled read or write fails with -EAGAIN from inside submit_bio(),
+# while blkdev_write_iter() or blkdev_read_iter() still runs, and is issued
+# again from the workqueue. Before, the work item could run while that
+# call went on re-expanding the iterator it was using, and went past the
+# request's bio_vecs (an oops in copy_page_from_iter_atomic() in CI). Each
+# of the 2048 reads and writes of 64 KiB below is reissued at least once,
+# and the data verifies.
+_storm_rmdir()
+{
+	echo 0 > "$1/power"
+	rmdir "$1"
+}
+
+storm=/sys/kernel/config/nullb/storm
+mkdir "$storm" || fail "cannot create the null_blk configfs device"
+for kv in size=64 memory_backed=1 queue_mode=2 submit_queues=2 \
+	poll_queues=2 max_sectors=8; do
+	echo "${kv#*=}" > "$storm/${kv%%=*}" || fail "null_blk storm: cannot set $kv"
+done
+echo 1 > "$storm/power" || fail "null_blk storm: cannot power it on"
+defer _storm_rmdir "$storm"
+# named after its configfs directory (Linux 6.12), else nullbINDEX
+_storm_dev()
+{
+	local d
+
+	for d in /dev/storm "/dev/nullb$(cat "$storm/index")"; do
+		[ -b "$d" ] && echo "$d" && return 0
+	done
+	return 1
+}
+wait_for 5 _storm_dev > /dev/null || fail "the null_blk storm device did not appear"
+storm_dev=$(_storm_dev)
+# allocate every page through the interrupt queues (see bsw_nullb)
+dd if=/dev/zero of="$storm_dev" bs=1M oflag=direct status=none count=64 ||
+	fail "cannot prefill $storm_dev"
+expect_eq "$storm_dev max_sectors_kb" \
+	"$(cat "/sys/block/$(basename "$storm_dev")/queue/max_sectors_kb")" 4
+bsw_add storm backing="$storm_dev" direct=1 iopoll=1 num_queues=4
+dev=$(vdpa_bind_virtio storm) || exit
+fio_verify "$dev" 16M --bs=64k --iodepth=16 --numjobs=4 --offset_increment=16M
+expect_eq "storm errors" "$(bsw_stat storm errors)" 0
+reissues=$(bsw_stat storm reissues)
+[ "$reissues" -ge 2048 ] ||
+	fail "storm: $reissues reissues, expected at least 2048 (every 64 KiB read and write)"
+log "storm: $reissues reissues; $(fio_summary "$RESULTS_DIR/verify-$(basename "$dev").json")"
+vdpa_unbind storm
+vdpa_dev_del storm
 
 # a file on ext4 on the polling null_blk
 mkfs.ext4 -q -F "$BSW_NULLB" > /dev/null || fail "mkfs.ext4 failed"

@@ -305,6 +305,22 @@ static bool vbs_rw_is_write(struct vbs_req *req)
 
 static void vbs_rw_punt(struct vbs_req *req);
 
+/*
+ * A request that failed with -EAGAIN is issued again from the workqueue
+ * (vbs_rw_punt()), but never while the ->read_iter() or ->write_iter()
+ * that issued it still runs: the block layer completes a bio that would
+ * wait for a tag at once, from inside submit_bio(), and the caller goes on
+ * using the kiocb and the iterator after that (blkdev_write_iter()
+ * re-expands the iterator, __blkdev_direct_IO_async() stores the bio in
+ * ->private), which the work item, running on another CPU, would then
+ * see change under it.  As io_uring's REQ_F_REISSUE, such a completion
+ * only marks the request, and the issuer punts it once the call returned.
+ * Both sides use fully ordered atomics, so whichever runs last punts,
+ * after everything the other did to the request.
+ */
+#define VBS_RW_ISSUING	1
+#define VBS_RW_REISSUE	2
+
 static void vbs_rw_done(struct kiocb *iocb, long ret)
 {
 	struct vbs_req *req = container_of(iocb, struct vbs_req, iocb);
@@ -313,7 +329,9 @@ static void vbs_rw_done(struct kiocb *iocb, long ret)
 	/* A polled request that would have waited: issue it again, blocking. */
 	if ((ret == -EAGAIN || ret == -EOPNOTSUPP) &&
 	    (iocb->ki_flags & IOCB_NOWAIT)) {
-		vbs_rw_punt(req);
+		if (!(atomic_fetch_or(VBS_RW_REISSUE, &req->issue) &
+		      VBS_RW_ISSUING))
+			vbs_rw_punt(req);
 		return;
 	}
 	if (vbs_rw_is_write(req) && vbs_backing_is_reg(dev))
@@ -333,6 +351,17 @@ static ssize_t vbs_call_iter(struct vbs_req *req)
 	if (vbs_rw_is_write(req))
 		return file->f_op->write_iter(&req->iocb, &req->iter);
 	return file->f_op->read_iter(&req->iocb, &req->iter);
+}
+
+/*
+ * Issue an asynchronous read or write: true if it failed with -EAGAIN
+ * before the call returned, and the caller must now punt it.
+ */
+static bool vbs_call_iter_async(struct vbs_req *req, ssize_t *ret)
+{
+	atomic_set(&req->issue, VBS_RW_ISSUING);
+	*ret = vbs_call_iter(req);
+	return atomic_xchg(&req->issue, 0) & VBS_RW_REISSUE;
 }
 
 /* Blocking read or write of what is left of the iterator. */
@@ -408,6 +437,7 @@ static void vbs_rw_punt(struct vbs_req *req)
 		/* Pairs with vbs_iopoll(): this kiocb is no longer polled. */
 		smp_store_release(&req->iopoll_done, true);
 	}
+	atomic64_inc(&req->vq->stats.reissues);
 	req->ret = 0;
 	req->iocb.ki_pos = req->sector << SECTOR_SHIFT;
 	vbs_rw_iter_init(req);
@@ -460,8 +490,9 @@ static void vbs_rw_submit(struct vbs_req *req)
 			atomic_inc(&dev->polled_inflight);
 			list_add_tail(&req->poll_node, &req->vq->polled);
 		}
-		ret = vbs_call_iter(req);
-		if (ret != -EIOCBQUEUED)
+		if (vbs_call_iter_async(req, &ret))
+			vbs_rw_punt(req);
+		else if (ret != -EIOCBQUEUED)
 			vbs_rw_done(iocb, ret);
 		return;
 	}

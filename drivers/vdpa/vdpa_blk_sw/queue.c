@@ -275,6 +275,7 @@ void vbs_vq_init(struct vbs_vq *vq, struct vbs_dev *dev, u16 index)
 	INIT_LIST_HEAD(&vq->pool_node);
 	INIT_LIST_HEAD(&vq->active_node);
 	atomic64_set(&vq->stats.notifies, 0);
+	atomic64_set(&vq->stats.reissues, 0);
 	vringh_kiov_init(&vq->riov, NULL, 0);
 	vringh_kiov_init(&vq->wiov, NULL, 0);
 	vbs_vq_init_lists(vq);

@@ -231,6 +231,7 @@ VBS_QSTAT(notifies, atomic64_read(&vq->stats.notifies))
 VBS_QSTAT(interrupts, READ_ONCE(vq->stats.interrupts))
 VBS_QSTAT(spills, READ_ONCE(vq->stats.spills))
 VBS_QSTAT(wakes, READ_ONCE(vq->stats.wakes))
+VBS_QSTAT(reissues, atomic64_read(&vq->stats.reissues))
 
 static ssize_t vbs_q_cpu_list_show(struct device *d,
 				   struct device_attribute *attr, char *buf)
@@ -288,6 +289,7 @@ static const struct {
 	{ "interrupts", 0444, vbs_q_interrupts_show },
 	{ "spills", 0444, vbs_q_spills_show },
 	{ "wakes", 0444, vbs_q_wakes_show },
+	{ "reissues", 0444, vbs_q_reissues_show },
 	{ "cpu_list", 0644, vbs_q_cpu_list_show, vbs_q_cpu_list_store },
 	{ "effective_cpu_list", 0444, vbs_q_effective_cpu_list_show },
 	{ "worker_pid", 0444, vbs_q_worker_pid_show },

@@ -215,6 +215,8 @@ struct vbs_worker {
  * @wakes: times a kick, or a control operation, brought the queue back
  *	into its pool worker's passes after it went idle (pool.c; under the
  *	worker's wake_lock)
+ * @reissues: reads and writes issued again, blocking, after a polled
+ *	attempt failed with -EAGAIN (backend.c; any context, hence atomic)
  */
 struct vbs_stats {
 	u64 requests;
@@ -226,6 +228,7 @@ struct vbs_stats {
 	atomic64_t notifies;
 	u64 spills;
 	u64 wakes;
+	atomic64_t reissues;
 };
 
 /**
@@ -258,6 +261,8 @@ struct vbs_stats {
  * @ret: result of the backing operation (bytes or -errno)
  * @poll_node: in-flight polled request list
  * @iopoll_done: the polled I/O completed
+ * @issue: VBS_RW_ISSUING while ->read_iter() or ->write_iter() runs,
+ *	VBS_RW_REISSUE once the I/O failed with -EAGAIN (backend.c)
  * @inline_bvec: storage for small requests
  * @dwz: DISCARD / WRITE_ZEROES ranges
  * @dwz_count: number of entries in @dwz
@@ -289,6 +294,7 @@ struct vbs_req {
 	long ret;
 	struct list_head poll_node;
 	bool iopoll_done;
+	atomic_t issue;
 	union {
 		struct bio_vec inline_bvec[VBS_INLINE_BVECS];
 		struct virtio_blk_discard_write_zeroes dwz[VBS_MAX_DWZ_SEGS];
