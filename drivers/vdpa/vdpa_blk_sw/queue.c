@@ -480,6 +480,24 @@ static bool vbs_vq_fetch(struct vbs_vq *vq)
 	return n;
 }
 
+/*
+ * Has the driver made a request available?  Also true if the ring or the
+ * chain cannot be read: the next fetch then breaks the device.  vringh
+ * takes the entry before it reads the chain, so its index is put back
+ * whatever the outcome, not only by vringh_abandon_iotlb() on success.
+ */
+static bool vbs_vq_peek(struct vbs_vq *vq)
+{
+	u16 head, last = vq->vring.last_avail_idx;
+	int ret;
+
+	ret = vringh_getdesc_iotlb(&vq->vring, &vq->riov, &vq->wiov, &head,
+				   GFP_KERNEL | __GFP_NOWARN);
+	vq->vring.last_avail_idx = last;
+	vbs_vq_trim_kiovs(vq);
+	return ret != 0;
+}
+
 /**
  * vbs_vq_set_notify() - turn the driver's notifications on or off
  * @vq: the virtqueue; @dev->lock held for reading, by its worker
@@ -504,7 +522,17 @@ bool vbs_vq_set_notify(struct vbs_vq *vq, bool enable)
 		return true;
 	}
 	/* Only look at the ring if we could take a request. */
-	return vringh_notify_enable_iotlb(&vq->vring) ||
+	if (!vringh_notify_enable_iotlb(&vq->vring))
+		return llist_empty(&vq->free) && !vbs_vq_may_grow(vq);
+	/*
+	 * vringh also says nothing slipped in when it could not write the
+	 * flag or avail_event (the used ring unmapped by the owner), without
+	 * looking at the available ring: a request made available just
+	 * before, whose kick came while the worker still polled, would wait
+	 * for a kick the driver already sent (a pool worker does not look
+	 * at a retired queue again).  So look here.
+	 */
+	return !vbs_vq_peek(vq) ||
 	       (llist_empty(&vq->free) && !vbs_vq_may_grow(vq));
 }
 
