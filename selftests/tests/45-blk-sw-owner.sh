@@ -11,6 +11,9 @@
 #    owner_ro_used also against vdpa_sim_blk, first with the stock vringh
 #    (which writes the file: the upstream bug, an expected finding), then
 #    with vringh built with upstream/0001-vringh-*.patch (which does not);
+#  - owner_used_gap, owner_used_gap_event_idx: the used ring unmapped
+#    while its queue goes idle, then mapped again; on a pooled device and
+#    on one with a thread of its own, both polling for 200 ms;
 #  - owner_indirect_huge, owner_indirect_seg_max, owner_huge_request, and
 #    owner_indirect_memory on 16 queues;
 #  - owner_huge_alias: one 1 GiB huge page at five IOVAs, a 5 GiB read
@@ -22,15 +25,15 @@
 #    then virtio_vdpa must give a /dev/vdX that reads within 60 s.
 # Every case runs; the test fails at the end naming each failed case and
 # why. On the module of issue 16 owner_uaf_* write into freed memory:
-# they may crash the VM. OWNER_CASES (default "sim ro indirect alias va
-# uaf persist") selects parts when run by hand.
+# they may crash the VM. OWNER_CASES (default "sim ro gap indirect alias
+# va uaf persist") selects parts when run by hand.
 # timeout=900
 
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../blk_sw.sh"
 
 bin=$REPO/selftests/vhost_vdpa/owner_test
-cases=${OWNER_CASES:-sim ro indirect alias va uaf persist}
+cases=${OWNER_CASES:-sim ro gap indirect alias va uaf persist}
 RO_USER=nobody
 DLY_MS=2000
 
@@ -247,6 +250,22 @@ if want ro; then
 	done
 	ro_reset
 	owner_dev_del oro0
+fi
+
+# --- 2b: the used ring unmapped while its queue goes idle ----------------
+
+if want gap; then
+	for nw in 0 1; do
+		owner_dev ogap$nw num_workers=$nw poll_idle_us=200000
+		echo 0 > "$VDPA_SYSFS/devices/ogap$nw/blk_sw/poll_adaptive" ||
+			fail "ogap$nw: cannot turn poll_adaptive off"
+		chown "$RO_USER" "$vhost" || fail "chown $vhost"
+		for c in owner_used_gap owner_used_gap_event_idx; do
+			AS=$RO_USER TAG=-w$nw run_owner "$c" "$vhost"
+			note "$c, num_workers=$nw" "$rc" "$out"
+		done
+		owner_dev_del ogap$nw
+	done
 fi
 
 # --- 4, 6: indirect tables and the size of a request --------------------

@@ -950,6 +950,134 @@ TEST_F_TIMEOUT(owner, owner_ro_avail_event, 60)
 	ro_used(_metadata, self, RO_AVAIL_EVENT);
 }
 
+/* ---- 2b: the used ring unmapped while its queue goes idle (PA mode) --- */
+
+#define GAP_ROUNDS	5
+#define GAP_MS		500
+#define GAP_KICK_MS	3000
+
+/*
+ * Would a driver that honours the device's notification suppression kick
+ * after moving avail->idx to @next (one request)?  Without EVENT_IDX while
+ * VRING_USED_F_NO_NOTIFY is clear; with it when avail_event (after the
+ * used ring's last element) asks for that request: vring_need_event().
+ */
+static bool gap_kick_wanted(const struct vd_vq *vq, bool event_idx,
+			    uint16_t next)
+{
+	const volatile uint16_t *p;
+	uint16_t ev;
+
+	if (!event_idx) {
+		p = (const volatile uint16_t *)&vq->used->flags;
+		return !(le16toh(*p) & VRING_USED_F_NO_NOTIFY);
+	}
+	p = (const volatile uint16_t *)&vq->used->ring[vq->num];
+	ev = le16toh(*p);
+	return (uint16_t)(next - ev - 1) < (uint16_t)1;
+}
+
+/*
+ * A queue that goes idle turns its notifications on: it clears
+ * VRING_USED_F_NO_NOTIFY in used->flags, or with EVENT_IDX writes
+ * avail_event.  If its owner unmapped the used ring just then (QEMU does
+ * between a region_del and a region_add), that write fails; once the ring
+ * is mapped again it must not stay undone, or a driver that honours it
+ * never kicks again.  Each round: requests, so that the device polls with
+ * notifications off (the device is made with poll_idle_us=200000
+ * poll_adaptive=0), the used ring's page unmapped for longer than that
+ * window, then mapped again.  The notifications must then be on, and one
+ * more request, kicked only if they ask for it, must complete; the device
+ * must not need a reset.  A round counts as exercised when they were
+ * still off as the page came back: the device's write had failed.
+ */
+static void used_gap(struct __test_metadata *_metadata,
+		     FIXTURE_DATA(owner) *self, bool event_idx)
+{
+	uint64_t want = VD_DEFAULT_FEATURES, w_iova = pick_iova(2), t0;
+	unsigned int round, i, stuck = 0;
+	struct vd_region *w;
+	struct vd_io io;
+	uint8_t *buf, st;
+	bool kick;
+
+	if (event_idx)
+		want |= 1ULL << VIRTIO_RING_F_EVENT_IDX;
+	if (!owner_open(_metadata, self, want, 1, RING_QSIZE, 1UL << 16))
+		return;
+	if (event_idx && !vd_has_feature(self->dev, VIRTIO_RING_F_EVENT_IDX))
+		SKIP(return, "VIRTIO_RING_F_EVENT_IDX not offered");
+	ASSERT_EQ(0, vd_vq_setup(self->dev, 0, self->qsize, self->ring))
+		TH_LOG("%s", vd_last_error);
+	self->vq = &self->dev->vqs[0];
+	/* The used ring, avail_event included, on a page of its own. */
+	ASSERT_EQ(0, vd_region_create(self->dev, PG, &w));
+	ASSERT_EQ(0, vd_region_map(w, w_iova, VHOST_ACCESS_RW))
+		TH_LOG("%s", vd_last_error);
+	ASSERT_EQ(0, vd_vq_set_used(self->vq, w->va))
+		TH_LOG("%s", vd_last_error);
+	vd_vq_set_interrupts(self->vq, true);
+	ASSERT_EQ(0, vd_driver_ok(self->dev));
+	buf = vd_alloc(self->data, PG, 512);
+	ASSERT_NE(NULL, buf);
+
+	for (round = 0; round < GAP_ROUNDS; round++) {
+		for (i = 0; i < 16; i++) {
+			vd_io_init(&io, VIRTIO_BLK_T_IN, i * 8, buf, PG, 1);
+			ASSERT_EQ(0, vd_io_sync(self->vq, &io, IO_TIMEOUT_MS))
+				TH_LOG("round %u: %s", round, vd_last_error);
+			ASSERT_EQ(VIRTIO_BLK_S_OK, io.status);
+		}
+		ASSERT_EQ(0, vd_iotlb_invalidate(self->dev, w_iova, PG))
+			TH_LOG("unmap: %s", vd_last_error);
+		usleep(GAP_MS * 1000);
+		/* The device gave up polling 300 ms ago: its write failed. */
+		stuck += !gap_kick_wanted(self->vq, event_idx,
+					  self->vq->avail_idx + 1);
+		ASSERT_EQ(0, vd_iotlb_update(self->dev, w_iova, PG,
+					     (uintptr_t)w->va, VHOST_ACCESS_RW))
+			TH_LOG("map again: %s", vd_last_error);
+		usleep(GAP_MS * 1000);
+		ASSERT_EQ(0, vd_get_status(self->dev, &st));
+		ASSERT_EQ(0, st & VIRTIO_CONFIG_S_NEEDS_RESET)
+			TH_LOG("round %u: the device needs a reset after an unmap it may see",
+			       round);
+
+		/* A driver that honours the suppression. */
+		vd_io_init(&io, VIRTIO_BLK_T_IN, 0, buf, PG, 1);
+		ASSERT_EQ(0, vd_submit(self->vq, &io));
+		kick = gap_kick_wanted(self->vq, event_idx, self->vq->avail_idx);
+		EXPECT_TRUE(kick)
+			TH_LOG("round %u: notifications still off %d ms after the used ring came back",
+			       round, GAP_MS);
+		if (kick)
+			ASSERT_EQ(0, vd_kick(self->vq));
+		t0 = vd_now_ns();
+		while (!io.done && ms_since(t0) < GAP_KICK_MS)
+			if (!vd_used_wait(self->vq, 100))
+				vd_reap(self->vq, NULL, 0);
+		ASSERT_TRUE(io.done)
+			TH_LOG("round %u: a request made after the gap did not complete in %d ms",
+			       round, GAP_KICK_MS);
+		ASSERT_EQ(VIRTIO_BLK_S_OK, io.status);
+	}
+	TH_LOG("notifications were still off as the ring came back in %u of %u rounds",
+	       stuck, GAP_ROUNDS);
+	/* Else no write of the device met the gap: the case did not run. */
+	ASSERT_LT(0, stuck)
+		TH_LOG("the device never polled across the gap: was it made with poll_idle_us=200000 poll_adaptive=0?");
+}
+
+TEST_F_TIMEOUT(owner, owner_used_gap, 120)
+{
+	used_gap(_metadata, self, false);
+}
+
+TEST_F_TIMEOUT(owner, owner_used_gap_event_idx, 120)
+{
+	used_gap(_metadata, self, true);
+}
+
 /* ---- 3: VA mode, the rings of a process that is gone ------------------ */
 
 #define VA_REQS		8

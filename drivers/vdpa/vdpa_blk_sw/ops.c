@@ -458,14 +458,26 @@ static struct vdpa_iova_range vbs_get_iova_range(struct vdpa_device *vdpa)
  * to fault; vbs_iotlb_set() has the details.  It returns only once no
  * request uses a page of a mapping it removed or changed.
  *
+ * On a running device it then wakes every worker.  A queue that went idle
+ * while its used ring was unmapped could not clear VRING_USED_F_NO_NOTIFY
+ * there (vringh gives up on the write and reports no error), and a driver
+ * that honours the flag would never kick it again; the worker's pass
+ * writes the flag again through the new mappings when it next goes idle.
+ *
  * Return: 0, -EINVAL for a bad @asid or -ENOMEM.
  */
 static int vbs_set_map(struct vdpa_device *vdpa, unsigned int asid,
 		       struct vhost_iotlb *iotlb)
 {
+	struct vbs_dev *dev = vdpa_to_vbs(vdpa);
+	int ret;
+
 	if (asid)
 		return -EINVAL;
-	return vbs_iotlb_set(vdpa_to_vbs(vdpa), iotlb);
+	ret = vbs_iotlb_set(dev, iotlb);
+	if (!ret && vbs_dev_running(dev))
+		vbs_worker_wake(dev);
+	return ret;
 }
 
 static int vbs_reset_map(struct vdpa_device *vdpa, unsigned int asid)
