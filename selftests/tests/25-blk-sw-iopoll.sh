@@ -5,12 +5,13 @@
 # such a null_blk, submits with IOCB_HIPRI and reaps with ->iopoll(); data
 # verifies. Backings that cannot poll (buffered, or a file system without
 # ->iopoll such as tmpfs) are refused at creation. A guest that polls its
-# own queue (virtio_blk poll_queues) gets no interrupt on it. A polled
-# request the block layer fails with -EAGAIN is issued again, blocking,
-# and verifies (the reissue storm). Freezing the file system under a
-# device's backing file (fsfreeze) while the guest writes completes,
-# polled or not, the device keeps serving reads while the writes wait for
-# the thaw, and every write is there after it.
+# own queue (virtio_blk poll_queues) gets no interrupt on it. A device
+# offers no request larger than its block device takes in one polled bio,
+# and one the block layer fails with -EAGAIN anyway is issued again,
+# blocking, and verifies (the reissue storm). Freezing the file system
+# under a device's backing file (fsfreeze) while the guest writes
+# completes, polled or not, the device keeps serving reads while the
+# writes wait for the thaw, and every write is there after it.
 # timeout=900
 
 . "$(dirname "$0")/../lib.sh"
@@ -78,15 +79,19 @@ poll_over_tags()
 
 poll_over_tags pollq "$BSW_NULLB"
 
-# Reissue storm: a second null_blk whose requests are at most 4 KiB
-# (max_sectors=8). The block layer cannot split a REQ_NOWAIT bio, so every
-# larger polled read or write fails with -EAGAIN from inside submit_bio(),
-# while blkdev_write_iter() or blkdev_read_iter() still runs, and is issued
-# again from the workqueue. Before, the work item could run while that
-# call went on re-expanding the iterator it was using, and went past the
-# request's bio_vecs (an oops in copy_page_from_iter_atomic() in CI). Each
-# of the 2048 reads and writes of 64 KiB below is reissued at least once,
-# and the data verifies.
+# Requests a polled bio fits in, and the reissue storm, on a second
+# null_blk. The block layer cannot split a REQ_NOWAIT bio: a larger polled
+# read or write fails with -EAGAIN from inside submit_bio(), while
+# blkdev_write_iter() or blkdev_read_iter() still runs, and is issued again
+# from the workqueue, blocking.
+# - Created while the null_blk takes at most 4 KiB per request
+#   (max_sectors_kb 4), a device offers seg_max 1 (one segment of size_max,
+#   4 KiB), so the guest sends nothing larger: no reissue, data verifies.
+# - Created with the null_blk's default limits, then the limit lowered to
+#   4 KiB: each of the 2048 reads and writes of 64 KiB below is reissued,
+#   and the data verifies. Before 2c5697f the work item could run while the
+#   issuing call went on re-expanding the iterator it used, and went past
+#   the request's bio_vecs (an oops in copy_page_from_iter_atomic() in CI).
 _storm_rmdir()
 {
 	echo 0 > "$1/power"
@@ -95,8 +100,7 @@ _storm_rmdir()
 
 storm=/sys/kernel/config/nullb/storm
 mkdir "$storm" || fail "cannot create the null_blk configfs device"
-for kv in size=64 memory_backed=1 queue_mode=2 submit_queues=2 \
-	poll_queues=2 max_sectors=8; do
+for kv in size=64 memory_backed=1 queue_mode=2 submit_queues=2 poll_queues=2; do
 	echo "${kv#*=}" > "$storm/${kv%%=*}" || fail "null_blk storm: cannot set $kv"
 done
 echo 1 > "$storm/power" || fail "null_blk storm: cannot power it on"
@@ -113,19 +117,36 @@ _storm_dev()
 }
 wait_for 5 _storm_dev > /dev/null || fail "the null_blk storm device did not appear"
 storm_dev=$(_storm_dev)
+storm_q=/sys/block/$(basename "$storm_dev")/queue
+storm_kb=$(cat "$storm_q/max_sectors_kb")
+[ "$storm_kb" -ge 64 ] || fail "$storm_dev takes only $storm_kb KiB per request"
 # allocate every page through the interrupt queues (see bsw_nullb)
 dd if=/dev/zero of="$storm_dev" bs=1M oflag=direct status=none count=64 ||
 	fail "cannot prefill $storm_dev"
-expect_eq "$storm_dev max_sectors_kb" \
-	"$(cat "/sys/block/$(basename "$storm_dev")/queue/max_sectors_kb")" 4
+
+echo 4 > "$storm_q/max_sectors_kb" || fail "cannot set $storm_dev max_sectors_kb"
+bsw_add fit backing="$storm_dev" direct=1 iopoll=1 num_queues=4
+dev=$(vdpa_bind_virtio fit) || exit
+expect_eq "fit: guest max_segments" "$(cat "/sys/block/$(basename "$dev")/queue/max_segments")" 1
+fio_verify "$dev" 16M --bs=64k --iodepth=16 --numjobs=4 --offset_increment=16M
+expect_eq "fit errors" "$(bsw_stat fit errors)" 0
+expect_eq "fit reissues" "$(bsw_stat fit reissues)" 0
+log "fit: $(fio_summary "$RESULTS_DIR/verify-$(basename "$dev").json")"
+vdpa_unbind fit
+vdpa_dev_del fit
+
+echo "$storm_kb" > "$storm_q/max_sectors_kb" || fail "cannot reset $storm_dev max_sectors_kb"
 bsw_add storm backing="$storm_dev" direct=1 iopoll=1 num_queues=4
+echo 4 > "$storm_q/max_sectors_kb" || fail "cannot set $storm_dev max_sectors_kb"
 dev=$(vdpa_bind_virtio storm) || exit
+segs=$(cat "/sys/block/$(basename "$dev")/queue/max_segments")
+[ "$segs" -ge 16 ] || fail "storm: guest max_segments $segs, too few for 64 KiB requests"
 fio_verify "$dev" 16M --bs=64k --iodepth=16 --numjobs=4 --offset_increment=16M
 expect_eq "storm errors" "$(bsw_stat storm errors)" 0
 reissues=$(bsw_stat storm reissues)
 [ "$reissues" -ge 2048 ] ||
 	fail "storm: $reissues reissues, expected at least 2048 (every 64 KiB read and write)"
-log "storm: $reissues reissues; $(fio_summary "$RESULTS_DIR/verify-$(basename "$dev").json")"
+log "storm: guest max_segments $segs, $reissues reissues; $(fio_summary "$RESULTS_DIR/verify-$(basename "$dev").json")"
 vdpa_unbind storm
 vdpa_dev_del storm
 

@@ -229,8 +229,25 @@ int vbs_backend_open(struct vbs_dev *dev)
 	 */
 	atomic_set(&dev->polled_inflight, 0);
 	dev->poll_limit = 0;
-	if (dev->p.iopoll && bdev)
-		dev->poll_limit = bdev_get_queue(bdev)->nr_requests;
+	dev->poll_seg_max = 0;
+	if (dev->p.iopoll && bdev) {
+		struct request_queue *q = bdev_get_queue(bdev);
+		u64 segs = ((u64)queue_max_sectors(q) << SECTOR_SHIFT) /
+			   VBS_SIZE_MAX;
+
+		dev->poll_limit = q->nr_requests;
+		/*
+		 * Nor may a polled bio need a split: the block layer fails a
+		 * REQ_NOWAIT one that does, and the request goes to the
+		 * workqueue, blocking (vbs_rw_punt()).  So offer no request
+		 * larger than the queue takes in one bio: each segment is at
+		 * most VBS_SIZE_MAX bytes, over at most two pages.  The limits
+		 * are those at creation; lowered later, requests still work,
+		 * reissued.
+		 */
+		segs = min_t(u64, segs, queue_max_segments(q) / 2);
+		dev->poll_seg_max = clamp_t(u64, segs, 1, VBS_SEG_MAX);
+	}
 	dev->dio_align_mask = (bdev ? bdev_logical_block_size(bdev) :
 			       SECTOR_SIZE) - 1;
 	return 0;

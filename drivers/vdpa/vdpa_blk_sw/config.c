@@ -49,12 +49,19 @@ u32 vbs_config_queue_size(struct vbs_dev *dev)
 
 /*
  * Room for the header and the status in a full ring; under config_lock,
- * or before the device is registered.
+ * or before the device is registered.  The config space offers no more
+ * than a polled bio of the backing takes, but a driver that sends more
+ * (or never read seg_max) is still served, through the workqueue.
  */
 static void vbs_config_seg_max(struct vbs_dev *dev)
 {
+	u32 offer;
+
 	dev->seg_max = min_t(u32, VBS_SEG_MAX, vbs_config_queue_size(dev) - 2);
-	dev->config.seg_max = __cpu_to_virtio32(true, dev->seg_max);
+	offer = dev->seg_max;
+	if (dev->poll_seg_max)
+		offer = min(offer, dev->poll_seg_max);
+	dev->config.seg_max = __cpu_to_virtio32(true, offer);
 }
 
 /**

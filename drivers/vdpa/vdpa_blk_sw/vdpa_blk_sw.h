@@ -399,6 +399,9 @@ struct vbs_vq {
  * @inode_claimed: this device registered @file's inode as in use
  * @bdev_claim: the exclusive claim on a shared block device backing
  * @nowait: the backing supports IOCB_NOWAIT
+ * @poll_seg_max: most data segments a polled request of the backing's
+ *	block device fits in one bio with, 0 for no such limit (IOPOLL:
+ *	vbs_backend_open())
  * @poll_limit: most polled requests in flight (IOPOLL): the tag depth of
  *	the backing's request queue; 0 for no limit
  * @polled_inflight: polled requests started and not yet reaped
@@ -408,9 +411,9 @@ struct vbs_vq {
  *	cleared by the driver): writes, discards and write zeroes are
  *	durable when they complete (IOCB_DSYNC, vbs_dwz_sync())
  * @capacity: size in 512-byte sectors seen by the guest
- * @seg_max: data segments per request the guest is told (seg_max): a
- *	longer chain, or more than @seg_max * VBS_SIZE_MAX bytes of data, is
- *	a bad request
+ * @seg_max: data segments per request the device takes: a longer chain,
+ *	or more than @seg_max * VBS_SIZE_MAX bytes of data, is a bad
+ *	request; the config space's seg_max, at most @poll_seg_max if set
  * @kernel_drv: the bus driver that reset the device last if it was
  *	virtio_vdpa, else NULL; only compared with the bound driver, never
  *	dereferenced (vbs_config_queue_size())
@@ -482,6 +485,7 @@ struct vbs_dev {
 	bool inode_claimed;
 	struct file *bdev_claim;
 	bool nowait;
+	unsigned int poll_seg_max;
 	unsigned int poll_limit;
 	atomic_t polled_inflight;
 	bool inline_buffered;
