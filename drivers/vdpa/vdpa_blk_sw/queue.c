@@ -513,6 +513,7 @@ static bool vbs_vq_peek(struct vbs_vq *vq)
 bool vbs_vq_set_notify(struct vbs_vq *vq, bool enable)
 {
 	struct vbs_dev *dev = vq->dev;
+	bool idle;
 
 	if (!vbs_dev_running(dev) || dev->suspended || !vq->ready ||
 	    vq->broken)
@@ -521,9 +522,10 @@ bool vbs_vq_set_notify(struct vbs_vq *vq, bool enable)
 		vringh_notify_disable_iotlb(&vq->vring);
 		return true;
 	}
-	/* Only look at the ring if we could take a request. */
-	if (!vringh_notify_enable_iotlb(&vq->vring))
-		return llist_empty(&vq->free) && !vbs_vq_may_grow(vq);
+	idle = vringh_notify_enable_iotlb(&vq->vring);
+	/* Without a slot to take it, a request waits for a completion. */
+	if (llist_empty(&vq->free) && !vbs_vq_may_grow(vq))
+		return true;
 	/*
 	 * vringh also says nothing slipped in when it could not write the
 	 * flag or avail_event (the used ring unmapped by the owner), without
@@ -532,8 +534,7 @@ bool vbs_vq_set_notify(struct vbs_vq *vq, bool enable)
 	 * for a kick the driver already sent (a pool worker does not look
 	 * at a retired queue again).  So look here.
 	 */
-	return !vbs_vq_peek(vq) ||
-	       (llist_empty(&vq->free) && !vbs_vq_may_grow(vq));
+	return idle && !vbs_vq_peek(vq);
 }
 
 /**
