@@ -168,6 +168,9 @@ struct oq {
 	bool coherent;		/* driver and device indices agree */
 	bool home;		/* the device's ring addresses are the driver's */
 	uint64_t used_iova;	/* the device's used ring address */
+	/* what the last SET_VRING_ADDR gave: the device takes it at ready */
+	bool next_home;
+	uint64_t next_used_iova;
 	uint32_t used_len;	/* bytes watched since ready */
 	int u[P_NONE];		/* units of the parts */
 	unsigned long spurious;
@@ -1525,7 +1528,8 @@ static void q_setup(int qi)
 	act(6);
 	vd_vq_set_interrupts(vq, chance(70));
 	q->setup = q->enabled = q->ready = q->coherent = q->home = true;
-	q->used_iova = vq->used_iova;
+	q->next_home = true;
+	q->used_iova = q->next_used_iova = vq->used_iova;
 	q->used_len = used_bytes(ow.dfeat, ow.qsize);
 	q->spurious = vq->spurious;
 	q->susp_snap = false;
@@ -2216,6 +2220,8 @@ static bool q_enable(int qi, bool on)
 	if (was || !q->setup)
 		return false;
 	q->ready = true;
+	q->home = q->next_home;
+	q->used_iova = q->next_used_iova;
 	q->used_len = used_bytes(ow.dfeat, ow.qsize);
 	if (used_ro(qi)) {
 		ow.break_ok = true;
@@ -2232,12 +2238,14 @@ static bool q_enable(int qi, bool on)
 static void op_enable(void)
 {
 	int qi = rn(ow.nq);
+	bool enable;
 
 	if (!ow.q[qi].setup)
 		return;
-	oplog("queue %d: disable%s", qi, chance(80) ? ", enable" : "");
+	enable = chance(85);
+	oplog("queue %d: disable%s", qi, enable ? ", enable" : "");
 	q_enable(qi, false);
-	if (chance(85))
+	if (enable)
 		q_enable(qi, true);
 }
 
@@ -2284,13 +2292,16 @@ static void op_addr(void)
 	}
 	if (ret)
 		ofail("SET_VRING_ADDR: %s", strerror(-ret));
-	/* The device takes the new rings when the queue becomes ready. */
-	q->home = where == 4;
-	if (!q->home)
+	/*
+	 * The device takes the new rings when the queue next becomes ready:
+	 * here, or in a later op_enable().
+	 */
+	q->next_home = where == 4;
+	q->next_used_iova = a.used_user_addr;
+	if (!q->next_home)
 		ow.break_ok = true;
 	if (chance(60)) {
 		q_enable(qi, false);
-		q->used_iova = a.used_user_addr;
 		q_enable(qi, true);
 	}
 }
@@ -2526,8 +2537,8 @@ static void ro_used(int qi, int k, bool batch)
 	if (ioctl(ow.dev->fd, VHOST_SET_VRING_ADDR, &a))
 		ofail("SET_VRING_ADDR: %s", strerror(errno));
 	act(1);
-	q->home = false;
-	q->used_iova = a.used_user_addr;
+	q->next_home = false;
+	q->next_used_iova = a.used_user_addr;
 	q_enable(qi, true);
 	if (susp)
 		op_resume();
