@@ -39,11 +39,16 @@ static int vbs_dev_check_discard(struct vbs_dev *dev, bool provisioned)
 	return 0;
 }
 
+/*
+ * A completion may still be reading vq->worker, inside rcu_read_lock(),
+ * after it published the device's last request (vbs_req_complete()):
+ * the array goes after a grace period, without waiting for one.
+ */
 static void vbs_dev_free_vqs(struct vbs_dev *dev, u32 n)
 {
 	while (n--)
 		vbs_vq_destroy(&dev->vqs[n]);
-	kfree(dev->vqs);
+	kfree_rcu(dev->vqs, rcu);
 	dev->vqs = NULL;
 }
 

@@ -356,6 +356,10 @@ struct vbs_req {
  *	read with READ_ONCE() by vbs_dev_quiesce() and sysfs
  * @epoch: bumped by reset so late completions are dropped
  * @stats: counters exported in sysfs
+ * @rcu: frees the array of a device's queues after a grace period
+ *	once the device is gone (vbs_dev_free_vqs()): a completion reads
+ *	@worker after publishing its request, inside rcu_read_lock()
+ *	(vbs_req_complete())
  */
 struct vbs_vq {
 	struct vbs_dev *dev;
@@ -388,6 +392,7 @@ struct vbs_vq {
 	u32 inflight;
 	u32 epoch;
 	struct vbs_stats stats;
+	struct rcu_head rcu;
 };
 
 /**

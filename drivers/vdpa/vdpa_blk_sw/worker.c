@@ -278,16 +278,16 @@ static int vbs_worker_fn(void *data)
  * @dev: the device, with no request in flight
  *
  * Waits for an RCU grace period so that no completion is still waking one.
+ * A pooled device has none: its completions wake pool workers, which live
+ * as long as the module, and the queues they read are freed after a grace
+ * period (vbs_dev_free_vqs()), which nothing has to wait for.
  */
 void vbs_worker_stop(struct vbs_dev *dev)
 {
 	u32 i;
 
-	/* A pooled device: only the completions' grace period. */
-	if (!dev->workers) {
-		synchronize_rcu();
+	if (!dev->workers)
 		return;
-	}
 	for (i = 0; i < dev->nworkers; i++)
 		kthread_stop(dev->workers[i].task);
 	synchronize_rcu();
