@@ -825,7 +825,10 @@ int vbs_pool_module_init(void)
 /**
  * vbs_pool_module_exit() - stop the pool workers
  *
- * Every device is gone: no queue is attached.
+ * Every device is gone: no queue is attached.  A completion may still be
+ * kicking a worker, inside rcu_read_lock() (vbs_req_complete()): deleting
+ * a pooled device does not wait for it, so the workers are freed only
+ * after a grace period.
  */
 void vbs_pool_module_exit(void)
 {
@@ -841,6 +844,7 @@ void vbs_pool_module_exit(void)
 		WARN_ON_ONCE(!list_empty(&pw->vqs));
 		kthread_stop(pw->w.task);
 	}
+	synchronize_rcu();
 	for (cpu = 0; cpu < nr_cpu_ids; cpu++) {
 		struct vbs_pool_worker *pw = vbs_pool[cpu];
 

@@ -68,11 +68,13 @@ static void vbs_req_complete(struct vbs_req *req)
 	struct vbs_vq *vq = req->vq;
 
 	/*
-	 * A dedicated worker is freed only after a grace period (see
-	 * vbs_worker_stop()); a pool worker lives as long as the module, so
-	 * one that a spilled queue just left is only woken for nothing.  Not
-	 * vbs_vq_wake(): a completion is not the driver's kick, which the
-	 * adaptive window times.
+	 * Once llist_add() published @req, its device may be torn down: what
+	 * this reads after it, @vq and its worker, is freed only after a grace
+	 * period (a dedicated worker: vbs_worker_stop(); the queues:
+	 * vbs_dev_free_vqs(); a pool worker lives as long as the module, see
+	 * vbs_pool_module_exit(), so one that a spilled queue just left is
+	 * only woken for nothing).  Not vbs_vq_wake(): a completion is not
+	 * the driver's kick, which the adaptive window times.
 	 */
 	rcu_read_lock();
 	if (llist_add(&req->node, &vq->done))
