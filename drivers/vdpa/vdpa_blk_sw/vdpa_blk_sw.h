@@ -356,10 +356,9 @@ struct vbs_req {
  *	read with READ_ONCE() by vbs_dev_quiesce() and sysfs
  * @epoch: bumped by reset so late completions are dropped
  * @stats: counters exported in sysfs
- * @rcu: frees the array of a device's queues after a grace period
- *	once the device is gone (vbs_dev_free_vqs()): a completion reads
- *	@worker after publishing its request, inside rcu_read_lock()
- *	(vbs_req_complete())
+ * @rcu: the first queue's frees the device's queue array with
+ *	kfree_rcu() (vbs_dev_free_vqs(), which says why); the others' are
+ *	unused
  */
 struct vbs_vq {
 	struct vbs_dev *dev;
